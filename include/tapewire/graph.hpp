@@ -1,0 +1,145 @@
+// Crossing threads: a stage chain on one thread emits into a `ring_emitter`; the runner on the next
+// thread drains the ring with `drain_ring` into the next fused chain. Events keep their order, and
+// watermarks and flushes travel in band behind the data they cover.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "tapewire/idle.hpp"
+#include "tapewire/spsc_ring.hpp"
+#include "tapewire/stage.hpp"
+
+namespace tapewire {
+
+// A dead letter that owns its bytes, to outlive the call that produced it. Only bad input pays for
+// this allocation.
+struct owned_dead_letter {
+    dead_letter_reason reason;
+    std::string payload, key, detail;
+    origin src;
+
+    explicit owned_dead_letter(const dead_letter_view& v)
+        : reason(v.reason), payload(v.payload), key(v.key), detail(v.detail), src(v.src) {}
+    [[nodiscard]] dead_letter_view view() const noexcept { return {reason, payload, key, detail, src}; }
+};
+
+enum class record_kind : std::uint8_t { tick, bar, alert, dead_letter, watermark, flush };
+
+// One ring slot. Trivially copyable; a dead letter travels as an owning pointer that the consumer
+// deletes.
+struct record {
+    record_kind kind;
+    union {
+        tick t;
+        bar b;
+        alert a;
+        watermark w;
+        owned_dead_letter* d;
+    };
+
+    explicit record(const tick& x) noexcept : kind(record_kind::tick), t(x) {}
+    explicit record(const bar& x) noexcept : kind(record_kind::bar), b(x) {}
+    explicit record(const alert& x) noexcept : kind(record_kind::alert), a(x) {}
+    explicit record(const watermark& x) noexcept : kind(record_kind::watermark), w(x) {}
+    explicit record(owned_dead_letter* x) noexcept : kind(record_kind::dead_letter), d(x) {}
+    record() noexcept : kind(record_kind::flush), w() {}
+};
+
+using record_ring = spsc_ring<record>;
+
+// The upstream end of a thread boundary. A full ring stalls the producing thread (backpressure),
+// never drops; `abort` lets a shutting-down graph break a wait whose consumer has gone.
+class ring_emitter {
+public:
+    ring_emitter(record_ring& r, const std::atomic<bool>* abort = nullptr, std::size_t publish_every = 64) noexcept
+        : ring_(&r), abort_(abort), publish_every_(publish_every) {}
+
+    void on_tick(const tick& t) { put(t); }
+    void on_bar(const bar& b) { put(b); }
+    void on_alert(const alert& a) { put(a); }
+    void on_watermark(const watermark& w) { put(w); }
+    void on_dead_letter(const dead_letter_view& d) { put(new owned_dead_letter(d)); }
+    void on_timer(timestamp_ns) { publish(); }
+    void on_flush() {
+        put_record(record{});
+        publish();
+    }
+
+    // Publishes staged records; call at the end of every batch of work.
+    void publish() noexcept { ring_->publish(); }
+
+    [[nodiscard]] std::uint64_t stalls() const noexcept { return stalls_; }
+
+private:
+    template <class T>
+    void put(const T& x) {
+        put_record(record(x));
+    }
+    void put(owned_dead_letter* d) {
+        if (!put_record(record(d))) delete d;
+    }
+
+    bool put_record(const record& r) {
+        if (ring_->try_stage(r)) [[likely]] {
+            if (ring_->staged_count() >= publish_every_) ring_->publish();
+            return true;
+        }
+        ring_->publish(); // let the consumer see what is there before waiting on it
+        ++stalls_;
+        idle_strategy idle;
+        while (!ring_->try_stage(r)) {
+            if (abort_ != nullptr && abort_->load(std::memory_order_relaxed)) return false;
+            idle.idle(0);
+        }
+        if (ring_->staged_count() >= publish_every_) ring_->publish();
+        return true;
+    }
+
+    record_ring* ring_;
+    const std::atomic<bool>* abort_;
+    std::size_t publish_every_;
+    std::uint64_t stalls_ = 0;
+};
+
+// The downstream end: pops up to `max` records and dispatches them to `out`. Returns the count.
+// Sets `flushed` when the in-band end-of-input marker arrives (after dispatching on_flush).
+template <class E>
+std::size_t drain_ring(record_ring& ring, E& out, std::size_t max, bool& flushed) {
+    std::size_t n = 0;
+    while (n < max) {
+        record* r = ring.front();
+        if (r == nullptr) break;
+        switch (r->kind) {
+        case record_kind::tick: out.on_tick(r->t); break;
+        case record_kind::bar: out.on_bar(r->b); break;
+        case record_kind::alert: out.on_alert(r->a); break;
+        case record_kind::watermark: out.on_watermark(r->w); break;
+        case record_kind::dead_letter: {
+            std::unique_ptr<owned_dead_letter> d(r->d);
+            out.on_dead_letter(d->view());
+            break;
+        }
+        case record_kind::flush:
+            out.on_flush();
+            flushed = true;
+            break;
+        }
+        ring.pop();
+        ++n;
+    }
+    return n;
+}
+
+// Frees dead letters left in a ring nobody will drain (shutdown after a failure).
+inline void discard_ring(record_ring& ring) {
+    while (record* r = ring.front()) {
+        if (r->kind == record_kind::dead_letter) delete r->d;
+        ring.pop();
+    }
+}
+
+} // namespace tapewire

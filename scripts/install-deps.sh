@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages tapewire needs to build, test and run. Idempotent: installs only
+# what is missing, and refreshes the package lists only when an install needs them.
+set -euo pipefail
+
+packages=(
+  g++ cmake make pkg-config ccache   # toolchain
+  libsimdjson-dev                    # parse stage
+  libtomlplusplus-dev                # configuration
+  catch2                             # tests (Catch2 v2)
+  libbenchmark-dev                   # micro benchmarks
+  tzdata                             # session VWAP time zones
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: missing packages: ${missing[*]}; run as root (or: sudo $0)" >&2
+  exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+if ! apt-get install -y -q --no-install-recommends "${missing[@]}"; then
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
