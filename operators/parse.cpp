@@ -1,1 +1,326 @@
-// placeholder: filled in by the change that builds it
+#include "operators/parse.hpp"
+
+#include <cmath>
+#include <new>
+
+#include <simdjson.h>
+
+namespace tapewire {
+
+namespace od = simdjson::ondemand;
+
+class json_decoder {
+public:
+    od::parser parser;
+};
+
+namespace {
+
+constexpr std::int64_t k_ns_per_s = 1'000'000'000;
+
+// Fields seen in one message; NaN / k_no_time mean absent.
+struct fields {
+    std::string_view sym;
+    bool has_sym = false;
+    timestamp_ns ts = k_no_time;
+    bool ts_bad = false;
+    double price = NAN, size = NAN, bid = NAN, ask = NAN;
+    double open = NAN, high = NAN, low = NAN, close = NAN, volume = NAN;
+    bool has_price = false, has_size = false, has_open = false, has_high = false, has_low = false, has_close = false,
+         has_volume = false;
+    bool price_bad = false, size_bad = false, quote_bad = false;
+    bool malformed = false; // a value that is not JSON at all (NaN, Infinity, 01, tru, ...)
+};
+
+bool valid_price(double p) noexcept { return std::isfinite(p) && p > 0 && p < k_max_price; }
+bool valid_size(double s) noexcept { return std::isfinite(s) && s >= 0 && s < k_max_size; }
+
+bool json_ws(char c) noexcept { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+bool json_digit(char c) noexcept { return c >= '0' && c <= '9'; }
+
+// Whether a value's raw token (trailing whitespace allowed) is JSON at all: a string, an object or
+// array start, a literal, or a number by RFC 8259's grammar. On-demand parsing validates a value only
+// when it is read, and it reports NaN and 1e999 alike as a number error: this tells a JSON value of
+// the wrong type or range (a field error) from bytes that are not JSON (not_json).
+bool well_formed_token(std::string_view tok) noexcept {
+    while (!tok.empty() && json_ws(tok.back())) tok.remove_suffix(1);
+    if (tok.empty()) return false;
+    switch (tok.front()) {
+    case '"':
+    case '{':
+    case '[': return true;
+    case 't': return tok == "true";
+    case 'f': return tok == "false";
+    case 'n': return tok == "null";
+    default: break;
+    }
+    // -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+    const std::size_t n = tok.size();
+    std::size_t i = 0;
+    if (tok[i] == '-') ++i;
+    if (i >= n || !json_digit(tok[i])) return false;
+    if (tok[i] == '0') {
+        ++i;
+    } else {
+        while (i < n && json_digit(tok[i])) ++i;
+    }
+    if (i < n && tok[i] == '.') {
+        const std::size_t from = ++i;
+        while (i < n && json_digit(tok[i])) ++i;
+        if (i == from) return false;
+    }
+    if (i < n && (tok[i] == 'e' || tok[i] == 'E')) {
+        ++i;
+        if (i < n && (tok[i] == '+' || tok[i] == '-')) ++i;
+        const std::size_t from = i;
+        while (i < n && json_digit(tok[i])) ++i;
+        if (i == from) return false;
+    }
+    return i == n;
+}
+
+// Reads a number; false when the value is not a representable number (a string, 1e999, ...), and
+// then flags `malformed` when it is not even JSON (NaN, Infinity, ...).
+bool read_number(od::value v, double& out, bool& malformed) noexcept {
+    if (v.get_double().get(out) == simdjson::SUCCESS) return true;
+    if (!well_formed_token(v.raw_json_token())) malformed = true;
+    return false;
+}
+
+// Days from 1970-01-01 to a proleptic Gregorian date (Neri-Schneider style era arithmetic).
+std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) noexcept {
+    y -= m <= 2 ? 1 : 0;
+    const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const auto yoe = static_cast<unsigned>(y - era * 400);
+    const unsigned mp = m > 2 ? m - 3 : m + 9;
+    const unsigned doy = (153 * mp + 2) / 5 + d - 1;
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
+}
+
+bool digits(std::string_view s, std::size_t at, std::size_t n, int& out) noexcept {
+    if (at + n > s.size()) return false;
+    int v = 0;
+    for (std::size_t i = at; i < at + n; ++i) {
+        if (s[i] < '0' || s[i] > '9') return false;
+        v = v * 10 + (s[i] - '0');
+    }
+    out = v;
+    return true;
+}
+
+} // namespace
+
+bool parse_timestamp_text(std::string_view s, timestamp_ns& out) noexcept {
+    // YYYY-MM-DD[ T]HH:MM:SS[.f{1,9}][Z|±HH:MM|±HHMM]
+    int y = 0, mo = 0, d = 0, h = 0, mi = 0, se = 0;
+    if (!digits(s, 0, 4, y) || s.size() < 19 || s[4] != '-' || !digits(s, 5, 2, mo) || s[7] != '-' ||
+        !digits(s, 8, 2, d) || (s[10] != ' ' && s[10] != 'T') || !digits(s, 11, 2, h) || s[13] != ':' ||
+        !digits(s, 14, 2, mi) || s[16] != ':' || !digits(s, 17, 2, se))
+        return false;
+    if (mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || se > 59) return false;
+    static constexpr int k_days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (d > k_days[mo - 1] + (mo == 2 && leap ? 1 : 0)) return false;
+    std::size_t i = 19;
+    std::int64_t frac = 0;
+    if (i < s.size() && s[i] == '.') {
+        ++i;
+        int n = 0;
+        while (i < s.size() && s[i] >= '0' && s[i] <= '9') {
+            if (n < 9) {
+                frac = frac * 10 + (s[i] - '0');
+                ++n;
+            }
+            ++i;
+        }
+        if (n == 0) return false;
+        for (; n < 9; ++n) frac *= 10;
+    }
+    std::int64_t offset_s = 0;
+    if (i < s.size()) {
+        if (s[i] == 'Z' || s[i] == 'z') {
+            ++i;
+        } else if (s[i] == '+' || s[i] == '-') {
+            const int sign = s[i] == '-' ? -1 : 1;
+            int oh = 0, om = 0;
+            if (!digits(s, i + 1, 2, oh)) return false;
+            std::size_t j = i + 3;
+            if (j < s.size() && s[j] == ':') ++j;
+            if (!digits(s, j, 2, om)) return false;
+            if (oh > 23 || om > 59) return false;
+            offset_s = sign * (oh * 3600 + om * 60);
+            i = j + 2;
+        } else {
+            return false;
+        }
+    }
+    if (i != s.size()) return false;
+    const std::int64_t days = days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d));
+    const std::int64_t secs = days * 86400 + h * 3600 + mi * 60 + se - offset_s;
+    out = secs * k_ns_per_s + frac;
+    return true;
+}
+
+parse_stage::parse_stage(const parse_options& opt) : opt_(opt), decoder_(std::make_unique<json_decoder>()) {
+    if (decoder_->parser.allocate(64 * 1024) != simdjson::SUCCESS) throw std::bad_alloc(); // room for any sane message up front: no growth per tick
+}
+parse_stage::~parse_stage() = default;
+parse_stage::parse_stage(parse_stage&&) noexcept = default;
+parse_stage& parse_stage::operator=(parse_stage&&) noexcept = default;
+
+parse_outcome parse_stage::decode(const raw_message& m, tick& out) {
+    using R = dead_letter_reason;
+    auto fail = [](R r, std::string_view detail = {}) { return parse_outcome{false, r, detail}; };
+
+    od::document doc;
+    if (decoder_->parser.iterate(m.payload.data(), m.payload.size(), m.payload.size() + k_message_padding).get(doc))
+        return fail(R::not_json);
+    od::object obj;
+    if (doc.get_object().get(obj)) return fail(R::not_json, "not an object");
+
+    fields f;
+    for (auto field_result : obj) {
+        od::field field;
+        if (std::move(field_result).get(field)) return fail(R::not_json);
+        std::string_view k;
+        if (field.unescaped_key().get(k)) return fail(R::not_json);
+        od::value v = field.value();
+        // Dispatch on length first: keys are short and mostly distinct in size.
+        switch (k.size()) {
+        case 2:
+            if (k == "ts") {
+                std::int64_t ts = 0;
+                if (v.get_int64().get(ts)) {
+                    if (!well_formed_token(v.raw_json_token())) f.malformed = true;
+                    f.ts_bad = true; // a float, a string, out of range: not an ns timestamp
+                } else {
+                    f.ts = ts;
+                }
+            }
+            break;
+        case 3:
+            if (k == "bid" || k == "ask") {
+                double q = NAN;
+                bool is_null = false;
+                if (v.is_null().get(is_null) == simdjson::SUCCESS && is_null) break;
+                if (!read_number(v, q, f.malformed) || !valid_price(q)) {
+                    f.quote_bad = true;
+                    break;
+                }
+                (k == "bid" ? f.bid : f.ask) = q;
+            } else if (k == "low") {
+                f.has_low = true;
+                f.price_bad |= !read_number(v, f.low, f.malformed);
+            }
+            break;
+        case 4:
+            if (k == "size") {
+                f.has_size = true;
+                f.size_bad |= !read_number(v, f.size, f.malformed);
+            } else if (k == "open") {
+                f.has_open = true;
+                f.price_bad |= !read_number(v, f.open, f.malformed);
+            } else if (k == "high") {
+                f.has_high = true;
+                f.price_bad |= !read_number(v, f.high, f.malformed);
+            }
+            break;
+        case 5:
+            if (k == "price") {
+                f.has_price = true;
+                f.price_bad |= !read_number(v, f.price, f.malformed);
+            } else if (k == "close") {
+                f.has_close = true;
+                f.price_bad |= !read_number(v, f.close, f.malformed);
+            }
+            break;
+        case 6:
+            if (k == "symbol") {
+                if (v.get_string().get(f.sym)) {
+                    if (!well_formed_token(v.raw_json_token())) return fail(R::not_json, "not a JSON value");
+                    return fail(R::bad_symbol, "symbol is not a string");
+                }
+                f.has_sym = true;
+            } else if (k == "volume") {
+                f.has_volume = true;
+                f.size_bad |= !read_number(v, f.volume, f.malformed);
+            }
+            break;
+        case 9:
+            if (k == "timestamp") {
+                std::string_view text;
+                if (v.get_string().get(text)) {
+                    if (!well_formed_token(v.raw_json_token())) f.malformed = true;
+                    f.ts_bad = true;
+                } else if (!parse_timestamp_text(text, f.ts)) {
+                    f.ts_bad = true;
+                }
+            }
+            break;
+        default: break; // unknown fields are ignored: producers may add fields
+        }
+    }
+    // On-demand parsing stops at the root object's closing brace. A payload must end in a closing brace
+    // (whitespace aside), which rejects truncated messages and trailing text; and, since a payload
+    // ending in '}' can still hold more ("{..}{..}", "{..}}"), the iterator must be at the end.
+    {
+        std::size_t e = m.payload.size();
+        while (e > 0 && json_ws(m.payload[e - 1])) --e;
+        if (e == 0 || m.payload[e - 1] != '}') return fail(R::not_json, "trailing content");
+        const char* rest = nullptr;
+        if (doc.current_location().get(rest) != simdjson::OUT_OF_BOUNDS) return fail(R::not_json, "trailing content");
+    }
+    if (f.malformed) return fail(R::not_json, "not a JSON value");
+
+    // Symbol: the field, else the message key, else the configured default.
+    std::string_view sym = f.has_sym ? f.sym : (!m.key.empty() ? m.key : opt_.default_symbol.view());
+    if (!f.has_sym && m.key.empty() && opt_.default_symbol.empty()) return fail(R::missing_field, "symbol");
+    if (!out.sym.assign(sym)) return fail(R::bad_symbol, sym.empty() ? "empty" : "longer than 15 bytes");
+
+    if (f.ts_bad) return fail(R::bad_ts, "not an integer ns timestamp");
+    if (f.ts == k_no_time) return fail(R::missing_field, "ts");
+    if (f.ts <= 0) return fail(R::bad_ts, "not after the epoch");
+    if (opt_.max_future_skew_ns > 0 && now_ > 0 && f.ts > now_ + opt_.max_future_skew_ns)
+        return fail(R::future_ts, "ahead of the wall clock by more than max_future_skew");
+
+    out.ts = f.ts;
+    out.src = m.src;
+    out.bid = f.bid;
+    out.ask = f.ask;
+    if (f.has_price) {
+        if (f.price_bad || !valid_price(f.price)) return fail(R::bad_price);
+        if (!f.has_size) return fail(R::missing_field, "size");
+        if (f.size_bad || !valid_size(f.size)) return fail(R::bad_size);
+        out.open = out.high = out.low = out.close = f.price;
+        out.volume = f.size;
+        out.pv = f.price * f.size;
+        out.trades = 1;
+        out.is_bar = false;
+    } else if (f.has_open || f.has_close || f.has_high || f.has_low) {
+        if (!f.has_open) return fail(R::missing_field, "open");
+        if (!f.has_high) return fail(R::missing_field, "high");
+        if (!f.has_low) return fail(R::missing_field, "low");
+        if (!f.has_close) return fail(R::missing_field, "close");
+        if (f.price_bad || !valid_price(f.open) || !valid_price(f.high) || !valid_price(f.low) || !valid_price(f.close))
+            return fail(R::bad_price);
+        if (f.low > f.high || f.open > f.high || f.close > f.high || f.open < f.low || f.close < f.low)
+            return fail(R::bad_price, "low/high do not bound open/close");
+        if (!f.has_volume) return fail(R::missing_field, "volume");
+        if (f.size_bad || !valid_size(f.volume)) return fail(R::bad_size);
+        out.open = f.open;
+        out.high = f.high;
+        out.low = f.low;
+        out.close = f.close;
+        out.volume = f.volume;
+        out.pv = (f.high + f.low + f.close) / 3.0 * f.volume;
+        out.trades = 1;
+        out.is_bar = true;
+    } else {
+        return fail(R::missing_field, "price");
+    }
+    if (f.quote_bad) return fail(R::bad_quote);
+    return {true, R::not_json, {}};
+}
+
+} // namespace tapewire

@@ -1,1 +1,73 @@
-// placeholder: filled in by the change that builds it
+#include "operators/vwap.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace tapewire {
+
+vwap_stage::vwap_stage(vwap_options opt) : opt_(std::move(opt)) {
+    if (opt_.rolling_windows == 0) opt_.rolling_windows = 1;
+    opt_.history = std::max(opt_.history, opt_.rolling_windows);
+}
+
+void vwap_stage::enrich(bar& b) {
+    bool added = false;
+    const std::uint32_t id = symbols_.intern(b.sym, added);
+    if (added) {
+        states_.emplace_back();
+        states_.back().history.reserve(opt_.history + 1);
+    }
+    symbol_state& s = states_[id];
+    const std::int64_t session = opt_.calendar.session_of(b.window_start);
+    auto& h = s.history;
+
+    auto it = std::lower_bound(h.begin(), h.end(), b.window_start,
+                               [](const entry& e, timestamp_ns st) { return e.start < st; });
+    const bool known = it != h.end() && it->start == b.window_start;
+
+    std::size_t index;
+    if (known) {
+        // A correction: swap the old contribution for the new one, here and in every later cumulative.
+        const double dpv = b.pv - it->pv, dv = b.volume - it->v;
+        it->pv = b.pv;
+        it->v = b.volume;
+        for (auto j = it; j != h.end(); ++j) {
+            if (j->session == it->session) {
+                j->cum_pv += dpv;
+                j->cum_v += dv;
+            }
+        }
+        index = static_cast<std::size_t>(it - h.begin());
+    } else {
+        // New window (usually the newest; a late first emission can land in the middle). Its
+        // session sums continue the previous window's when both are in one session: that is the
+        // daily reset.
+        double cum_pv = b.pv, cum_v = b.volume;
+        if (it != h.begin() && std::prev(it)->session == session) {
+            cum_pv += std::prev(it)->cum_pv;
+            cum_v += std::prev(it)->cum_v;
+        }
+        it = h.insert(it, entry{b.window_start, session, b.pv, b.volume, cum_pv, cum_v});
+        for (auto j = std::next(it); j != h.end(); ++j) {
+            if (j->session == session) {
+                j->cum_pv += b.pv;
+                j->cum_v += b.volume;
+            }
+        }
+        index = static_cast<std::size_t>(it - h.begin());
+    }
+
+    const entry& e = h[index];
+    b.session_vwap = e.cum_v > 0 ? e.cum_pv / e.cum_v : k_null_double;
+    double rpv = 0, rv = 0;
+    const std::size_t first = index + 1 >= opt_.rolling_windows ? index + 1 - opt_.rolling_windows : 0;
+    for (std::size_t j = first; j <= index; ++j) {
+        rpv += h[j].pv;
+        rv += h[j].v;
+    }
+    b.rolling_vwap = rv > 0 ? rpv / rv : k_null_double;
+    b.vwap_dev_bps = std::isnan(b.session_vwap) ? k_null_double : (b.close - b.session_vwap) / b.session_vwap * 1e4;
+    if (h.size() > opt_.history) h.erase(h.begin()); // capacity reserved: no allocation
+}
+
+} // namespace tapewire

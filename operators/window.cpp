@@ -1,1 +1,231 @@
-// placeholder: filled in by the change that builds it
+#include "operators/window.hpp"
+
+#include <algorithm>
+
+namespace tapewire {
+
+namespace {
+
+bool heap_later(const auto& a, const auto& b) noexcept {
+    // std::*_heap keep the largest on top; invert for a min-heap on (end, symbol id).
+    return a.end != b.end ? a.end > b.end : a.sym > b.sym;
+}
+
+} // namespace
+
+window_stage::window_stage(const window_options& opt) : opt_(opt) {
+    const std::int64_t w = opt_.width_ns > 0 ? opt_.width_ns : 1;
+    opt_.width_ns = w;
+    // Windows that can still be corrected: those ending within the horizon before the watermark.
+    retain_capacity_ = opt_.late_update_horizon_ns > 0 ? static_cast<std::size_t>(opt_.late_update_horizon_ns / w) + 2 : 0;
+    pending_bars_.reserve(1024);
+    pending_watermarks_.reserve(16);
+}
+
+timestamp_ns window_stage::watermark_of(std::int32_t p) const noexcept {
+    if (p < 0 || static_cast<std::size_t>(p) >= partitions_.size()) return k_no_time;
+    return partitions_[static_cast<std::size_t>(p)].watermark;
+}
+
+window_stage::partition_state& window_stage::partition(std::int32_t p) {
+    const auto i = static_cast<std::size_t>(p < 0 ? 0 : p);
+    if (i >= partitions_.size()) partitions_.resize(i + 1);
+    return partitions_[i];
+}
+
+void window_stage::merge(window_state& w, const tick& t) {
+    if (w.empty) {
+        w.empty = false;
+        w.open_ts = w.close_ts = t.ts;
+        w.open = t.open;
+        w.high = t.high;
+        w.low = t.low;
+        w.close = t.close;
+    } else {
+        if (t.ts < w.open_ts) {
+            w.open_ts = t.ts;
+            w.open = t.open;
+        }
+        if (t.ts >= w.close_ts) {
+            w.close_ts = t.ts;
+            w.close = t.close;
+        }
+        w.high = std::max(w.high, t.high);
+        w.low = std::min(w.low, t.low);
+    }
+    w.volume += t.volume;
+    w.pv += t.pv;
+    w.trades += t.trades;
+    w.last_offset = std::max(w.last_offset, t.src.offset);
+}
+
+window_stage::accept_result window_stage::accept(const tick& t) {
+    bool added = false;
+    const std::uint32_t id = symbols_.intern(t.sym, added);
+    if (added) {
+        states_.emplace_back();
+        states_.back().sym = t.sym;
+        states_.back().open.reserve(4);
+    }
+    symbol_state& s = states_[id];
+    s.partition = t.src.partition;
+    partition_state& ps = partition(t.src.partition);
+    ps.last_seen = now_;
+
+    const timestamp_ns start = window_start_of(t.ts, opt_.width_ns);
+    const timestamp_ns end = start + opt_.width_ns;
+    corrected_ = false;
+
+    // Already open: the common case.
+    auto it = std::lower_bound(s.open.begin(), s.open.end(), start,
+                               [](const window_state& w, timestamp_ns st) { return w.start < st; });
+    if (it != s.open.end() && it->start == start) {
+        merge(*it, t);
+    } else if (ps.watermark != k_no_time && end <= ps.watermark) {
+        // Its window is final: late.
+        ++late_;
+        if (opt_.late_update_horizon_ns > 0 && ps.watermark - end <= opt_.late_update_horizon_ns) {
+            window_state* w = find_retained(s, start);
+            if (w != nullptr) {
+                merge(*w, t);
+                ++w->revision;
+                push_bar(s, *w);
+            } else {
+                window_state fresh;
+                fresh.start = start;
+                merge(fresh, t);
+                push_bar(s, fresh);
+                retain(s, fresh);
+            }
+            ++corrections_;
+            corrected_ = true;
+        }
+        return accept_result::late;
+    } else {
+        window_state fresh;
+        fresh.start = start;
+        merge(fresh, t);
+        s.open.insert(it, fresh);
+        ++open_count_;
+        // All open windows can close in one watermark step or at flush (plus one correction): grow
+        // the pending bars now, while a window opens, so draining them never allocates mid-stream.
+        if (pending_bars_.capacity() <= open_count_) pending_bars_.reserve(2 * open_count_);
+        ps.heap.push_back({end, id});
+        std::push_heap(ps.heap.begin(), ps.heap.end(), [](const heap_entry& a, const heap_entry& b) { return heap_later(a, b); });
+    }
+
+    if (ps.max_ts == k_no_time || t.ts > ps.max_ts) {
+        ps.max_ts = t.ts;
+        const timestamp_ns wm = t.ts - opt_.allowed_lateness_ns;
+        if (ps.watermark == k_no_time || wm > ps.watermark) advance(t.src.partition, ps, wm);
+    }
+    return accept_result::accepted;
+}
+
+void window_stage::advance(std::int32_t p, partition_state& ps, timestamp_ns wm) {
+    ps.watermark = wm;
+    auto later = [](const heap_entry& a, const heap_entry& b) { return heap_later(a, b); };
+    bool closed_any = false;
+    while (!ps.heap.empty() && ps.heap.front().end <= wm) {
+        const heap_entry e = ps.heap.front();
+        std::pop_heap(ps.heap.begin(), ps.heap.end(), later);
+        ps.heap.pop_back();
+        symbol_state& s = states_[e.sym];
+        const timestamp_ns start = e.end - opt_.width_ns;
+        for (std::size_t i = 0; i < s.open.size(); ++i) {
+            if (s.open[i].start == start) {
+                close_window(s, i);
+                closed_any = true;
+                break;
+            }
+        }
+    }
+    // Downstream learns of event-time progress once per window boundary crossed, not per tick.
+    const timestamp_ns boundary = window_start_of(wm, opt_.width_ns);
+    if (closed_any || ps.emitted_watermark == k_no_time || boundary > ps.emitted_watermark) {
+        ps.emitted_watermark = boundary;
+        pending_watermarks_.push_back({p, wm});
+    }
+}
+
+void window_stage::close_window(symbol_state& s, std::size_t index) {
+    const window_state w = s.open[index];
+    s.open.erase(s.open.begin() + static_cast<std::ptrdiff_t>(index));
+    --open_count_;
+    push_bar(s, w);
+    retain(s, w);
+}
+
+void window_stage::push_bar(const symbol_state& s, const window_state& w) {
+    bar b;
+    b.sym = s.sym;
+    b.window_start = w.start;
+    b.window_end = w.start + opt_.width_ns;
+    b.open = w.open;
+    b.high = w.high;
+    b.low = w.low;
+    b.close = w.close;
+    b.volume = w.volume;
+    b.pv = w.pv;
+    b.trades = w.trades;
+    b.vwap = w.volume > 0 ? w.pv / w.volume : k_null_double;
+    b.revision = w.revision;
+    b.partition = s.partition;
+    b.last_offset = w.last_offset;
+    pending_bars_.push_back(b);
+    ++bars_emitted_;
+}
+
+void window_stage::retain(symbol_state& s, const window_state& w) {
+    if (retain_capacity_ == 0) return;
+    retained& r = s.closed;
+    if (r.items.size() < retain_capacity_ && r.count == r.items.size()) {
+        // Grow while warming up; order is preserved because we only grow when head == 0 or full.
+        if (r.head != 0) {
+            std::rotate(r.items.begin(), r.items.begin() + static_cast<std::ptrdiff_t>(r.head), r.items.end());
+            r.head = 0;
+        }
+        r.items.push_back(w);
+        ++r.count;
+        return;
+    }
+    const std::size_t cap = r.items.size();
+    if (r.count == cap) { // full: overwrite the oldest, which is beyond the horizon by construction
+        r.items[r.head] = w;
+        r.head = (r.head + 1) % cap;
+    } else {
+        r.items[(r.head + r.count) % cap] = w;
+        ++r.count;
+    }
+}
+
+window_stage::window_state* window_stage::find_retained(symbol_state& s, timestamp_ns start) {
+    retained& r = s.closed;
+    const std::size_t cap = r.items.size();
+    for (std::size_t i = 0; i < r.count; ++i) {
+        window_state& w = r.items[(r.head + r.count - 1 - i) % cap]; // newest first
+        if (w.start == start) return &w;
+    }
+    return nullptr;
+}
+
+void window_stage::close_partition(std::int32_t p, partition_state& ps) {
+    if (ps.heap.empty()) return;
+    // Everything open in this partition becomes final: move the watermark past the last end.
+    timestamp_ns last_end = k_no_time;
+    for (const heap_entry& e : ps.heap) last_end = std::max(last_end, e.end);
+    advance(p, ps, std::max(ps.watermark == k_no_time ? last_end : ps.watermark, last_end));
+}
+
+void window_stage::close_idle(timestamp_ns now) {
+    for (std::size_t p = 0; p < partitions_.size(); ++p) {
+        partition_state& ps = partitions_[p];
+        if (!ps.heap.empty() && now - ps.last_seen >= opt_.idle_timeout_ns) close_partition(static_cast<std::int32_t>(p), ps);
+    }
+}
+
+void window_stage::close_all() {
+    for (std::size_t p = 0; p < partitions_.size(); ++p) close_partition(static_cast<std::int32_t>(p), partitions_[p]);
+}
+
+} // namespace tapewire

@@ -93,7 +93,6 @@ struct alert {
 enum class dead_letter_reason : std::uint8_t {
     not_json,
     missing_field,
-    bad_type,
     bad_price,
     bad_size,
     bad_quote,
@@ -110,7 +109,6 @@ constexpr std::string_view to_string(dead_letter_reason r) noexcept {
     switch (r) {
     case dead_letter_reason::not_json: return "not_json";
     case dead_letter_reason::missing_field: return "missing_field";
-    case dead_letter_reason::bad_type: return "bad_type";
     case dead_letter_reason::bad_price: return "bad_price";
     case dead_letter_reason::bad_size: return "bad_size";
     case dead_letter_reason::bad_quote: return "bad_quote";

@@ -1,0 +1,56 @@
+// vwap: enriches each bar with
+//   vwap          Σ(price·size) / Σ size of the window (set by the window stage; NULL when Σ size = 0)
+//   session_vwap  cumulative over the symbol's trading session up to and including this window; the
+//                 session resets each day at session_start in the exchange's time zone
+//   rolling_vwap  over the last K windows of the symbol (this one included)
+//   vwap_dev_bps  (close − session_vwap) / session_vwap × 10 000
+// A corrected bar (a late tick changed a window already emitted) replaces that window's earlier
+// contribution instead of adding to it, so session sums never count a window twice.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "tapewire/session_calendar.hpp"
+#include "tapewire/stage.hpp"
+#include "tapewire/symbol_table.hpp"
+
+namespace tapewire {
+
+struct vwap_options {
+    std::uint32_t rolling_windows = 20;
+    std::uint32_t history = 64; // windows per symbol kept to apply corrections (>= rolling_windows)
+    session_calendar calendar;
+};
+
+class vwap_stage : public pass_through {
+public:
+    explicit vwap_stage(vwap_options opt);
+
+    template <class E>
+    void on_bar(const bar& b, E& out) {
+        bar x = b;
+        enrich(x);
+        out.on_bar(x);
+    }
+
+    // Fills session_vwap, rolling_vwap and vwap_dev_bps of `b` and updates the symbol's sums.
+    void enrich(bar& b);
+
+private:
+    struct entry {
+        timestamp_ns start;
+        std::int64_t session;
+        double pv, v;          // this window
+        double cum_pv, cum_v;  // session sums up to and including this window
+    };
+    struct symbol_state {
+        std::vector<entry> history; // sorted by start; cumulative sums carry the session forward
+    };
+
+    vwap_options opt_;
+    symbol_table symbols_;
+    std::vector<symbol_state> states_;
+};
+
+} // namespace tapewire

@@ -1,0 +1,154 @@
+// window: event-time tumbling windows per symbol → bars.
+//
+// The window of ts is [floor(ts/W)*W, +W). Each input partition has a watermark = max ts seen −
+// allowed_lateness; a window is final, and emitted once, when its partition's watermark reaches its
+// end. A tick whose window was already emitted is late: counted, dead-lettered as `late`, and if the
+// window ended no more than late_update_horizon before the watermark, the corrected bar is emitted
+// again with revision + 1. A partition that receives nothing for idle_timeout of processing time
+// closes its windows. flush() closes everything (end of input).
+//
+// Merging: open from the earliest ts (ties: first arrived), close from the latest ts (ties: last
+// arrived), high max, low min, volume and the VWAP numerator summed, trades counted.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "tapewire/json_write.hpp"
+#include "tapewire/stage.hpp"
+#include "tapewire/symbol_table.hpp"
+
+namespace tapewire {
+
+struct window_options {
+    std::int64_t width_ns = 1'000'000'000;
+    std::int64_t allowed_lateness_ns = 200'000'000;
+    std::int64_t idle_timeout_ns = 5'000'000'000;       // 0 = never close on silence
+    std::int64_t late_update_horizon_ns = 60'000'000'000; // 0 = never correct a bar
+};
+
+class window_stage : public pass_through {
+public:
+    explicit window_stage(const window_options& opt);
+
+    template <class E>
+    void on_tick(const tick& t, E& out) {
+        const accept_result r = accept(t);
+        drain(out);
+        if (r == accept_result::late) {
+            char buf[256];
+            json_buffer j(buf, sizeof buf);
+            write_tick_json(j, t);
+            out.on_dead_letter(dead_letter_view{dead_letter_reason::late, j.view(), t.sym.view(),
+                                                corrected_ ? "bar corrected" : "beyond late_update_horizon", t.src});
+            return;
+        }
+        out.on_tick(t);
+    }
+
+    template <class E>
+    void on_timer(timestamp_ns now, E& out) {
+        now_ = now;
+        if (opt_.idle_timeout_ns > 0 && now - last_idle_scan_ >= opt_.idle_timeout_ns / 4) {
+            last_idle_scan_ = now;
+            close_idle(now);
+            drain(out);
+        }
+    }
+
+    template <class E>
+    void flush(E& out) {
+        close_all();
+        drain(out);
+        out.on_flush();
+    }
+
+    // Counters.
+    [[nodiscard]] std::uint64_t bars_emitted() const noexcept { return bars_emitted_; }
+    [[nodiscard]] std::uint64_t late_ticks() const noexcept { return late_; }
+    [[nodiscard]] std::uint64_t corrections() const noexcept { return corrections_; }
+    [[nodiscard]] std::size_t open_windows() const noexcept { return open_count_; }
+    [[nodiscard]] timestamp_ns watermark_of(std::int32_t partition) const noexcept;
+
+private:
+    enum class accept_result { accepted, late };
+
+    struct window_state {
+        timestamp_ns start = 0;
+        timestamp_ns open_ts = 0, close_ts = 0;
+        double open = 0, high = 0, low = 0, close = 0, volume = 0, pv = 0;
+        std::uint64_t trades = 0;
+        std::int64_t last_offset = -1;
+        std::uint32_t revision = 0;
+        bool empty = true;
+    };
+
+    // Recently closed windows of one symbol, kept for late corrections; oldest dropped first.
+    struct retained {
+        std::vector<window_state> items; // circular
+        std::size_t head = 0, count = 0;
+    };
+
+    struct symbol_state {
+        symbol sym;
+        std::int32_t partition = 0;
+        std::vector<window_state> open; // sorted by start, usually one or two
+        retained closed;
+    };
+
+    struct heap_entry {
+        timestamp_ns end;
+        std::uint32_t sym;
+    };
+
+    struct partition_state {
+        timestamp_ns max_ts = k_no_time;
+        timestamp_ns watermark = k_no_time;
+        timestamp_ns emitted_watermark = k_no_time;
+        timestamp_ns last_seen = 0;     // processing time of the last tick
+        std::vector<heap_entry> heap;   // min-heap on (end, sym) of open windows
+    };
+
+    accept_result accept(const tick& t);
+    partition_state& partition(std::int32_t p);
+    void advance(std::int32_t p, partition_state& ps, timestamp_ns wm);
+    void close_window(symbol_state& s, std::size_t index);
+    void close_idle(timestamp_ns now);
+    void close_partition(std::int32_t p, partition_state& ps);
+    void close_all();
+    window_state* find_retained(symbol_state& s, timestamp_ns start);
+    void retain(symbol_state& s, const window_state& w);
+    void push_bar(const symbol_state& s, const window_state& w);
+    static void merge(window_state& w, const tick& t);
+
+    template <class E>
+    void drain(E& out) {
+        if (pending_bars_.empty() && pending_watermarks_.empty()) return;
+        for (const bar& b : pending_bars_) out.on_bar(b);
+        pending_bars_.clear();
+        for (const watermark& w : pending_watermarks_) out.on_watermark(w);
+        pending_watermarks_.clear();
+    }
+
+    window_options opt_;
+    std::size_t retain_capacity_;
+    symbol_table symbols_;
+    std::vector<symbol_state> states_;
+    std::vector<partition_state> partitions_;
+    std::vector<bar> pending_bars_;
+    std::vector<watermark> pending_watermarks_;
+    timestamp_ns now_ = 0;
+    timestamp_ns last_idle_scan_ = 0;
+    bool corrected_ = false;
+    std::uint64_t bars_emitted_ = 0, late_ = 0, corrections_ = 0;
+    std::size_t open_count_ = 0;
+};
+
+// floor(ts / w) * w for any sign of ts.
+constexpr timestamp_ns window_start_of(timestamp_ns ts, std::int64_t w) noexcept {
+    timestamp_ns q = ts / w;
+    if (ts % w != 0 && ts < 0) --q;
+    return q * w;
+}
+
+} // namespace tapewire

@@ -1,0 +1,345 @@
+// window stage, driven directly with a collecting emitter. Ticks carry src.partition (the watermark is
+// per partition); on_timer(now) sets processing time (idle timeout).
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "collect.hpp"
+#include "operators/window.hpp"
+
+using namespace tapewire;
+using tapewire::test::collector;
+using tapewire::test::trade_at;
+
+namespace {
+
+constexpr std::int64_t k_ms = 1'000'000;
+constexpr std::int64_t k_s = 1'000'000'000;
+// A window-aligned base time (a whole second): 2024-11-28 13:20:00 UTC.
+constexpr timestamp_ns T0 = 1'732'800'000 * k_s;
+
+window_options opts(std::int64_t lateness_ns, std::int64_t idle_ns = 0, std::int64_t horizon_ns = 60 * k_s,
+                    std::int64_t width_ns = k_s) {
+    window_options o;
+    o.width_ns = width_ns;
+    o.allowed_lateness_ns = lateness_ns;
+    o.idle_timeout_ns = idle_ns;
+    o.late_update_horizon_ns = horizon_ns;
+    return o;
+}
+
+const bar* find_bar(const collector& c, std::string_view sym, timestamp_ns start, std::uint32_t revision = 0) {
+    for (const bar& b : c.bars)
+        if (b.sym.view() == sym && b.window_start == start && b.revision == revision) return &b;
+    return nullptr;
+}
+
+} // namespace
+
+TEST_CASE("in-order ticks produce a bar with exact OHLCV once the watermark passes the window end", "[window]") {
+    window_stage w(opts(200 * k_ms));
+    collector c;
+    w.on_tick(trade_at("A", T0 + 100 * k_ms, 10.0, 5, 0, 1), c);
+    w.on_tick(trade_at("A", T0 + 400 * k_ms, 12.0, 1, 0, 2), c);
+    w.on_tick(trade_at("A", T0 + 700 * k_ms, 9.0, 2, 0, 3), c);
+    w.on_tick(trade_at("A", T0 + 900 * k_ms, 11.0, 2, 0, 4), c);
+    CHECK(c.bars.empty()); // watermark T0 + 700 ms < window end T0 + 1 s
+    w.on_tick(trade_at("A", T0 + 1100 * k_ms, 11.0, 1, 0, 5), c);
+    CHECK(c.bars.empty()); // watermark T0 + 900 ms
+    CHECK(w.open_windows() == 2);
+    w.on_tick(trade_at("A", T0 + 1200 * k_ms, 11.5, 1, 0, 6), c);
+    // watermark = T0 + 1200 ms - 200 ms = T0 + 1 s = the window's end: final.
+    REQUIRE(c.bars.size() == 1);
+    const bar& b = c.bars[0];
+    CHECK(b.sym.view() == "A");
+    CHECK(b.window_start == T0);
+    CHECK(b.window_end == T0 + k_s);
+    CHECK(b.open == 10.0);
+    CHECK(b.high == 12.0);
+    CHECK(b.low == 9.0);
+    CHECK(b.close == 11.0);
+    CHECK(b.volume == 10.0); // 5 + 1 + 2 + 2
+    CHECK(b.trades == 4);
+    CHECK(b.pv == 102.0);          // 10*5 + 12*1 + 9*2 + 11*2 = 50 + 12 + 18 + 22
+    CHECK(b.vwap == Approx(10.2)); // 102 / 10
+    CHECK(b.revision == 0);
+    CHECK(b.partition == 0);
+    CHECK(b.last_offset == 4);
+    CHECK(w.bars_emitted() == 1);
+    CHECK(w.open_windows() == 1);
+    // Every tick was forwarded; the bar comes before the tick that closed its window.
+    CHECK(c.ticks.size() == 6);
+    const auto bar_at = std::find(c.order.begin(), c.order.end(), collector::kind::bar) - c.order.begin();
+    const auto last_tick =
+        std::find(c.order.rbegin(), c.order.rend(), collector::kind::tick).base() - 1 - c.order.begin();
+    CHECK(bar_at < last_tick);
+}
+
+TEST_CASE("the window stage emits watermarks downstream, after the bars they finalise", "[window]") {
+    window_stage w(opts(200 * k_ms));
+    collector c;
+    w.on_tick(trade_at("A", T0 + 100 * k_ms, 10.0, 1, 3), c);
+    REQUIRE_FALSE(c.watermarks.empty());
+    CHECK(c.watermarks.front().partition == 3);
+    CHECK(c.watermarks.front().ts == T0 - 100 * k_ms); // 100 ms - 200 ms lateness
+    w.on_tick(trade_at("A", T0 + 1500 * k_ms, 10.0, 1, 3), c);
+    REQUIRE(c.bars.size() == 1);
+    CHECK(c.watermarks.back().partition == 3);
+    CHECK(c.watermarks.back().ts == T0 + 1300 * k_ms);
+    CHECK(w.watermark_of(3) == T0 + 1300 * k_ms);
+    CHECK(w.watermark_of(7) == k_no_time);
+    // Non-decreasing, and the bar precedes the watermark that made it final.
+    for (std::size_t i = 1; i < c.watermarks.size(); ++i) CHECK(c.watermarks[i - 1].ts <= c.watermarks[i].ts);
+    const auto bar_at = std::find(c.order.begin(), c.order.end(), collector::kind::bar) - c.order.begin();
+    const auto last_wm =
+        std::find(c.order.rbegin(), c.order.rend(), collector::kind::watermark).base() - 1 - c.order.begin();
+    CHECK(bar_at < last_wm);
+}
+
+TEST_CASE("out-of-order ticks within the allowed lateness merge: open from the smallest ts, close from the largest",
+          "[window]") {
+    window_stage w(opts(500 * k_ms));
+    collector c;
+    w.on_tick(trade_at("A", T0 + 500 * k_ms, 10.0, 1), c);
+    w.on_tick(trade_at("A", T0 + 200 * k_ms, 9.0, 1), c);  // earliest ts, arrives second
+    w.on_tick(trade_at("A", T0 + 800 * k_ms, 12.0, 1), c); // latest ts
+    w.on_tick(trade_at("A", T0 + 600 * k_ms, 11.0, 1), c); // arrives last, not the latest ts
+    CHECK(c.dead_letters.empty());
+    w.on_tick(trade_at("A", T0 + 1600 * k_ms, 11.0, 1), c); // watermark T0 + 1.1 s
+    REQUIRE(c.bars.size() == 1);
+    const bar& b = c.bars[0];
+    CHECK(b.open == 9.0);
+    CHECK(b.close == 12.0);
+    CHECK(b.high == 12.0);
+    CHECK(b.low == 9.0);
+    CHECK(b.volume == 4.0);
+    CHECK(b.trades == 4);
+    CHECK(b.vwap == Approx(10.5)); // (10 + 9 + 12 + 11) / 4 = 42 / 4
+}
+
+TEST_CASE("ticks tied on the timestamp: open is the first arrived, close the last arrived", "[window]") {
+    window_stage w(opts(200 * k_ms));
+    collector c;
+    w.on_tick(trade_at("A", T0 + 900 * k_ms, 30.0, 1), c);
+    w.on_tick(trade_at("A", T0 + 100 * k_ms, 20.0, 1), c);
+    w.on_tick(trade_at("A", T0 + 900 * k_ms, 31.0, 1), c);
+    w.on_tick(trade_at("A", T0 + 100 * k_ms, 21.0, 1), c);
+    w.flush(c);
+    REQUIRE(c.bars.size() == 1);
+    CHECK(c.bars[0].open == 20.0);  // ts T0+100 ms: 20 arrived before 21
+    CHECK(c.bars[0].close == 31.0); // ts T0+900 ms: 31 arrived after 30
+    CHECK(c.bars[0].high == 31.0);
+    CHECK(c.bars[0].low == 20.0);
+    CHECK(c.bars[0].trades == 4);
+}
+
+TEST_CASE("a window whose ticks all have size 0 gives a bar with vwap NaN", "[window]") {
+    window_stage w(opts(200 * k_ms));
+    collector c;
+    w.on_tick(trade_at("A", T0 + 100 * k_ms, 10.0, 0), c);
+    w.on_tick(trade_at("A", T0 + 300 * k_ms, 10.5, 0), c);
+    w.flush(c);
+    REQUIRE(c.bars.size() == 1);
+    CHECK(c.bars[0].volume == 0.0);
+    CHECK(c.bars[0].trades == 2);
+    CHECK(c.bars[0].open == 10.0);
+    CHECK(c.bars[0].close == 10.5);
+    CHECK(std::isnan(c.bars[0].vwap));
+}
+
+TEST_CASE("a late tick inside the update horizon is dead-lettered as late and re-emits the corrected bar", "[window]") {
+    window_stage w(opts(0, 0, 60 * k_s));
+    collector c;
+    w.on_tick(trade_at("A", T0 + 100 * k_ms, 10.0, 1, 0, 1), c);
+    w.on_tick(trade_at("A", T0 + 500 * k_ms, 11.0, 1, 0, 2), c);
+    w.on_tick(trade_at("A", T0 + 2500 * k_ms, 12.0, 1, 0, 3), c); // watermark T0 + 2.5 s: window T0 final
+    REQUIRE(c.bars.size() == 1);
+    CHECK(c.bars[0].revision == 0);
+    CHECK(c.bars[0].vwap == Approx(10.5)); // (10 + 11) / 2
+    const std::size_t ticks_before = c.ticks.size();
+
+    // Late by 1.5 s (watermark T0 + 2.5 s - window end T0 + 1 s) <= 60 s horizon.
+    w.on_tick(trade_at("A", T0 + 800 * k_ms, 13.0, 2, 0, 9), c);
+    REQUIRE(c.dead_letters.size() == 1);
+    CHECK(c.dead_letters[0].reason == dead_letter_reason::late);
+    CHECK(c.dead_letters[0].key == "A");
+    CHECK(c.dead_letters[0].detail == "bar corrected");
+    CHECK(c.dead_letters[0].src.offset == 9);
+    CHECK(c.dead_letters[0].payload == R"({"symbol":"A","ts":1732800000800000000,"price":13,"size":2})");
+    CHECK(c.ticks.size() == ticks_before); // a late tick is not forwarded
+    REQUIRE(c.bars.size() == 2);
+    const bar& r1 = c.bars[1];
+    CHECK(r1.window_start == T0);
+    CHECK(r1.revision == 1);
+    CHECK(r1.open == 10.0);
+    CHECK(r1.high == 13.0);
+    CHECK(r1.low == 10.0);
+    CHECK(r1.close == 13.0); // T0+800 ms is now the latest ts
+    CHECK(r1.volume == 4.0); // 1 + 1 + 2
+    CHECK(r1.trades == 3);
+    CHECK(r1.pv == 47.0);            // 10 + 11 + 26
+    CHECK(r1.vwap == Approx(11.75)); // 47 / 4
+    CHECK(r1.last_offset == 9);
+
+    // A second late tick, now the earliest: revision 2 with a new open and low.
+    w.on_tick(trade_at("A", T0 + 50 * k_ms, 8.0, 1, 0, 10), c);
+    REQUIRE(c.bars.size() == 3);
+    const bar& r2 = c.bars[2];
+    CHECK(r2.revision == 2);
+    CHECK(r2.open == 8.0);
+    CHECK(r2.low == 8.0);
+    CHECK(r2.close == 13.0);
+    CHECK(r2.volume == 5.0);
+    CHECK(r2.vwap == Approx(11.0)); // (47 + 8) / 5 = 55 / 5
+    CHECK(w.late_ticks() == 2);
+    CHECK(w.corrections() == 2);
+}
+
+TEST_CASE("a late tick beyond the update horizon is only dead-lettered", "[window]") {
+    window_stage w(opts(0, 0, 1 * k_s));
+    collector c;
+    w.on_tick(trade_at("A", T0 + 100 * k_ms, 10.0, 1), c);
+    w.on_tick(trade_at("A", T0 + 5 * k_s, 10.0, 1), c); // watermark T0 + 5 s
+    REQUIRE(c.bars.size() == 1);
+    // Window T0 ended 4 s before the watermark: beyond the 1 s horizon.
+    w.on_tick(trade_at("A", T0 + 200 * k_ms, 99.0, 1), c);
+    REQUIRE(c.dead_letters.size() == 1);
+    CHECK(c.dead_letters[0].reason == dead_letter_reason::late);
+    CHECK(c.dead_letters[0].detail == "beyond late_update_horizon");
+    CHECK(c.bars.size() == 1);
+    CHECK(w.late_ticks() == 1);
+    CHECK(w.corrections() == 0);
+}
+
+TEST_CASE("idle_timeout closes a silent partition's windows on a timer, and a later tick for them is late",
+          "[window]") {
+    window_stage w(opts(200 * k_ms, 5 * k_s, 0));
+    collector c;
+    const timestamp_ns N0 = 1'000 * k_s; // processing time
+    w.on_timer(N0, c);
+    w.on_tick(trade_at("A", T0 + 100 * k_ms, 10.0, 1, 0), c);
+    w.on_timer(N0 + 4 * k_s, c); // silent 4 s < 5 s
+    CHECK(c.bars.empty());
+    w.on_timer(N0 + 9 * k_s, c); // silent 9 s >= 5 s: partition 0 closes
+    REQUIRE(c.bars.size() == 1);
+    CHECK(c.bars[0].sym.view() == "A");
+    CHECK(c.bars[0].window_start == T0);
+    CHECK(w.watermark_of(0) >= T0 + k_s);
+    CHECK(w.open_windows() == 0);
+    REQUIRE_FALSE(c.watermarks.empty());
+    CHECK(c.watermarks.back().partition == 0);
+    CHECK(c.watermarks.back().ts >= T0 + k_s);
+
+    // Partition 1 keeps talking: it is not closed.
+    w.on_tick(trade_at("B", T0 + 100 * k_ms, 20.0, 1, 1), c);
+    w.on_timer(N0 + 12 * k_s, c); // B silent 3 s
+    CHECK(c.bars.size() == 1);
+
+    // The closed window is final: a tick for it is late (horizon 0: no correction).
+    w.on_tick(trade_at("A", T0 + 500 * k_ms, 10.0, 1, 0), c);
+    REQUIRE(c.dead_letters.size() == 1);
+    CHECK(c.dead_letters[0].reason == dead_letter_reason::late);
+    CHECK(c.bars.size() == 1);
+
+    w.on_timer(N0 + 30 * k_s, c); // now B is silent too
+    REQUIRE(c.bars.size() == 2);
+    CHECK(c.bars[1].sym.view() == "B");
+    CHECK(c.bars[1].partition == 1);
+}
+
+TEST_CASE("flush emits every open window, then on_flush", "[window]") {
+    window_stage w(opts(5 * k_s));
+    collector c;
+    w.on_tick(trade_at("A", T0 + 100 * k_ms, 10.0, 1, 0), c);
+    w.on_tick(trade_at("A", T0 + 1100 * k_ms, 11.0, 1, 0), c);
+    w.on_tick(trade_at("B", T0 + 300 * k_ms, 20.0, 2, 1), c);
+    CHECK(c.bars.empty());
+    CHECK(w.open_windows() == 3);
+    w.flush(c);
+    REQUIRE(c.bars.size() == 3);
+    CHECK(find_bar(c, "A", T0) != nullptr);
+    CHECK(find_bar(c, "A", T0 + k_s) != nullptr);
+    REQUIRE(find_bar(c, "B", T0) != nullptr);
+    CHECK(find_bar(c, "B", T0)->volume == 2.0);
+    CHECK(c.flushes == 1);
+    CHECK(c.order.back() == collector::kind::flush);
+    CHECK(w.open_windows() == 0);
+}
+
+TEST_CASE("bars from two partitions are watermarked independently", "[window]") {
+    window_stage w(opts(0));
+    collector c;
+    w.on_tick(trade_at("A", T0 + 100 * k_ms, 10.0, 1, 0), c);
+    w.on_tick(trade_at("B", T0 + 200 * k_ms, 20.0, 1, 1), c);
+    w.on_tick(trade_at("A", T0 + 5 * k_s, 10.0, 1, 0), c); // partition 0 jumps ahead
+    REQUIRE(c.bars.size() == 1);
+    CHECK(c.bars[0].sym.view() == "A");
+    CHECK(c.bars[0].partition == 0);
+    CHECK(w.watermark_of(0) == T0 + 5 * k_s);
+    CHECK(w.watermark_of(1) == T0 + 200 * k_ms);
+    // Partition 1's window T0 is still open: a tick for it merges, it is not late.
+    w.on_tick(trade_at("B", T0 + 300 * k_ms, 21.0, 3, 1), c);
+    CHECK(c.dead_letters.empty());
+    w.on_tick(trade_at("B", T0 + 1500 * k_ms, 22.0, 1, 1), c);
+    REQUIRE(c.bars.size() == 2);
+    CHECK(c.bars[1].sym.view() == "B");
+    CHECK(c.bars[1].partition == 1);
+    CHECK(c.bars[1].volume == 4.0);
+    CHECK(c.bars[1].close == 21.0);
+    CHECK(c.bars[1].vwap == Approx(20.75)); // (20 + 63) / 4 = 83 / 4
+}
+
+TEST_CASE("a bar-shaped update merges with trades: its own OHLCV and typical price x volume", "[window]") {
+    window_stage w(opts(200 * k_ms));
+    collector c;
+    tick bu;
+    bu.sym = symbol::from("A");
+    bu.ts = T0; // a bar update sits at its bar's start
+    bu.open = 10.0;
+    bu.high = 12.0;
+    bu.low = 9.0;
+    bu.close = 12.0;
+    bu.volume = 100.0;
+    bu.pv = (12.0 + 9.0 + 12.0) / 3.0 * 100.0; // typical 11 x 100 = 1100
+    bu.trades = 1;
+    bu.is_bar = true;
+    w.on_tick(bu, c);
+    w.on_tick(trade_at("A", T0 + 200 * k_ms, 12.5, 10), c);
+    w.on_tick(trade_at("A", T0 + 700 * k_ms, 11.5, 10), c);
+    w.flush(c);
+    REQUIRE(c.bars.size() == 1);
+    const bar& b = c.bars[0];
+    CHECK(b.open == 10.0); // the bar update has the earliest ts
+    CHECK(b.high == 12.5);
+    CHECK(b.low == 9.0);
+    CHECK(b.close == 11.5); // the latest trade
+    CHECK(b.volume == 120.0);
+    CHECK(b.trades == 3);
+    CHECK(b.pv == 1340.0); // 1100 + 12.5*10 + 11.5*10 = 1100 + 125 + 115
+    CHECK(b.vwap == Approx(1340.0 / 120.0));
+}
+
+TEST_CASE("negative timestamps floor to the window below", "[window]") {
+    CHECK(window_start_of(0, 1000) == 0);
+    CHECK(window_start_of(999, 1000) == 0);
+    CHECK(window_start_of(1000, 1000) == 1000);
+    CHECK(window_start_of(-1, 1000) == -1000);
+    CHECK(window_start_of(-999, 1000) == -1000);
+    CHECK(window_start_of(-1000, 1000) == -1000);
+    CHECK(window_start_of(-1001, 1000) == -2000);
+
+    window_stage w(opts(0));
+    collector c;
+    w.on_tick(trade_at("A", -1500 * k_ms, 10.0, 1), c); // window [-2 s, -1 s)
+    w.on_tick(trade_at("A", -500 * k_ms, 11.0, 1), c);  // watermark -0.5 s >= -1 s: closes it
+    REQUIRE(c.bars.size() == 1);
+    CHECK(c.bars[0].window_start == -2 * k_s);
+    CHECK(c.bars[0].window_end == -1 * k_s);
+    CHECK(c.bars[0].close == 10.0);
+    w.flush(c);
+    REQUIRE(c.bars.size() == 2);
+    CHECK(c.bars[1].window_start == -1 * k_s);
+    CHECK(c.bars[1].window_end == 0);
+}
