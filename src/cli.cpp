@@ -1,1 +1,275 @@
-// placeholder: filled in by the change that builds it
+#include "src/cli.hpp"
+
+#include <chrono>
+#include <csignal>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <cstring>
+#include <ctime>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include <pthread.h>
+#include <unistd.h>
+
+#include "src/config/duration.hpp"
+#include "src/config/load.hpp"
+#include "src/runtime/clock.hpp"
+#include "src/runtime/pipeline.hpp"
+#include "src/runtime/tzif.hpp"
+
+namespace tapewire {
+
+namespace {
+
+constexpr int k_exit_ok = 0;
+constexpr int k_exit_failure = 1;
+constexpr int k_exit_usage = 2;
+
+constexpr const char* k_usage =
+    "usage:\n"
+    "  tapewire run [--config FILE] [--set key=value ...] [--duration 10s] [--ticks N]\n"
+    "  tapewire check-config FILE [--set key=value ...]\n"
+    "  tapewire version\n"
+    "\n"
+    "run           runs the graph: source -> parse -> window -> vwap -> anomaly -> sink, until the\n"
+    "              input ends, --duration or --ticks is reached, or SIGINT/SIGTERM (open windows\n"
+    "              are flushed either way). Without --config the built-in defaults apply.\n"
+    "check-config  loads and validates FILE, prints the effective configuration.\n";
+
+struct run_args {
+    std::string config_path;
+    std::vector<std::string> overrides;
+    run_limits limits;
+};
+
+// Reads the options shared by the commands; `positional` receives what is not an option.
+bool parse_options(int argc, char** argv, int first, run_args& out, std::vector<std::string>& positional,
+                   std::string& error) {
+    for (int i = first; i < argc; ++i) {
+        const std::string a = argv[i];
+        auto value = [&](std::string& v) {
+            if (const auto eq = a.find('='); eq != std::string::npos) {
+                v = a.substr(eq + 1);
+                return true;
+            }
+            if (i + 1 >= argc) {
+                error = a + " needs a value";
+                return false;
+            }
+            v = argv[++i];
+            return true;
+        };
+        auto is = [&](const char* name) { return a == name || a.rfind(std::string(name) + "=", 0) == 0; };
+        std::string v;
+        if (is("--config")) {
+            if (!value(out.config_path)) return false;
+        } else if (is("--set")) {
+            if (!value(v)) return false;
+            if (v.find('=') == std::string::npos) {
+                error = "--set takes key=value, got '" + v + "'";
+                return false;
+            }
+            out.overrides.push_back(v);
+        } else if (is("--duration")) {
+            if (!value(v)) return false;
+            const auto d = parse_duration(v);
+            if (!d) {
+                error = "--duration: '" + v + "' is not a duration (e.g. 10s, 500ms, 2m)";
+                return false;
+            }
+            out.limits.max_duration = *d;
+        } else if (is("--ticks")) {
+            if (!value(v)) return false;
+            char* end = nullptr;
+            errno = 0;
+            const unsigned long long n = std::strtoull(v.c_str(), &end, 10);
+            if (v.empty() || *end != '\0' || errno != 0 || v[0] == '-') {
+                error = "--ticks: '" + v + "' is not a whole number";
+                return false;
+            }
+            out.limits.max_ticks = n;
+        } else if (a.size() > 1 && a[0] == '-') {
+            error = "unknown option " + a;
+            return false;
+        } else {
+            positional.push_back(a);
+        }
+    }
+    return true;
+}
+
+config load(const run_args& a) {
+    if (a.config_path.empty()) return load_config_text("", "(defaults)", a.overrides);
+    return load_config_file(a.config_path, a.overrides);
+}
+
+std::string thousands(std::uint64_t n) {
+    std::string s = std::to_string(n);
+    for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<std::size_t>(i), ",");
+    return s;
+}
+
+std::string rate_text(double per_s) {
+    char b[32];
+    if (per_s >= 1e6) std::snprintf(b, sizeof b, "%.2fM/s", per_s / 1e6);
+    else if (per_s >= 1e3) std::snprintf(b, sizeof b, "%.1fk/s", per_s / 1e3);
+    else std::snprintf(b, sizeof b, "%.0f/s", per_s);
+    return b;
+}
+
+void print_status(const pipeline_stats& st, double seconds, double recent_rate) {
+    std::fprintf(stderr, "\r\033[K%6.1fs  ticks %s (%s)  bars %s  alerts %s  dead %s", seconds,
+                 thousands(st.ticks.load(std::memory_order_relaxed)).c_str(), rate_text(recent_rate).c_str(),
+                 thousands(st.bars.load(std::memory_order_relaxed)).c_str(),
+                 thousands(st.alerts.load(std::memory_order_relaxed)).c_str(),
+                 thousands(st.dead_letters.load(std::memory_order_relaxed)).c_str());
+    std::fflush(stderr);
+}
+
+void print_summary(const pipeline& p, double seconds, const std::string& error) {
+    const pipeline_stats& st = p.stats();
+    const std::uint64_t ticks = st.ticks.load();
+    std::fprintf(stderr, "tapewire: %s in %.2f s\n", error.empty() ? "finished" : "stopped by an error", seconds);
+    std::fprintf(stderr, "  messages in   %s\n", thousands(st.messages.load()).c_str());
+    std::fprintf(stderr, "  ticks parsed  %s (%s)\n", thousands(ticks).c_str(),
+                 rate_text(seconds > 0 ? static_cast<double>(ticks) / seconds : 0).c_str());
+    std::string reasons;
+    for (std::size_t r = 0; r < k_dead_letter_reasons; ++r) {
+        const std::uint64_t n = st.dead_by_reason[r].load();
+        if (n == 0) continue;
+        reasons += (reasons.empty() ? "" : ", ") + std::string(to_string(static_cast<dead_letter_reason>(r))) + " " +
+                   thousands(n);
+    }
+    std::fprintf(stderr, "  dead letters  %s%s%s%s\n", thousands(st.dead_letters.load()).c_str(),
+                 reasons.empty() ? "" : " (", reasons.c_str(), reasons.empty() ? "" : ")");
+    std::fprintf(stderr, "  bars          %s (%s late corrections)\n", thousands(st.bars.load()).c_str(),
+                 thousands(st.corrections.load()).c_str());
+    std::fprintf(stderr, "  alerts        %s\n", thousands(st.alerts.load()).c_str());
+    std::fprintf(stderr, "  output        %s\n", p.describe().c_str());
+    if (!error.empty()) std::fprintf(stderr, "  error         %s\n", error.c_str());
+}
+
+int cmd_run(int argc, char** argv) {
+    run_args args;
+    std::vector<std::string> positional;
+    std::string error;
+    if (!parse_options(argc, argv, 2, args, positional, error) || !positional.empty()) {
+        std::fprintf(stderr, "tapewire run: %s\n%s", error.empty() ? ("unexpected argument " + positional[0]).c_str() : error.c_str(), k_usage);
+        return k_exit_usage;
+    }
+    config cfg;
+    try {
+        cfg = load(args);
+    } catch (const config_error& e) {
+        std::fprintf(stderr, "tapewire: config error: %s\n", e.what());
+        return k_exit_usage;
+    }
+
+    // SIGINT/SIGTERM are taken by this thread with sigtimedwait; the pipeline threads inherit the mask.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+    std::unique_ptr<pipeline> p;
+    try {
+        p = std::make_unique<pipeline>(cfg, args.limits);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "tapewire: cannot start: %s\n", e.what());
+        return k_exit_failure;
+    }
+    const bool tty = isatty(STDERR_FILENO) != 0;
+    std::fprintf(stderr, "tapewire %s: %s%s\n", TAPEWIRE_VERSION, p->describe().c_str(),
+                 cfg.file.empty() ? "" : (" config=" + cfg.file).c_str());
+    const std::int64_t t0 = mono_ns();
+    p->start();
+
+    std::int64_t last_status = t0;
+    std::uint64_t last_ticks = 0;
+    int stops = 0;
+    while (!p->finished()) {
+        timespec wait{0, 100'000'000};
+        const int sig = sigtimedwait(&signals, nullptr, &wait);
+        const std::int64_t now = mono_ns();
+        if (sig == SIGINT || sig == SIGTERM) {
+            if (++stops == 1) {
+                if (tty) std::fprintf(stderr, "\n");
+                std::fprintf(stderr, "tapewire: %s received, flushing open windows (again to abort)\n",
+                             sig == SIGINT ? "SIGINT" : "SIGTERM");
+                p->stop();
+            } else {
+                std::fprintf(stderr, "tapewire: second signal, aborting without a flush\n");
+                std::_Exit(130);
+            }
+        }
+        if (args.limits.max_duration.count() > 0 && now - t0 >= args.limits.max_duration.count()) p->stop();
+        if (tty && now - last_status >= 250'000'000) {
+            const std::uint64_t ticks = p->stats().ticks.load(std::memory_order_relaxed);
+            const double rate = static_cast<double>(ticks - last_ticks) * 1e9 / static_cast<double>(now - last_status);
+            print_status(p->stats(), static_cast<double>(now - t0) / 1e9, rate);
+            last_status = now;
+            last_ticks = ticks;
+        }
+    }
+    const std::string err = p->wait();
+    if (tty) std::fprintf(stderr, "\n");
+    print_summary(*p, static_cast<double>(mono_ns() - t0) / 1e9, err);
+    return err.empty() ? k_exit_ok : k_exit_failure;
+}
+
+int cmd_check_config(int argc, char** argv) {
+    run_args args;
+    std::vector<std::string> positional;
+    std::string error;
+    if (!parse_options(argc, argv, 2, args, positional, error) || positional.size() != 1) {
+        std::fprintf(stderr, "tapewire check-config: %s\n%s", error.empty() ? "expects one FILE" : error.c_str(), k_usage);
+        return k_exit_usage;
+    }
+    args.config_path = positional[0];
+    try {
+        const config cfg = load(args);
+        (void)make_session_calendar(cfg.vwap.session_tz, cfg.vwap.session_start);
+        std::fputs(describe_config(cfg).c_str(), stdout);
+        std::fprintf(stderr, "config ok: %s\n", args.config_path.c_str());
+        return k_exit_ok;
+    } catch (const config_error& e) {
+        std::fprintf(stderr, "tapewire: config error: %s\n", e.what());
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "tapewire: config error: %s: vwap.session_tz: %s\n", args.config_path.c_str(), e.what());
+    }
+    return k_exit_usage;
+}
+
+} // namespace
+
+int run_cli(int argc, char** argv) {
+    if (argc < 2) {
+        std::fputs(k_usage, stderr);
+        return k_exit_usage;
+    }
+    const std::string cmd = argv[1];
+    try {
+        if (cmd == "run") return cmd_run(argc, argv);
+        if (cmd == "check-config") return cmd_check_config(argc, argv);
+        if (cmd == "version" || cmd == "--version") {
+            std::printf("tapewire %s\n", TAPEWIRE_VERSION);
+            return k_exit_ok;
+        }
+        if (cmd == "help" || cmd == "--help" || cmd == "-h") {
+            std::fputs(k_usage, stdout);
+            return k_exit_ok;
+        }
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "tapewire: %s\n", e.what());
+        return k_exit_failure;
+    }
+    std::fprintf(stderr, "tapewire: unknown command '%s'\n%s", cmd.c_str(), k_usage);
+    return k_exit_usage;
+}
+
+} // namespace tapewire

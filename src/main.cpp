@@ -1,1 +1,3 @@
-int main() { return 0; }
+#include "src/cli.hpp"
+
+int main(int argc, char** argv) { return tapewire::run_cli(argc, argv); }

@@ -1,0 +1,59 @@
+// The running graph: a source thread feeding raw messages into a ring, and one or two pipeline
+// threads running parse → window → vwap → anomaly → sink. Built from the config, run until the
+// input ends, a limit is reached, or stop() is called; then every open window is flushed.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "tapewire/config.hpp"
+#include "tapewire/types.hpp"
+
+namespace tapewire {
+
+struct run_limits {
+    duration max_duration{0};   // 0 = no limit
+    std::uint64_t max_ticks = 0; // messages from the source; 0 = no limit
+};
+
+// Counters readable from any thread while the graph runs (relaxed; a status line, not accounting).
+struct pipeline_stats {
+    std::atomic<std::uint64_t> messages{0};   // handed from the source to parse
+    std::atomic<std::uint64_t> ticks{0};      // parsed
+    std::atomic<std::uint64_t> bars{0};
+    std::atomic<std::uint64_t> corrections{0};
+    std::atomic<std::uint64_t> alerts{0};
+    std::atomic<std::uint64_t> dead_letters{0};
+    std::array<std::atomic<std::uint64_t>, k_dead_letter_reasons> dead_by_reason{};
+    std::atomic<std::uint64_t> source_stalls{0}; // passes the source found the input ring full
+};
+
+class pipeline {
+public:
+    explicit pipeline(const config& cfg, run_limits limits = {});
+    ~pipeline();
+    pipeline(const pipeline&) = delete;
+    pipeline& operator=(const pipeline&) = delete;
+
+    // Starts the threads and returns at once.
+    void start();
+    // Stops the source; what it already sent is processed and flushed. Safe from any thread.
+    void stop() noexcept;
+    // True once every thread has finished (input ended and drained, or a failure).
+    [[nodiscard]] bool finished() const noexcept;
+    // Waits for the threads. Returns the first error a thread reported ("" when none).
+    std::string wait();
+
+    [[nodiscard]] const pipeline_stats& stats() const noexcept;
+    [[nodiscard]] std::string describe() const; // one line: source, threads, sink
+
+private:
+    struct impl;
+    std::unique_ptr<impl> impl_;
+};
+
+} // namespace tapewire

@@ -1,0 +1,33 @@
+// What the source thread pulls from: the next raw message (key + JSON payload) and when it is due.
+// Synthetic and replay sources live behind this; Kafka and Yahoo sources plug in later.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+#include "tapewire/config.hpp"
+
+namespace tapewire {
+
+struct source_message {
+    std::string_view key;
+    std::string_view payload;
+    std::int32_t partition = 0;
+    std::int64_t release_at_mono_ns = 0; // hand it over no earlier than this (0 = now)
+};
+
+class message_source {
+public:
+    virtual ~message_source() = default;
+    // The next message, valid until the following call; false at the end of the input.
+    virtual bool next(source_message& out) = 0;
+    // End of input or stop: flush side files (labels).
+    virtual void close() {}
+};
+
+// Builds the source named by cfg.source.kind. Throws std::runtime_error with a clear message when
+// it cannot start (a replay file missing, a labels file not writable, a bad start time).
+std::unique_ptr<message_source> make_message_source(const config& cfg);
+
+} // namespace tapewire

@@ -1,0 +1,297 @@
+// End-to-end: the tapewire binary itself, run on files the test writes, its NDJSON output checked
+// against computations made here, independently of the operators.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <simdjson.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace {
+
+struct run_result {
+    int exit_code = -1;
+    std::string stderr_text;
+};
+
+// Runs the binary with `args`, capturing stderr into a file beside the outputs.
+run_result run_tapewire(const std::string& args, const std::string& tag) {
+    const std::string err_file = tag + ".stderr";
+    const std::string cmd = std::string(TAPEWIRE_BINARY) + " " + args + " 2>" + err_file;
+    const int status = std::system(cmd.c_str());
+    run_result r;
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    std::ifstream in(err_file);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    r.stderr_text = ss.str();
+    return r;
+}
+
+std::vector<std::string> read_lines(const std::string& path) {
+    std::vector<std::string> lines;
+    std::ifstream in(path);
+    for (std::string line; std::getline(in, line);)
+        if (!line.empty()) lines.push_back(line);
+    return lines;
+}
+
+struct out_bar {
+    std::string symbol;
+    std::int64_t start = 0, end = 0;
+    double open = 0, high = 0, low = 0, close = 0, volume = 0, vwap = NAN;
+    std::uint64_t trades = 0;
+};
+
+struct out_alert {
+    std::string symbol;
+    std::int64_t ts = 0;
+    std::string kind;
+};
+
+struct output {
+    std::vector<out_bar> bars;
+    std::vector<out_alert> alerts;
+    std::map<std::string, int> dead_letters; // by reason
+};
+
+output read_output(const std::string& path) {
+    output out;
+    simdjson::dom::parser parser;
+    for (const std::string& line : read_lines(path)) {
+        simdjson::dom::element e = parser.parse(line);
+        const std::string_view type = e["type"].get_string();
+        if (type == "bar") {
+            out_bar b;
+            b.symbol = std::string(std::string_view(e["symbol"].get_string()));
+            b.start = e["window_start"].get_int64();
+            b.end = e["window_end"].get_int64();
+            b.open = e["open"].get_double();
+            b.high = e["high"].get_double();
+            b.low = e["low"].get_double();
+            b.close = e["close"].get_double();
+            b.volume = e["volume"].get_double();
+            b.trades = e["trades"].get_uint64();
+            if (!e["vwap"].is_null()) b.vwap = e["vwap"].get_double();
+            out.bars.push_back(b);
+        } else if (type == "alert") {
+            out.alerts.push_back({std::string(std::string_view(e["symbol"].get_string())), e["ts"].get_int64(),
+                                  std::string(std::string_view(e["kind"].get_string()))});
+        } else if (type == "dead_letter") {
+            ++out.dead_letters[std::string(std::string_view(e["reason"].get_string()))];
+        }
+    }
+    return out;
+}
+
+// A small deterministic generator, independent of the synthetic source under test.
+struct lcg {
+    std::uint64_t s;
+    std::uint64_t next() { return s = s * 6364136223846793005ULL + 1442695040888963407ULL; }
+    double unit() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
+};
+
+struct test_tick {
+    std::string symbol;
+    std::int64_t ts;
+    double price, size;
+};
+
+} // namespace
+
+TEST_CASE("a replayed tick file gives bars equal to an independent computation", "[e2e][replay]") {
+    const std::int64_t W = 1'000'000'000;             // window width
+    const std::int64_t t0 = 1'717'000'000'000'000'000; // 2024-05-29, a fixed past instant
+    const std::vector<std::string> symbols{"AAPL", "MSFT", "GOOG", "BRK.B", "TSLA", "NVDA", "X"};
+    lcg rng{7};
+    std::vector<test_tick> ticks;
+    std::map<std::string, double> price;
+    for (const auto& s : symbols) price[s] = 50 + 400 * rng.unit();
+    std::int64_t ts = t0;
+    for (int i = 0; i < 60'000; ++i) {
+        ts += static_cast<std::int64_t>(rng.unit() * 2'000'000); // ~1 ms apart: ~60 s of data
+        const std::string& s = symbols[rng.next() % symbols.size()];
+        price[s] *= std::exp((rng.unit() - 0.5) * 0.002);
+        const double size = static_cast<double>(1 + rng.next() % 500);
+        // Every 50th tick repeats the previous timestamp (a tie); every 97th is shifted 50 ms into
+        // the past (out of order, but within the 200 ms lateness).
+        std::int64_t t = ts;
+        if (i % 50 == 0 && !ticks.empty()) t = ticks.back().ts;
+        if (i % 97 == 0) t -= 50'000'000;
+        ticks.push_back({s, t, std::round(price[s] * 100) / 100, size});
+    }
+    {
+        std::ofstream f("replay_e2e_ticks.ndjson");
+        f.precision(17);
+        for (const auto& t : ticks)
+            f << "{\"symbol\":\"" << t.symbol << "\",\"ts\":" << t.ts << ",\"price\":" << t.price << ",\"size\":" << t.size
+              << "}\n";
+        f << "this line is not json\n";
+    }
+
+    // The expectation, computed from the list in arrival order.
+    struct acc {
+        std::int64_t open_ts, close_ts;
+        double open, high, low, close, volume = 0, pv = 0;
+        std::uint64_t trades = 0;
+    };
+    std::map<std::pair<std::string, std::int64_t>, acc> expected;
+    for (const auto& t : ticks) {
+        const std::int64_t start = (t.ts / W) * W;
+        auto [it, fresh] = expected.try_emplace({t.symbol, start});
+        acc& a = it->second;
+        if (fresh) {
+            a.open_ts = a.close_ts = t.ts;
+            a.open = a.high = a.low = a.close = t.price;
+        }
+        if (t.ts < a.open_ts) {
+            a.open_ts = t.ts;
+            a.open = t.price;
+        }
+        if (t.ts >= a.close_ts) {
+            a.close_ts = t.ts;
+            a.close = t.price;
+        }
+        a.high = std::max(a.high, t.price);
+        a.low = std::min(a.low, t.price);
+        a.volume += t.size;
+        a.pv += t.price * t.size;
+        ++a.trades;
+    }
+
+    for (const char* threads : {"1", "2"}) {
+        INFO("pipeline.threads = " << threads);
+        const std::string out = std::string("replay_e2e_out_") + threads + ".ndjson";
+        const run_result r = run_tapewire(
+            std::string("run --set source.kind=replay --set source.path=replay_e2e_ticks.ndjson --set sink.path=") + out +
+                " --set pipeline.threads=" + threads + " --set window.width=1s --set window.allowed_lateness=200ms",
+            out);
+        INFO(r.stderr_text);
+        REQUIRE(r.exit_code == 0);
+        const output o = read_output(out);
+        CHECK(o.dead_letters.at("not_json") == 1);
+        CHECK(o.dead_letters.count("late") == 0);
+        REQUIRE(o.bars.size() == expected.size());
+        for (const out_bar& b : o.bars) {
+            const auto it = expected.find({b.symbol, b.start});
+            REQUIRE(it != expected.end());
+            const acc& a = it->second;
+            CHECK(b.end == b.start + W);
+            CHECK(b.open == a.open);
+            CHECK(b.high == a.high);
+            CHECK(b.low == a.low);
+            CHECK(b.close == a.close);
+            CHECK(b.volume == a.volume);
+            CHECK(b.trades == a.trades);
+            const double vwap = a.pv / a.volume;
+            CHECK(std::fabs(b.vwap - vwap) <= 1e-9 * vwap);
+        }
+    }
+}
+
+TEST_CASE("the detector finds injected price jumps and volume bursts with few false alerts", "[e2e][anomaly]") {
+    // 20 symbols, 1 000 trades/s each in event time, 6 minutes: the first minute is warm-up (no
+    // injections), then a jump and a burst every ~20 s per symbol. Default detector thresholds.
+    const std::int64_t W = 1'000'000'000;
+    const run_result r = run_tapewire(
+        "run --ticks 7200000 --set source.kind=synthetic --set source.symbol_count=20 --set source.rate=0"
+        " --set source.event_rate=20000 --set source.seed=11 --set source.start=2026-01-05T14:30:00Z"
+        " --set source.anomalies.enabled=true --set source.anomalies.labels=anomaly_labels.ndjson"
+        " --set sink.path=anomaly_out.ndjson --set sink.bars=false",
+        "anomaly_out");
+    INFO(r.stderr_text);
+    REQUIRE(r.exit_code == 0);
+
+    struct label {
+        std::string symbol;
+        std::int64_t ts;
+        std::string kind;
+        bool found = false;
+    };
+    std::vector<label> labels;
+    simdjson::dom::parser parser;
+    for (const std::string& line : read_lines("anomaly_labels.ndjson")) {
+        simdjson::dom::element e = parser.parse(line);
+        labels.push_back({std::string(std::string_view(e["symbol"].get_string())), e["ts"].get_int64(),
+                          std::string(std::string_view(e["kind"].get_string()))});
+    }
+    const output o = read_output("anomaly_out.ndjson");
+    REQUIRE(labels.size() > 200);
+
+    // An alert explains a label when it is about the same symbol, near it in time, and of a kind
+    // that event causes: a jump moves the price (price_jump, return_z, vwap_dev); a burst, volume.
+    auto explains = [&](const out_alert& a, const label& l) {
+        if (a.symbol != l.symbol) return false;
+        if (l.kind == "price_jump")
+            return (a.kind == "price_jump" || a.kind == "return_z" || a.kind == "vwap_dev") && a.ts >= l.ts - W &&
+                   a.ts <= l.ts + 2 * W;
+        return a.kind == "volume_spike" && a.ts >= l.ts - W && a.ts <= l.ts + 2 * W;
+    };
+    std::size_t false_alerts = 0;
+    for (const out_alert& a : o.alerts) {
+        bool matched = false;
+        for (label& l : labels) {
+            if (explains(a, l)) {
+                l.found = true;
+                matched = true;
+            }
+        }
+        if (!matched) ++false_alerts;
+    }
+    const auto found = static_cast<std::size_t>(std::count_if(labels.begin(), labels.end(), [](const label& l) { return l.found; }));
+    const double recall = static_cast<double>(found) / static_cast<double>(labels.size());
+    const double false_rate = o.alerts.empty() ? 0.0 : static_cast<double>(false_alerts) / static_cast<double>(o.alerts.size());
+    std::printf("anomaly detection: %zu labelled events, %zu found (recall %.2f %%); %zu alerts, %zu false (%.2f %%)\n",
+                labels.size(), found, recall * 100, o.alerts.size(), false_alerts, false_rate * 100);
+    CHECK(recall >= 0.95);
+    CHECK(false_rate <= 0.05);
+}
+
+TEST_CASE("SIGINT stops a run cleanly with its open windows flushed", "[e2e][cli]") {
+    const pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        const std::string bin = TAPEWIRE_BINARY;
+        std::freopen("sigint.stderr", "w", stderr);
+        execl(bin.c_str(), bin.c_str(), "run", "--set", "sink.path=sigint_out.ndjson", "--set", "source.rate=50000",
+              "--set", "source.symbol_count=10", static_cast<char*>(nullptr));
+        _exit(127);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+    kill(pid, SIGINT);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    const output o = read_output("sigint_out.ndjson");
+    // ~2 s of 10 symbols with 1 s windows: the flush emits the last, still open window of each.
+    CHECK(o.bars.size() >= 10);
+    std::map<std::string, std::int64_t> last;
+    for (const auto& b : o.bars) last[b.symbol] = std::max(last[b.symbol], b.start);
+    CHECK(last.size() == 10);
+}
+
+TEST_CASE("a bad config stops the run before it starts, naming file, line and key", "[e2e][cli][config]") {
+    {
+        std::ofstream f("bad_e2e.toml");
+        f << "[window]\nwidth = \"1s\"\nwidht = \"2s\"\n";
+    }
+    const run_result r = run_tapewire("run --config bad_e2e.toml", "bad_e2e");
+    CHECK(r.exit_code == 2);
+    CHECK(r.stderr_text.find("bad_e2e.toml:3") != std::string::npos);
+    CHECK(r.stderr_text.find("window.widht") != std::string::npos);
+
+    const run_result v = run_tapewire("version", "version_e2e");
+    CHECK(v.exit_code == 0);
+}
