@@ -142,8 +142,8 @@ public:
         : in_(in), parse_(parse), batch_(batch), input_done_(input_done) {}
 
     // Returns messages handled; sets `ended` once the input is over and fully drained.
-    std::size_t pass(Out& out, bool& ended) {
-        parse_.on_timer(wall_ns(), out);
+    std::size_t pass(timestamp_ns now, Out& out, bool& ended) {
+        parse_.on_timer(now, out);
         std::size_t n = 0;
         raw_message m;
         while (n < batch_ && in_.front(m)) {
@@ -171,9 +171,10 @@ public:
         : driver_(in, parse, batch, input_done), parse_(parse), an_(an), stats_(stats) {}
 
     std::size_t do_work() override {
-        an_.head.on_timer(wall_ns());
+        const timestamp_ns now = wall_ns();
+        an_.head.on_timer(now);
         bool ended = false;
-        const std::size_t n = driver_.pass(an_.head, ended);
+        const std::size_t n = driver_.pass(now, an_.head, ended);
         if (ended) {
             an_.head.on_flush();
             done_ = true;
@@ -206,7 +207,7 @@ public:
 
     std::size_t do_work() override {
         bool ended = false;
-        const std::size_t n = driver_.pass(emit_, ended);
+        const std::size_t n = driver_.pass(wall_ns(), emit_, ended);
         if (ended) {
             emit_.on_flush(); // travels in band behind the last tick
             done_ = true;
