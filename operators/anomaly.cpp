@@ -25,8 +25,11 @@ bool anomaly_stage::check_tick(const tick& t, alert& out) {
     const double prev = s.last_price;
     s.last_price = p;
     if (prev <= 0) return false;
-    const double r = std::log(p / prev);
-    if (!(std::fabs(r) > opt_.price_jump)) return false;
+    // |ln(p/prev)| > t  <=>  p/prev outside [e^-t, e^t]: compare the ratio, take the log only to report.
+    const double ratio = p / prev;
+    if (!(ratio > jump_up_ || ratio < jump_down_)) return false;
+    const double r = std::log(ratio);
+    if (!(std::fabs(r) > opt_.price_jump)) return false; // exact test at the boundary
     out = alert{t.sym, t.ts, alert_kind::price_jump, r, opt_.price_jump, std::fabs(r) / opt_.price_jump, t.src.partition};
     ++alerts_;
     return true;

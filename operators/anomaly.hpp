@@ -12,6 +12,7 @@
 // already been judged, and judging it again would count its return twice.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -31,7 +32,8 @@ struct anomaly_options {
 
 class anomaly_stage : public pass_through {
 public:
-    explicit anomaly_stage(const anomaly_options& opt) : opt_(opt) {}
+    explicit anomaly_stage(const anomaly_options& opt)
+        : opt_(opt), jump_up_(std::exp(opt.price_jump) * (1 - 1e-12)), jump_down_(std::exp(-opt.price_jump) * (1 + 1e-12)) {}
 
     template <class E>
     void on_tick(const tick& t, E& out) {
@@ -69,6 +71,7 @@ private:
     symbol_state& state(const symbol& s);
 
     anomaly_options opt_;
+    double jump_up_, jump_down_; // e^±price_jump, widened a hair so the ratio test never misses one
     symbol_table symbols_;
     std::vector<symbol_state> states_;
     std::uint64_t alerts_ = 0;

@@ -72,13 +72,20 @@ window_stage::accept_result window_stage::accept(const tick& t) {
     partition_state& ps = partition(t.src.partition);
     ps.last_seen = now_;
 
-    const timestamp_ns start = window_start_of(t.ts, opt_.width_ns);
+    // Most ticks fall in the symbol's newest open window: no division for those.
+    const timestamp_ns start = !s.open.empty() && t.ts >= s.open.back().start && t.ts - s.open.back().start < opt_.width_ns
+                                   ? s.open.back().start
+                                   : window_start_of(t.ts, opt_.width_ns);
     const timestamp_ns end = start + opt_.width_ns;
     corrected_ = false;
 
-    // Already open: the common case.
-    auto it = std::lower_bound(s.open.begin(), s.open.end(), start,
-                               [](const window_state& w, timestamp_ns st) { return w.start < st; });
+    // Already open: the common case, and nearly always the symbol's newest window.
+    auto it = s.open.end();
+    if (s.open.empty() || s.open.back().start != start)
+        it = std::lower_bound(s.open.begin(), s.open.end(), start,
+                              [](const window_state& w, timestamp_ns st) { return w.start < st; });
+    else
+        --it;
     if (it != s.open.end() && it->start == start) {
         merge(*it, t);
     } else if (ps.watermark != k_no_time && end <= ps.watermark) {
@@ -141,9 +148,8 @@ void window_stage::advance(std::int32_t p, partition_state& ps, timestamp_ns wm)
         }
     }
     // Downstream learns of event-time progress once per window boundary crossed, not per tick.
-    const timestamp_ns boundary = window_start_of(wm, opt_.width_ns);
-    if (closed_any || ps.emitted_watermark == k_no_time || boundary > ps.emitted_watermark) {
-        ps.emitted_watermark = boundary;
+    if (closed_any || ps.emitted_watermark == k_no_time || wm - ps.emitted_watermark >= opt_.width_ns) {
+        ps.emitted_watermark = window_start_of(wm, opt_.width_ns);
         pending_watermarks_.push_back({p, wm});
     }
 }

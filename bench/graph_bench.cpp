@@ -1,0 +1,623 @@
+// tapewire-bench: end-to-end harness for the operator graph.
+//
+//   tapewire-bench graph [--ticks N] [--symbols S] [--threads 1|2] [--rate R] [--json] [--warmup N]
+//                        [--warmup-span S] [--ring N] [--seed N] [--pin] [--no-latency]
+//
+// Pre-generated canonical tick JSON goes through parse → window (1 s, 200 ms lateness) → vwap →
+// anomaly → a terminal emitter that counts and timestamps every tick. One thread fuses the whole
+// chain; two threads put a record_ring between parse and window, as the pipeline does.
+//
+// Latency is measured from each message's intended hand-off time, not from when the feeder got
+// round to it: with --rate R, message i is due at start + i/R, and a feeder that falls behind
+// still charges the delay to the pipeline (no coordinated omission). With --rate 0 the intended
+// time is the moment of hand-off.
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include <fcntl.h>
+#include <x86intrin.h>
+#include <pthread.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include "alloc_count.hpp"
+#include "operators/anomaly.hpp"
+#include "operators/parse.hpp"
+#include "operators/vwap.hpp"
+#include "operators/window.hpp"
+#include "tapewire/config.hpp"
+#include "tapewire/graph.hpp"
+#include "tapewire/idle.hpp"
+#include "tapewire/runner.hpp"
+#include "tapewire/stage.hpp"
+#include "tick_feed.hpp"
+
+namespace tapewire::bench {
+namespace {
+
+// Per-tick timestamps read the TSC directly: the kernel's own clock source here is the TSC
+// (constant_tsc, nonstop_tsc), but steady_clock::now() through the vDSO costs 28-48 ns on this VM
+// against ~8 ns for rdtsc, and every tick pays for two reads. The TSC is scaled to nanoseconds
+// with a factor calibrated against steady_clock at start-up.
+struct tsc_clock {
+    std::uint64_t tsc0;
+    std::int64_t ns0;
+    double ns_per_tick;
+
+    tsc_clock() {
+        using namespace std::chrono;
+        auto steady = [] { return duration_cast<nanoseconds>(steady_clock::now().time_since_epoch()).count(); };
+        const std::int64_t a_ns = steady();
+        const std::uint64_t a_tsc = __rdtsc();
+        std::this_thread::sleep_for(milliseconds(100));
+        const std::int64_t b_ns = steady();
+        const std::uint64_t b_tsc = __rdtsc();
+        ns_per_tick = static_cast<double>(b_ns - a_ns) / static_cast<double>(b_tsc - a_tsc);
+        tsc0 = b_tsc;
+        ns0 = b_ns;
+    }
+    [[nodiscard]] std::int64_t now() const noexcept {
+        return ns0 + static_cast<std::int64_t>(static_cast<double>(__rdtsc() - tsc0) * ns_per_tick);
+    }
+};
+
+const tsc_clock& the_clock() {
+    static const tsc_clock c;
+    return c;
+}
+
+inline std::int64_t mono_ns() noexcept { return the_clock().now(); }
+
+inline std::int64_t wall_ns() noexcept {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+double clock_cost_ns() {
+    constexpr int n = 1'000'000;
+    std::int64_t sink = 0;
+    const auto t0 = mono_ns();
+    for (int i = 0; i < n; ++i) sink += mono_ns();
+    const auto t1 = mono_ns();
+    if (sink == 42) std::puts(""); // keeps the loop
+    return static_cast<double>(t1 - t0) / n;
+}
+
+// With TAPEWIRE_PERF_CTL=FIFO, perf (started with --control=fifo:FIFO --delay=-1) samples only the
+// measured phase, not the input generation or the percentile sort:
+//   mkfifo /tmp/ctl && TAPEWIRE_PERF_CTL=/tmp/ctl perf record --control=fifo:/tmp/ctl -D -1 -- tapewire-bench graph
+class perf_control {
+public:
+    perf_control() {
+        if (const char* path = std::getenv("TAPEWIRE_PERF_CTL")) fd_ = ::open(path, O_WRONLY);
+    }
+    ~perf_control() {
+        if (fd_ >= 0) ::close(fd_);
+    }
+    perf_control(const perf_control&) = delete;
+    perf_control& operator=(const perf_control&) = delete;
+    void enable() { say("enable\n"); }
+    void disable() { say("disable\n"); }
+
+private:
+    void say(std::string_view s) {
+        if (fd_ >= 0 && ::write(fd_, s.data(), s.size()) < 0) fd_ = -1;
+    }
+    int fd_ = -1;
+};
+
+// Time this virtual machine's CPUs spent waiting for the hypervisor ("steal", /proc/stat), in ms
+// summed over CPUs: a vCPU taken away for a millisecond shows up as a latency outlier.
+double steal_ms() {
+    std::FILE* f = std::fopen("/proc/stat", "r");
+    if (f == nullptr) return 0;
+    unsigned long long v[8] = {};
+    const int n = std::fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+                              &v[6], &v[7]);
+    std::fclose(f);
+    const long hz = ::sysconf(_SC_CLK_TCK);
+    return n == 8 && hz > 0 ? static_cast<double>(v[7]) * 1000.0 / static_cast<double>(hz) : 0;
+}
+
+// Processing-time timers go out this often (in messages), as a runtime's timer would every few ms.
+constexpr std::uint64_t k_timer_every = 1u << 16;
+
+// The end of the graph: counts what arrives and records each tick's latency, indexed by the tick's
+// source offset (its message index) in a buffer allocated before the run.
+class terminal {
+public:
+    terminal(std::int64_t* latency, std::size_t capacity) noexcept : latency_(latency), capacity_(capacity) {}
+
+    void on_tick(const tick& t) {
+        if (latency_ != nullptr) {
+            const std::int64_t now = mono_ns();
+            const auto i = static_cast<std::uint64_t>(t.src.offset);
+            if (i < capacity_) latency_[i] = now - t.src.ingest_ns;
+        }
+        ++ticks_;
+    }
+    void on_bar(const bar&) { ++bars_; }
+    void on_alert(const alert& a) {
+        ++alerts_;
+        ++by_kind_[static_cast<std::size_t>(a.kind) & 3];
+    }
+    void on_dead_letter(const dead_letter_view&) { ++dead_letters_; }
+    void on_watermark(const watermark&) { ++watermarks_; }
+    void on_timer(timestamp_ns) {}
+    void on_flush() { ++flushes_; }
+
+    std::uint64_t ticks() const noexcept { return ticks_; }
+    std::uint64_t bars() const noexcept { return bars_; }
+    std::uint64_t alerts() const noexcept { return alerts_; }
+    std::uint64_t alerts(alert_kind k) const noexcept { return by_kind_[static_cast<std::size_t>(k) & 3]; }
+    std::uint64_t dead_letters() const noexcept { return dead_letters_; }
+    std::uint64_t watermarks() const noexcept { return watermarks_; }
+    std::uint64_t flushes() const noexcept { return flushes_; }
+
+private:
+    std::int64_t* latency_;
+    std::size_t capacity_;
+    std::uint64_t ticks_ = 0, bars_ = 0, alerts_ = 0, dead_letters_ = 0, watermarks_ = 0, flushes_ = 0;
+    std::uint64_t by_kind_[4] = {};
+};
+static_assert(emitter<terminal>);
+
+// window → vwap → anomaly → terminal, fused. Pinned in memory: the links hold pointers.
+struct downstream {
+    downstream(const window_options& w, const vwap_options& v, const anomaly_options& a, std::int64_t* latency,
+               std::size_t capacity)
+        : window(w), vwap(v), anomaly(a), term(latency, capacity) {}
+    downstream(const downstream&) = delete;
+    downstream& operator=(const downstream&) = delete;
+
+    window_stage window;
+    vwap_stage vwap;
+    anomaly_stage anomaly;
+    terminal term;
+    link<anomaly_stage, terminal> to_term{anomaly, term};
+    link<vwap_stage, link<anomaly_stage, terminal>> to_anomaly{vwap, to_term};
+    link<window_stage, link<vwap_stage, link<anomaly_stage, terminal>>> head{window, to_anomaly};
+};
+
+// The second thread of --threads 2: drains the ring into the downstream chain until the in-band
+// flush has gone through.
+class drain_agent final : public agent {
+public:
+    drain_agent(record_ring& ring, downstream& d) noexcept : ring_(ring), down_(d) {}
+
+    std::size_t do_work() override {
+        bool flushed = false;
+        const std::size_t n = drain_ring(ring_, down_.head, 256, flushed);
+        if (n == 0) return 0;
+        if (flushed) flushed_ = true;
+        records_ += n;
+        if (records_ >= next_timer_) {
+            next_timer_ = records_ + k_timer_every;
+            down_.head.on_timer(wall_ns());
+        }
+        progress_.store(down_.term.ticks(), std::memory_order_release);
+        return n;
+    }
+    [[nodiscard]] bool done() const override { return flushed_; }
+
+    // Ticks that have reached the terminal, readable from the feeding thread.
+    [[nodiscard]] std::uint64_t progress() const noexcept { return progress_.load(std::memory_order_acquire); }
+
+private:
+    record_ring& ring_;
+    downstream& down_;
+    bool flushed_ = false;
+    std::uint64_t records_ = 0;
+    std::uint64_t next_timer_ = 0;
+    std::atomic<std::uint64_t> progress_{0};
+};
+
+struct graph_args {
+    std::uint64_t ticks = 5'000'000;
+    std::uint64_t warmup = 200'000;
+    double warmup_span_s = -1; // event time the warm-up covers; < 0: late_update_horizon + 4 windows
+    std::uint32_t symbols = 1000;
+    std::uint32_t threads = 1;
+    double rate = 0;
+    bool json = false;
+    std::uint32_t ring = pipeline_config{}.ring_size;
+    std::uint64_t seed = 42;
+    bool pin = false;
+    bool latency = true;
+};
+
+struct graph_result {
+    double seconds = 0;
+    std::uint64_t ticks = 0;
+    std::int64_t p50 = 0, p99 = 0, p999 = 0, max = 0;
+    std::uint64_t allocations = 0;
+    std::uint64_t ring_stalls = 0;
+    std::uint64_t bars = 0, alerts = 0, dead_letters = 0, watermarks = 0;
+};
+
+void pin_to(int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+
+// Hands messages [begin, end) to parse, which emits into `out`. With rate > 0, message i is due at
+// t0 + (i - begin)/rate, and `before_wait` runs whenever the feeder is ahead of schedule (to publish
+// staged records, so nothing sits in the ring while the feeder spins). At rate 0 the hand-off time
+// is read per message, unless `timed` is false.
+template <class E, class BeforeWait>
+void feed(const tick_feed& f, parse_stage& parse, E& out, std::size_t begin, std::size_t end, double rate, bool timed,
+          BeforeWait&& before_wait) {
+    raw_message m;
+    m.src.partition = 0;
+    const double period_ns = rate > 0 ? 1e9 / rate : 0;
+    const std::int64_t t0 = mono_ns();
+    for (std::size_t i = begin; i < end; ++i) {
+        std::int64_t handoff = 0;
+        if (rate > 0) {
+            handoff = t0 + static_cast<std::int64_t>(static_cast<double>(i - begin) * period_ns);
+            if (mono_ns() < handoff) {
+                before_wait();
+                while (mono_ns() < handoff) cpu_relax();
+            }
+        } else if (timed) {
+            handoff = mono_ns();
+        }
+        m.payload = f.message(i);
+        m.src.offset = static_cast<std::int64_t>(i);
+        m.src.ingest_ns = handoff;
+        parse.on_message(m, out);
+        if ((i & (k_timer_every - 1)) == 0) {
+            const std::int64_t now = wall_ns();
+            parse.on_timer(now, out);
+            out.on_timer(now);
+        }
+    }
+}
+
+// Nearest rank: the smallest value with at least p·n values at or below it.
+std::int64_t nearest_rank(const std::vector<std::int64_t>& sorted, double p) {
+    if (sorted.empty()) return 0;
+    auto rank = static_cast<std::size_t>(std::ceil(p * static_cast<double>(sorted.size())));
+    rank = std::clamp<std::size_t>(rank, 1, sorted.size());
+    return sorted[rank - 1];
+}
+
+int run_graph(const graph_args& a) {
+    const std::uint64_t total = a.warmup + a.ticks;
+
+    // Every stage runs with the defaults of its option struct; the window's are spelled out because
+    // the harness is specified as 1 s windows with 200 ms allowed lateness.
+    parse_options popt;
+    window_options wopt;
+    wopt.width_ns = 1'000'000'000;
+    wopt.allowed_lateness_ns = 200'000'000;
+    vwap_options vopt;
+    anomaly_options aopt;
+
+    // Per-symbol history (the window's retained bars for late corrections, the vwap stage's
+    // history) reaches its final size only after late_update_horizon of event time. At 1 µs per tick
+    // no warm-up of reasonable length gets there, so by default the warm-up ticks are spread over
+    // the horizon plus a few windows; the measured ticks then advance ~1 µs each.
+    const double span_s = a.warmup_span_s >= 0
+                              ? a.warmup_span_s
+                              : static_cast<double>(wopt.late_update_horizon_ns + 4 * wopt.width_ns) / 1e9;
+
+    feed_options fo;
+    fo.ticks = total;
+    fo.symbols = a.symbols;
+    fo.seed = a.seed;
+    // An hour ago (well inside max_future_skew whatever the spans), on a whole second so that the
+    // same arguments give the same windows and bars on every run.
+    fo.first_ts = (wall_ns() / 1'000'000'000 - 3600) * 1'000'000'000;
+    fo.mean_step_ns = 1000;
+    if (a.warmup > 0 && span_s > 0) {
+        fo.fast_ticks = a.warmup;
+        fo.fast_step_ns = std::max<std::int64_t>(static_cast<std::int64_t>(span_s * 1e9 / static_cast<double>(a.warmup)), 1);
+    }
+    const auto gen0 = mono_ns();
+    const tick_feed feed_data = make_feed(fo);
+    const auto gen1 = mono_ns();
+
+    // --no-latency (at rate 0 only) drops both clock reads per tick, to show what they cost.
+    const bool timed = a.latency || a.rate > 0;
+    std::vector<std::int64_t> latency(timed ? total : 0, -1);
+    parse_stage parse(popt);
+    auto down = std::make_unique<downstream>(wopt, vopt, aopt, timed ? latency.data() : nullptr, latency.size());
+
+    graph_result r;
+    r.ticks = a.ticks;
+    const std::int64_t now = wall_ns();
+    if (a.pin) pin_to(0);
+
+    perf_control perf;
+    double steal0 = 0, steal1 = 0;
+    std::uint64_t alloc0 = 0, alloc1 = 0;
+    std::uint64_t stalls0 = 0;
+    terminal before = down->term; // counters at the start of the measured phase
+    std::int64_t t_start = 0, t_end = 0;
+    std::string failure;
+
+    if (a.threads <= 1) {
+        auto& head = down->head;
+        parse.on_timer(now, head);
+        head.on_timer(now);
+        feed(feed_data, parse, head, 0, a.warmup, 0, timed, [] {});
+        before = down->term;
+        steal0 = steal_ms();
+        perf.enable();
+        alloc0 = heap_allocations();
+        t_start = mono_ns();
+        feed(feed_data, parse, head, a.warmup, total, a.rate, timed, [] {});
+        parse.flush(head);
+        t_end = mono_ns();
+        alloc1 = heap_allocations();
+        perf.disable();
+        steal1 = steal_ms();
+    } else {
+        record_ring ring(a.ring);
+        std::atomic<bool> abort{false};
+        ring_emitter em(ring, &abort, 64);
+        drain_agent agent(ring, *down);
+        runner_options ro;
+        ro.name = "tw-bench-down";
+        ro.cpu = a.pin ? 1 : -1;
+        runner th(agent, ro, [&](const std::string&, const std::string& what) {
+            failure = what;
+            abort.store(true, std::memory_order_relaxed);
+        });
+        down->head.on_timer(now); // before the thread starts: no race on the window's clock
+        th.start();
+        parse.on_timer(now, em);
+
+        auto publish = [&em] { em.publish(); };
+        feed(feed_data, parse, em, 0, a.warmup, 0, timed, publish);
+        em.publish();
+        // Measure from a drained pipeline, so the warm-up's backlog is not billed to the run.
+        idle_strategy wait;
+        while (agent.progress() < a.warmup && !th.finished()) wait.idle(0);
+        // The downstream thread is idle now (the ring is empty): its counters are stable to copy.
+        before = down->term;
+        stalls0 = em.stalls();
+
+        steal0 = steal_ms();
+        perf.enable();
+        alloc0 = heap_allocations();
+        t_start = mono_ns();
+        feed(feed_data, parse, em, a.warmup, total, a.rate, timed, publish);
+        parse.flush(em); // in band: travels behind the last tick
+        th.join();
+        t_end = mono_ns();
+        alloc1 = heap_allocations();
+        perf.disable();
+        steal1 = steal_ms();
+        r.ring_stalls = em.stalls() - stalls0;
+        if (th.failed()) {
+            std::fprintf(stderr, "tapewire-bench: downstream thread failed: %s\n", failure.c_str());
+            return 1;
+        }
+    }
+
+    const terminal& term = down->term;
+    r.seconds = static_cast<double>(t_end - t_start) / 1e9;
+    r.allocations = alloc1 - alloc0;
+    r.bars = term.bars() - before.bars();
+    r.alerts = term.alerts() - before.alerts();
+    r.dead_letters = term.dead_letters() - before.dead_letters();
+    r.watermarks = term.watermarks() - before.watermarks();
+
+    // The run only counts if every tick made it through every stage.
+    if (term.ticks() != total || term.dead_letters() != 0 || parse.parsed() != total || term.flushes() != 1) {
+        std::fprintf(stderr,
+                     "tapewire-bench: inconsistent run: %llu of %llu ticks reached the end, %llu parsed, %llu dead "
+                     "letters, %llu flushes\n",
+                     static_cast<unsigned long long>(term.ticks()), static_cast<unsigned long long>(total),
+                     static_cast<unsigned long long>(parse.parsed()), static_cast<unsigned long long>(term.dead_letters()),
+                     static_cast<unsigned long long>(term.flushes()));
+        return 1;
+    }
+
+    std::vector<std::int64_t> measured;
+    if (timed) measured.assign(latency.begin() + static_cast<std::ptrdiff_t>(a.warmup), latency.end());
+    std::sort(measured.begin(), measured.end());
+    r.p50 = nearest_rank(measured, 0.50);
+    r.p99 = nearest_rank(measured, 0.99);
+    r.p999 = nearest_rank(measured, 0.999);
+    r.max = measured.empty() ? 0 : measured.back();
+
+    const double tps = r.seconds > 0 ? static_cast<double>(r.ticks) / r.seconds : 0;
+    const double allocs_per_tick = r.ticks > 0 ? static_cast<double>(r.allocations) / static_cast<double>(r.ticks) : 0;
+    if (a.json) {
+        std::printf("{\"bench\":\"graph\",\"threads\":%u,\"ticks\":%llu,\"seconds\":%.6f,\"ticks_per_s\":%.0f,"
+                    "\"latency_ns\":{\"p50\":%lld,\"p99\":%lld,\"p999\":%lld,\"max\":%lld},\"allocs_per_tick\":%.9g,"
+                    "\"symbols\":%u,\"rate\":%.9g}\n",
+                    a.threads, static_cast<unsigned long long>(r.ticks), r.seconds, tps, static_cast<long long>(r.p50),
+                    static_cast<long long>(r.p99), static_cast<long long>(r.p999), static_cast<long long>(r.max),
+                    allocs_per_tick, a.symbols, a.rate);
+        return 0;
+    }
+
+    std::printf("graph: threads=%u symbols=%u ticks=%llu warmup=%llu over %.0f s rate=%s ring=%u%s\n", a.threads,
+                a.symbols, static_cast<unsigned long long>(r.ticks), static_cast<unsigned long long>(a.warmup), span_s,
+                a.rate > 0 ? std::to_string(static_cast<long long>(a.rate)).append(" ticks/s").c_str() : "max",
+                a.ring, a.pin ? " pinned" : "");
+    std::printf("  input        %llu messages, %.1f MiB with padding, generated in %.2f s\n",
+                static_cast<unsigned long long>(total), static_cast<double>(feed_data.total_bytes()) / (1 << 20),
+                static_cast<double>(gen1 - gen0) / 1e9);
+    std::printf("  throughput   %.3f M ticks/s  (%.3f s)\n", tps / 1e6, r.seconds);
+    if (timed) {
+        std::printf("  latency ns   p50 %lld  p99 %lld  p99.9 %lld  max %lld  (from intended hand-off to the terminal)\n",
+                    static_cast<long long>(r.p50), static_cast<long long>(r.p99), static_cast<long long>(r.p999),
+                    static_cast<long long>(r.max));
+    } else {
+        std::printf("  latency ns   not measured (--no-latency: no clock reads per tick)\n");
+    }
+    std::printf("  allocations  %llu during the measured phase = %.9g per tick\n",
+                static_cast<unsigned long long>(r.allocations), allocs_per_tick);
+    std::printf("  measured     %llu bars, %llu watermarks, %llu dead letters, %llu ring-full stalls\n",
+                static_cast<unsigned long long>(r.bars), static_cast<unsigned long long>(r.watermarks),
+                static_cast<unsigned long long>(r.dead_letters), static_cast<unsigned long long>(r.ring_stalls));
+    std::printf("  alerts       %llu:", static_cast<unsigned long long>(r.alerts));
+    for (alert_kind k : {alert_kind::price_jump, alert_kind::return_z, alert_kind::volume_spike, alert_kind::vwap_dev})
+        std::printf(" %s %llu", std::string(to_string(k)).c_str(),
+                    static_cast<unsigned long long>(term.alerts(k) - before.alerts(k)));
+    std::printf("\n");
+    std::printf("  clock        TSC (rdtsc, scaled) %.1f ns per call (%s)\n", clock_cost_ns(),
+                timed ? "2 reads per tick" : "not read per tick");
+    std::printf("  steal        %.0f ms of CPU time taken by the hypervisor during the measured phase (/proc/stat)\n",
+                steal1 - steal0);
+    return 0;
+}
+
+void usage(std::FILE* to) {
+    std::fputs("usage: tapewire-bench jitter [--seconds S]\n"
+               "       tapewire-bench graph [--ticks N] [--symbols S] [--threads 1|2] [--rate R] [--json]\n"
+               "                     [--warmup N] [--warmup-span S] [--ring N] [--seed N] [--pin] [--no-latency]\n"
+               "jitter: one thread per CPU spins on the clock for S seconds (default 5) and reports the gaps,\n"
+               "        the floor under any latency tail on this machine.\n"
+               "graph: parse -> window -> vwap -> anomaly over pre-generated tick JSON\n"
+               "  --ticks N     measured ticks (default 5000000)\n"
+               "  --warmup N    ticks fed first, unmeasured, so tables reach steady size (default 200000)\n"
+               "  --warmup-span S  seconds of event time the warm-up ticks cover (default: the window's\n"
+               "                late-update horizon + 4 windows = 64; 0 = 1 us per tick like the rest)\n"
+               "  --symbols S   distinct symbols (default 1000)\n"
+               "  --threads T   1: all stages fused; 2: parse | ring | window-vwap-anomaly (default 1)\n"
+               "  --rate R      hand-off pace in ticks/s, 0 = as fast as possible (default 0)\n"
+               "  --ring N      records in the ring between the threads (default 65536)\n"
+               "  --seed N      input generator seed (default 42)\n"
+               "  --pin         pin the feeding thread to CPU 0 and the downstream thread to CPU 1\n"
+               "  --no-latency  with --rate 0: skip both clock reads per tick (latency fields read 0), to\n"
+               "                show what the measurement itself costs\n"
+               "  --json        one JSON object instead of text\n",
+               to);
+}
+
+template <class T>
+bool parse_number(std::string_view s, T& out) {
+    const auto r = std::from_chars(s.data(), s.data() + s.size(), out);
+    return r.ec == std::errc() && r.ptr == s.data() + s.size();
+}
+
+bool parse_double(const char* s, double& out) {
+    char* end = nullptr;
+    out = std::strtod(s, &end);
+    return end != s && *end == '\0' && std::isfinite(out) && out >= 0;
+}
+
+int graph_main(int argc, char** argv) {
+    graph_args a;
+    for (int i = 0; i < argc; ++i) {
+        const std::string_view arg = argv[i];
+        auto value = [&]() -> const char* {
+            if (i + 1 >= argc) {
+                std::fprintf(stderr, "tapewire-bench: %s needs a value\n", argv[i]);
+                std::exit(2);
+            }
+            return argv[++i];
+        };
+        bool ok = true;
+        if (arg == "--ticks") ok = parse_number(value(), a.ticks) && a.ticks > 0;
+        else if (arg == "--warmup") ok = parse_number(value(), a.warmup);
+        else if (arg == "--symbols") ok = parse_number(value(), a.symbols) && a.symbols > 0;
+        else if (arg == "--threads") ok = parse_number(value(), a.threads) && (a.threads == 1 || a.threads == 2);
+        else if (arg == "--rate") ok = parse_double(value(), a.rate);
+        else if (arg == "--warmup-span") ok = parse_double(value(), a.warmup_span_s);
+        else if (arg == "--ring") ok = parse_number(value(), a.ring) && a.ring >= 2;
+        else if (arg == "--seed") ok = parse_number(value(), a.seed);
+        else if (arg == "--json") a.json = true;
+        else if (arg == "--pin") a.pin = true;
+        else if (arg == "--no-latency") a.latency = false;
+        else if (arg == "-h" || arg == "--help") {
+            usage(stdout);
+            return 0;
+        } else {
+            std::fprintf(stderr, "tapewire-bench: unknown option %s\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+        if (!ok) {
+            std::fprintf(stderr, "tapewire-bench: bad value for %s: %s\n", argv[i - 1], argv[i]);
+            return 2;
+        }
+    }
+    return run_graph(a);
+}
+
+// jitter: what the machine does to a thread that never blocks. One spinning thread per CPU reads
+// the clock back to back; any gap is time the thread did not run (an interrupt, the hypervisor,
+// another process). The graph's latency tail cannot be better than this.
+int jitter_main(int argc, char** argv) {
+    double seconds = 5;
+    for (int i = 0; i < argc; ++i) {
+        const std::string_view arg = argv[i];
+        if (arg == "--seconds" && i + 1 < argc && parse_double(argv[i + 1], seconds) && seconds > 0) {
+            ++i;
+        } else {
+            std::fprintf(stderr, "usage: tapewire-bench jitter [--seconds S]\n");
+            return 2;
+        }
+    }
+    struct gaps {
+        std::uint64_t over_10us = 0, over_100us = 0, over_1ms = 0;
+        std::int64_t max = 0, stalled_ns = 0;
+    };
+    const long cpus = std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN));
+    std::vector<gaps> result(static_cast<std::size_t>(cpus));
+    const auto duration_ns = static_cast<std::int64_t>(seconds * 1e9);
+    std::vector<std::thread> threads;
+    for (long c = 0; c < cpus; ++c) {
+        threads.emplace_back([&, c] {
+            pin_to(static_cast<int>(c));
+            gaps g;
+            const std::int64_t start = mono_ns();
+            std::int64_t prev = start;
+            while (prev - start < duration_ns) {
+                const std::int64_t now = mono_ns();
+                const std::int64_t gap = now - prev;
+                if (gap > 10'000) {
+                    ++g.over_10us;
+                    g.stalled_ns += gap;
+                    if (gap > 100'000) ++g.over_100us;
+                    if (gap > 1'000'000) ++g.over_1ms;
+                    g.max = std::max(g.max, gap);
+                }
+                prev = now;
+            }
+            result[static_cast<std::size_t>(c)] = g;
+        });
+    }
+    for (auto& t : threads) t.join();
+    std::printf("jitter: %.1f s of back-to-back clock reads, one spinning thread per CPU\n", seconds);
+    for (std::size_t c = 0; c < result.size(); ++c) {
+        const gaps& g = result[c];
+        std::printf("  cpu %zu  gaps > 10 us: %llu, > 100 us: %llu, > 1 ms: %llu, longest %.3f ms, %.2f%% of the time lost\n",
+                    c, static_cast<unsigned long long>(g.over_10us), static_cast<unsigned long long>(g.over_100us),
+                    static_cast<unsigned long long>(g.over_1ms), static_cast<double>(g.max) / 1e6,
+                    100.0 * static_cast<double>(g.stalled_ns) / static_cast<double>(duration_ns));
+    }
+    return 0;
+}
+
+} // namespace
+} // namespace tapewire::bench
+
+int main(int argc, char** argv) {
+    if (argc >= 2 && std::string_view(argv[1]) == "graph") return tapewire::bench::graph_main(argc - 2, argv + 2);
+    if (argc >= 2 && std::string_view(argv[1]) == "jitter") return tapewire::bench::jitter_main(argc - 2, argv + 2);
+    const bool help = argc >= 2 && (std::string_view(argv[1]) == "-h" || std::string_view(argv[1]) == "--help");
+    tapewire::bench::usage(help ? stdout : stderr);
+    return help ? 0 : 2;
+}
