@@ -496,7 +496,7 @@ void usage(std::FILE* to) {
                "  --symbols S   distinct symbols (default 1000)\n"
                "  --threads T   1: all stages fused; 2: parse | ring | window-vwap-anomaly (default 1)\n"
                "  --rate R      hand-off pace in ticks/s, 0 = as fast as possible (default 0)\n"
-               "  --ring N      records in the ring between the threads (default 65536)\n"
+               "  --ring N      records in the ring between the threads (default: pipeline.ring_size, 4096)\n"
                "  --seed N      input generator seed (default 42)\n"
                "  --pin         pin the feeding thread to CPU 0 and the downstream thread to CPU 1\n"
                "  --no-latency  with --rate 0: skip both clock reads per tick (latency fields read 0), to\n"

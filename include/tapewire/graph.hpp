@@ -29,6 +29,8 @@ struct owned_dead_letter {
 
 enum class record_kind : std::uint8_t { tick, bar, alert, dead_letter, watermark, flush };
 
+struct flush_marker {}; // end of input, in band
+
 // One ring slot. Trivially copyable; a dead letter travels as an owning pointer that the consumer
 // deletes.
 struct record {
@@ -46,7 +48,7 @@ struct record {
     explicit record(const alert& x) noexcept : kind(record_kind::alert), a(x) {}
     explicit record(const watermark& x) noexcept : kind(record_kind::watermark), w(x) {}
     explicit record(owned_dead_letter* x) noexcept : kind(record_kind::dead_letter), d(x) {}
-    record() noexcept : kind(record_kind::flush), w() {}
+    explicit record(flush_marker) noexcept : kind(record_kind::flush), w() {}
 };
 
 using record_ring = spsc_ring<record>;
@@ -65,7 +67,7 @@ public:
     void on_dead_letter(const dead_letter_view& d) { put(new owned_dead_letter(d)); }
     void on_timer(timestamp_ns) { publish(); }
     void on_flush() {
-        put_record(record{});
+        put_record(flush_marker{});
         publish();
     }
 
@@ -75,23 +77,25 @@ public:
     [[nodiscard]] std::uint64_t stalls() const noexcept { return stalls_; }
 
 private:
+    void put(owned_dead_letter* d) {
+        if (!put_record(d)) delete d;
+    }
     template <class T>
     void put(const T& x) {
-        put_record(record(x));
-    }
-    void put(owned_dead_letter* d) {
-        if (!put_record(record(d))) delete d;
+        put_record(x);
     }
 
-    bool put_record(const record& r) {
-        if (ring_->try_stage(r)) [[likely]] {
+    // Constructs the record in its slot (no temporary: a tick is copied once, into the ring).
+    template <class T>
+    bool put_record(const T& x) {
+        if (ring_->try_stage(x)) [[likely]] {
             if (ring_->staged_count() >= publish_every_) ring_->publish();
             return true;
         }
         ring_->publish(); // let the consumer see what is there before waiting on it
         ++stalls_;
         idle_strategy idle;
-        while (!ring_->try_stage(r)) {
+        while (!ring_->try_stage(x)) {
             if (abort_ != nullptr && abort_->load(std::memory_order_relaxed)) return false;
             idle.idle(0);
         }
