@@ -27,10 +27,10 @@
 #include <vector>
 
 #include <fcntl.h>
-#include <x86intrin.h>
 #include <pthread.h>
 #include <sched.h>
 #include <unistd.h>
+#include <x86intrin.h>
 
 #include "alloc_count.hpp"
 #include "operators/anomaly.hpp"
@@ -124,8 +124,8 @@ double steal_ms() {
     std::FILE* f = std::fopen("/proc/stat", "r");
     if (f == nullptr) return 0;
     unsigned long long v[8] = {};
-    const int n = std::fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
-                              &v[6], &v[7]);
+    const int n = std::fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4],
+                              &v[5], &v[6], &v[7]);
     std::fclose(f);
     const long hz = ::sysconf(_SC_CLK_TCK);
     return n == 8 && hz > 0 ? static_cast<double>(v[7]) * 1000.0 / static_cast<double>(hz) : 0;
@@ -258,9 +258,8 @@ void pin_to(int cpu) {
 // t0 + (i - begin)/rate, and `before_wait` runs whenever the feeder is ahead of schedule (to publish
 // staged records, so nothing sits in the ring while the feeder spins). At rate 0 the hand-off time
 // is read per message, unless `timed` is false.
-template <class E, class BeforeWait>
-void feed(const tick_feed& f, parse_stage& parse, E& out, std::size_t begin, std::size_t end, double rate, bool timed,
-          BeforeWait&& before_wait) {
+template <class E, class BeforeWait> void feed(const tick_feed& f, parse_stage& parse, E& out, std::size_t begin,
+                                               std::size_t end, double rate, bool timed, BeforeWait&& before_wait) {
     raw_message m;
     m.src.partition = 0;
     const double period_ns = rate > 0 ? 1e9 / rate : 0;
@@ -326,7 +325,8 @@ int run_graph(const graph_args& a) {
     fo.mean_step_ns = 1000;
     if (a.warmup > 0 && span_s > 0) {
         fo.fast_ticks = a.warmup;
-        fo.fast_step_ns = std::max<std::int64_t>(static_cast<std::int64_t>(span_s * 1e9 / static_cast<double>(a.warmup)), 1);
+        fo.fast_step_ns =
+            std::max<std::int64_t>(static_cast<std::int64_t>(span_s * 1e9 / static_cast<double>(a.warmup)), 1);
     }
     const auto gen0 = mono_ns();
     const tick_feed feed_data = make_feed(fo);
@@ -425,7 +425,8 @@ int run_graph(const graph_args& a) {
                      "tapewire-bench: inconsistent run: %llu of %llu ticks reached the end, %llu parsed, %llu dead "
                      "letters, %llu flushes\n",
                      static_cast<unsigned long long>(term.ticks()), static_cast<unsigned long long>(total),
-                     static_cast<unsigned long long>(parse.parsed()), static_cast<unsigned long long>(term.dead_letters()),
+                     static_cast<unsigned long long>(parse.parsed()),
+                     static_cast<unsigned long long>(term.dead_letters()),
                      static_cast<unsigned long long>(term.flushes()));
         return 1;
     }
@@ -452,16 +453,17 @@ int run_graph(const graph_args& a) {
 
     std::printf("graph: threads=%u symbols=%u ticks=%llu warmup=%llu over %.0f s rate=%s ring=%u%s\n", a.threads,
                 a.symbols, static_cast<unsigned long long>(r.ticks), static_cast<unsigned long long>(a.warmup), span_s,
-                a.rate > 0 ? std::to_string(static_cast<long long>(a.rate)).append(" ticks/s").c_str() : "max",
-                a.ring, a.pin ? " pinned" : "");
+                a.rate > 0 ? std::to_string(static_cast<long long>(a.rate)).append(" ticks/s").c_str() : "max", a.ring,
+                a.pin ? " pinned" : "");
     std::printf("  input        %llu messages, %.1f MiB with padding, generated in %.2f s\n",
                 static_cast<unsigned long long>(total), static_cast<double>(feed_data.total_bytes()) / (1 << 20),
                 static_cast<double>(gen1 - gen0) / 1e9);
     std::printf("  throughput   %.3f M ticks/s  (%.3f s)\n", tps / 1e6, r.seconds);
     if (timed) {
-        std::printf("  latency ns   p50 %lld  p99 %lld  p99.9 %lld  max %lld  (from intended hand-off to the terminal)\n",
-                    static_cast<long long>(r.p50), static_cast<long long>(r.p99), static_cast<long long>(r.p999),
-                    static_cast<long long>(r.max));
+        std::printf(
+            "  latency ns   p50 %lld  p99 %lld  p99.9 %lld  max %lld  (from intended hand-off to the terminal)\n",
+            static_cast<long long>(r.p50), static_cast<long long>(r.p99), static_cast<long long>(r.p999),
+            static_cast<long long>(r.max));
     } else {
         std::printf("  latency ns   not measured (--no-latency: no clock reads per tick)\n");
     }
@@ -505,8 +507,7 @@ void usage(std::FILE* to) {
                to);
 }
 
-template <class T>
-bool parse_number(std::string_view s, T& out) {
+template <class T> bool parse_number(std::string_view s, T& out) {
     const auto r = std::from_chars(s.data(), s.data() + s.size(), out);
     return r.ec == std::errc() && r.ptr == s.data() + s.size();
 }
@@ -529,17 +530,28 @@ int graph_main(int argc, char** argv) {
             return argv[++i];
         };
         bool ok = true;
-        if (arg == "--ticks") ok = parse_number(value(), a.ticks) && a.ticks > 0;
-        else if (arg == "--warmup") ok = parse_number(value(), a.warmup);
-        else if (arg == "--symbols") ok = parse_number(value(), a.symbols) && a.symbols > 0;
-        else if (arg == "--threads") ok = parse_number(value(), a.threads) && (a.threads == 1 || a.threads == 2);
-        else if (arg == "--rate") ok = parse_double(value(), a.rate);
-        else if (arg == "--warmup-span") ok = parse_double(value(), a.warmup_span_s);
-        else if (arg == "--ring") ok = parse_number(value(), a.ring) && a.ring >= 2;
-        else if (arg == "--seed") ok = parse_number(value(), a.seed);
-        else if (arg == "--json") a.json = true;
-        else if (arg == "--pin") a.pin = true;
-        else if (arg == "--no-latency") a.latency = false;
+        if (arg == "--ticks")
+            ok = parse_number(value(), a.ticks) && a.ticks > 0;
+        else if (arg == "--warmup")
+            ok = parse_number(value(), a.warmup);
+        else if (arg == "--symbols")
+            ok = parse_number(value(), a.symbols) && a.symbols > 0;
+        else if (arg == "--threads")
+            ok = parse_number(value(), a.threads) && (a.threads == 1 || a.threads == 2);
+        else if (arg == "--rate")
+            ok = parse_double(value(), a.rate);
+        else if (arg == "--warmup-span")
+            ok = parse_double(value(), a.warmup_span_s);
+        else if (arg == "--ring")
+            ok = parse_number(value(), a.ring) && a.ring >= 2;
+        else if (arg == "--seed")
+            ok = parse_number(value(), a.seed);
+        else if (arg == "--json")
+            a.json = true;
+        else if (arg == "--pin")
+            a.pin = true;
+        else if (arg == "--no-latency")
+            a.latency = false;
         else if (arg == "-h" || arg == "--help") {
             usage(stdout);
             return 0;
@@ -603,10 +615,11 @@ int jitter_main(int argc, char** argv) {
     std::printf("jitter: %.1f s of back-to-back clock reads, one spinning thread per CPU\n", seconds);
     for (std::size_t c = 0; c < result.size(); ++c) {
         const gaps& g = result[c];
-        std::printf("  cpu %zu  gaps > 10 us: %llu, > 100 us: %llu, > 1 ms: %llu, longest %.3f ms, %.2f%% of the time lost\n",
-                    c, static_cast<unsigned long long>(g.over_10us), static_cast<unsigned long long>(g.over_100us),
-                    static_cast<unsigned long long>(g.over_1ms), static_cast<double>(g.max) / 1e6,
-                    100.0 * static_cast<double>(g.stalled_ns) / static_cast<double>(duration_ns));
+        std::printf(
+            "  cpu %zu  gaps > 10 us: %llu, > 100 us: %llu, > 1 ms: %llu, longest %.3f ms, %.2f%% of the time lost\n",
+            c, static_cast<unsigned long long>(g.over_10us), static_cast<unsigned long long>(g.over_100us),
+            static_cast<unsigned long long>(g.over_1ms), static_cast<double>(g.max) / 1e6,
+            100.0 * static_cast<double>(g.stalled_ns) / static_cast<double>(duration_ns));
     }
     return 0;
 }

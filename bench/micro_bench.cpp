@@ -92,9 +92,7 @@ private:
     std::uint32_t spins_ = 0;
 };
 
-record sample_record() {
-    return record(tick::trade(symbol::from("SYM0042"), k_base_ts, 189.53, 100));
-}
+record sample_record() { return record(tick::trade(symbol::from("SYM0042"), k_base_ts, 189.53, 100)); }
 
 // One record in and out of an spsc_ring<record> on one thread: the ring's own bookkeeping plus
 // copying a slot, without any cache line moving between cores.

@@ -17,7 +17,7 @@ struct feed_options {
     std::uint64_t ticks = 1'000'000;
     std::uint32_t symbols = 1000;
     std::uint64_t seed = 42;
-    timestamp_ns first_ts = 0;   // event time of the first tick
+    timestamp_ns first_ts = 0;        // event time of the first tick
     std::int64_t mean_step_ns = 1000; // event time between consecutive ticks, on average
     // The first `fast_ticks` ticks advance by fast_step_ns on average instead, so a warm-up pass can
     // cover many windows of event time in few ticks (0 = every tick uses mean_step_ns).
@@ -63,9 +63,7 @@ public:
         return s_ * 0x2545F4914F6CDD1DULL;
     }
     // Uniform in [0, n) without a division (Lemire's multiply-shift).
-    std::uint32_t below(std::uint32_t n) noexcept {
-        return static_cast<std::uint32_t>(((next() >> 32) * n) >> 32);
-    }
+    std::uint32_t below(std::uint32_t n) noexcept { return static_cast<std::uint32_t>(((next() >> 32) * n) >> 32); }
 
 private:
     std::uint64_t s_;

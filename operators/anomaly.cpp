@@ -30,7 +30,8 @@ bool anomaly_stage::check_tick(const tick& t, alert& out) {
     if (!(ratio > jump_up_ || ratio < jump_down_)) return false;
     const double r = std::log(ratio);
     if (!(std::fabs(r) > opt_.price_jump)) return false; // exact test at the boundary
-    out = alert{t.sym, t.ts, alert_kind::price_jump, r, opt_.price_jump, std::fabs(r) / opt_.price_jump, t.src.partition};
+    out =
+        alert{t.sym, t.ts, alert_kind::price_jump, r, opt_.price_jump, std::fabs(r) / opt_.price_jump, t.src.partition};
     ++alerts_;
     return true;
 }

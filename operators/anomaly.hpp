@@ -8,8 +8,8 @@
 //                 re-arms once back inside)
 //
 // After the warm-up the EWMAs learn from each bar's value clipped (returns at 3 standard deviations,
-// volume at twice its mean), so one outlier cannot hide the next for dozens of bars. Corrected bars (revision > 0) pass through unevaluated: their window has
-// already been judged, and judging it again would count its return twice.
+// volume at twice its mean), so one outlier cannot hide the next for dozens of bars. Corrected bars (revision > 0) pass
+// through unevaluated: their window has already been judged, and judging it again would count its return twice.
 #pragma once
 
 #include <cmath>
@@ -33,17 +33,16 @@ struct anomaly_options {
 class anomaly_stage : public pass_through {
 public:
     explicit anomaly_stage(const anomaly_options& opt)
-        : opt_(opt), jump_up_(std::exp(opt.price_jump) * (1 - 1e-12)), jump_down_(std::exp(-opt.price_jump) * (1 + 1e-12)) {}
+        : opt_(opt), jump_up_(std::exp(opt.price_jump) * (1 - 1e-12)),
+          jump_down_(std::exp(-opt.price_jump) * (1 + 1e-12)) {}
 
-    template <class E>
-    void on_tick(const tick& t, E& out) {
+    template <class E> void on_tick(const tick& t, E& out) {
         alert a;
         if (check_tick(t, a)) out.on_alert(a);
         out.on_tick(t);
     }
 
-    template <class E>
-    void on_bar(const bar& b, E& out) {
+    template <class E> void on_bar(const bar& b, E& out) {
         out.on_bar(b);
         alert found[3];
         const std::size_t n = check_bar(b, found);
@@ -59,11 +58,11 @@ public:
 
 private:
     struct symbol_state {
-        double last_price = 0;    // tick level
-        double prev_close = 0;    // bar level
+        double last_price = 0; // tick level
+        double prev_close = 0; // bar level
         double mean_r = 0, var_r = 0;
         double mean_volume = 0;
-        std::uint32_t bars = 0;   // bars with a return seen
+        std::uint32_t bars = 0; // bars with a return seen
         std::uint32_t volume_bars = 0;
         bool vwap_dev_active = false;
     };

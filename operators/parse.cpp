@@ -101,13 +101,14 @@ inline std::size_t key_length(const char* p) noexcept {
 inline bool eight_digits(const char* p, std::uint64_t& out) noexcept {
     std::uint64_t v;
     std::memcpy(&v, p, 8);
-    const std::uint64_t low = v - 0x3030303030303030ULL;              // '0' is 0x30
-    const std::uint64_t high = v + 0x4646464646464646ULL;             // a byte > '9' carries into bit 7
-    if (((low | high) & 0x8080808080808080ULL) != 0) return false;     // below '0' borrows into bit 7
+    const std::uint64_t low = v - 0x3030303030303030ULL;           // '0' is 0x30
+    const std::uint64_t high = v + 0x4646464646464646ULL;          // a byte > '9' carries into bit 7
+    if (((low | high) & 0x8080808080808080ULL) != 0) return false; // below '0' borrows into bit 7
     std::uint64_t x = low;
-    x = (x * 10) + (x >> 8);                                          // pairs, in the low byte of each 16 bits
+    x = (x * 10) + (x >> 8); // pairs, in the low byte of each 16 bits
     x = (((x & 0x000000FF000000FFULL) * (100 + (1000000ULL << 32))) +
-         (((x >> 16) & 0x000000FF000000FFULL) * (1 + (10000ULL << 32)))) >> 32;
+         (((x >> 16) & 0x000000FF000000FFULL) * (1 + (10000ULL << 32)))) >>
+        32;
     out = x;
     return true;
 }
@@ -119,8 +120,8 @@ inline bool read_ns_timestamp(std::string_view tok, std::int64_t& out) noexcept 
     std::uint64_t a, b;
     if (!eight_digits(tok.data(), a) || !eight_digits(tok.data() + 8, b)) return false;
     if (!json_digit(tok[16]) || !json_digit(tok[17]) || !json_digit(tok[18])) return false;
-    const std::uint64_t c = static_cast<std::uint64_t>(tok[16] - '0') * 100 + static_cast<std::uint64_t>(tok[17] - '0') * 10 +
-                            static_cast<std::uint64_t>(tok[18] - '0');
+    const std::uint64_t c = static_cast<std::uint64_t>(tok[16] - '0') * 100 +
+                            static_cast<std::uint64_t>(tok[17] - '0') * 10 + static_cast<std::uint64_t>(tok[18] - '0');
     out = static_cast<std::int64_t>((a * 100'000'000ULL + b) * 1000 + c);
     return true;
 }
@@ -209,7 +210,8 @@ bool parse_timestamp_text(std::string_view s, timestamp_ns& out) noexcept {
 }
 
 parse_stage::parse_stage(const parse_options& opt) : opt_(opt), decoder_(std::make_unique<json_decoder>()) {
-    if (decoder_->parser.allocate(64 * 1024) != simdjson::SUCCESS) throw std::bad_alloc(); // room for any sane message up front: no growth per tick
+    if (decoder_->parser.allocate(64 * 1024) != simdjson::SUCCESS)
+        throw std::bad_alloc(); // room for any sane message up front: no growth per tick
 }
 parse_stage::~parse_stage() = default;
 parse_stage::parse_stage(parse_stage&&) noexcept = default;

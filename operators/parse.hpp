@@ -19,7 +19,7 @@
 namespace tapewire {
 
 struct parse_options {
-    symbol default_symbol;            // for keyless bar messages without a "symbol" field
+    symbol default_symbol;                           // for keyless bar messages without a "symbol" field
     std::int64_t max_future_skew_ns = 5'000'000'000; // 0 = accept any future ts
 };
 
@@ -45,8 +45,7 @@ public:
     // Decodes one message into `out`. `payload` must be followed by k_message_padding readable bytes.
     parse_outcome decode(const raw_message& m, tick& out);
 
-    template <class E>
-    void on_message(const raw_message& m, E& out) {
+    template <class E> void on_message(const raw_message& m, E& out) {
         tick t;
         const parse_outcome r = decode(m, t);
         if (r.ok) [[likely]] {
@@ -59,10 +58,7 @@ public:
     }
 
     // Processing time (wall clock, ns since epoch) for the future-skew check.
-    template <class E>
-    void on_timer(timestamp_ns now, E&) {
-        now_ = now;
-    }
+    template <class E> void on_timer(timestamp_ns now, E&) { now_ = now; }
 
     [[nodiscard]] std::uint64_t parsed() const noexcept { return parsed_; }
     [[nodiscard]] std::uint64_t dead(dead_letter_reason r) const noexcept { return dead_[static_cast<std::size_t>(r)]; }

@@ -27,8 +27,7 @@ class vwap_stage : public pass_through {
 public:
     explicit vwap_stage(vwap_options opt);
 
-    template <class E>
-    void on_bar(const bar& b, E& out) {
+    template <class E> void on_bar(const bar& b, E& out) {
         bar x = b;
         enrich(x);
         out.on_bar(x);
@@ -41,8 +40,8 @@ private:
     struct entry {
         timestamp_ns start;
         std::int64_t session;
-        double pv, v;          // this window
-        double cum_pv, cum_v;  // session sums up to and including this window
+        double pv, v;         // this window
+        double cum_pv, cum_v; // session sums up to and including this window
     };
     struct symbol_state {
         std::vector<entry> history; // sorted by start; cumulative sums carry the session forward

@@ -17,7 +17,8 @@ window_stage::window_stage(const window_options& opt) : opt_(opt) {
     const std::int64_t w = opt_.width_ns > 0 ? opt_.width_ns : 1;
     opt_.width_ns = w;
     // Windows that can still be corrected: those ending within the horizon before the watermark.
-    retain_capacity_ = opt_.late_update_horizon_ns > 0 ? static_cast<std::size_t>(opt_.late_update_horizon_ns / w) + 2 : 0;
+    retain_capacity_ =
+        opt_.late_update_horizon_ns > 0 ? static_cast<std::size_t>(opt_.late_update_horizon_ns / w) + 2 : 0;
     pending_bars_.reserve(1024);
     pending_watermarks_.reserve(16);
 }
@@ -73,9 +74,10 @@ window_stage::accept_result window_stage::accept(const tick& t) {
     ps.last_seen = now_;
 
     // Most ticks fall in the symbol's newest open window: no division for those.
-    const timestamp_ns start = !s.open.empty() && t.ts >= s.open.back().start && t.ts - s.open.back().start < opt_.width_ns
-                                   ? s.open.back().start
-                                   : window_start_of(t.ts, opt_.width_ns);
+    const timestamp_ns start =
+        !s.open.empty() && t.ts >= s.open.back().start && t.ts - s.open.back().start < opt_.width_ns
+            ? s.open.back().start
+            : window_start_of(t.ts, opt_.width_ns);
     const timestamp_ns end = start + opt_.width_ns;
     corrected_ = false;
 
@@ -118,7 +120,8 @@ window_stage::accept_result window_stage::accept(const tick& t) {
         // the pending bars now, while a window opens, so draining them never allocates mid-stream.
         if (pending_bars_.capacity() <= open_count_) pending_bars_.reserve(2 * open_count_);
         ps.heap.push_back({end, id});
-        std::push_heap(ps.heap.begin(), ps.heap.end(), [](const heap_entry& a, const heap_entry& b) { return heap_later(a, b); });
+        std::push_heap(ps.heap.begin(), ps.heap.end(),
+                       [](const heap_entry& a, const heap_entry& b) { return heap_later(a, b); });
     }
 
     if (ps.max_ts == k_no_time || t.ts > ps.max_ts) {
@@ -226,7 +229,8 @@ void window_stage::close_partition(std::int32_t p, partition_state& ps) {
 void window_stage::close_idle(timestamp_ns now) {
     for (std::size_t p = 0; p < partitions_.size(); ++p) {
         partition_state& ps = partitions_[p];
-        if (!ps.heap.empty() && now - ps.last_seen >= opt_.idle_timeout_ns) close_partition(static_cast<std::int32_t>(p), ps);
+        if (!ps.heap.empty() && now - ps.last_seen >= opt_.idle_timeout_ns)
+            close_partition(static_cast<std::int32_t>(p), ps);
     }
 }
 

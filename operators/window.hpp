@@ -23,7 +23,7 @@ namespace tapewire {
 struct window_options {
     std::int64_t width_ns = 1'000'000'000;
     std::int64_t allowed_lateness_ns = 200'000'000;
-    std::int64_t idle_timeout_ns = 5'000'000'000;       // 0 = never close on silence
+    std::int64_t idle_timeout_ns = 5'000'000'000;         // 0 = never close on silence
     std::int64_t late_update_horizon_ns = 60'000'000'000; // 0 = never correct a bar
 };
 
@@ -31,8 +31,7 @@ class window_stage : public pass_through {
 public:
     explicit window_stage(const window_options& opt);
 
-    template <class E>
-    void on_tick(const tick& t, E& out) {
+    template <class E> void on_tick(const tick& t, E& out) {
         const accept_result r = accept(t);
         drain(out);
         if (r == accept_result::late) {
@@ -46,8 +45,7 @@ public:
         out.on_tick(t);
     }
 
-    template <class E>
-    void on_timer(timestamp_ns now, E& out) {
+    template <class E> void on_timer(timestamp_ns now, E& out) {
         now_ = now;
         if (opt_.idle_timeout_ns > 0 && now - last_idle_scan_ >= opt_.idle_timeout_ns / 4) {
             last_idle_scan_ = now;
@@ -56,8 +54,7 @@ public:
         }
     }
 
-    template <class E>
-    void flush(E& out) {
+    template <class E> void flush(E& out) {
         close_all();
         drain(out);
         out.on_flush();
@@ -105,8 +102,8 @@ private:
         timestamp_ns max_ts = k_no_time;
         timestamp_ns watermark = k_no_time;
         timestamp_ns emitted_watermark = k_no_time;
-        timestamp_ns last_seen = 0;     // processing time of the last tick
-        std::vector<heap_entry> heap;   // min-heap on (end, sym) of open windows
+        timestamp_ns last_seen = 0;   // processing time of the last tick
+        std::vector<heap_entry> heap; // min-heap on (end, sym) of open windows
     };
 
     accept_result accept(const tick& t);
@@ -121,8 +118,7 @@ private:
     void push_bar(const symbol_state& s, const window_state& w);
     static void merge(window_state& w, const tick& t);
 
-    template <class E>
-    void drain(E& out) {
+    template <class E> void drain(E& out) {
         if (pending_bars_.empty() && pending_watermarks_.empty()) return;
         for (const bar& b : pending_bars_) out.on_bar(b);
         pending_bars_.clear();

@@ -1,14 +1,14 @@
 #include "src/cli.hpp"
 
+#include <cerrno>
 #include <chrono>
 #include <csignal>
-#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
-#include <memory>
 #include <cstring>
 #include <ctime>
 #include <exception>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -115,9 +115,12 @@ std::string thousands(std::uint64_t n) {
 
 std::string rate_text(double per_s) {
     char b[32];
-    if (per_s >= 1e6) std::snprintf(b, sizeof b, "%.2fM/s", per_s / 1e6);
-    else if (per_s >= 1e3) std::snprintf(b, sizeof b, "%.1fk/s", per_s / 1e3);
-    else std::snprintf(b, sizeof b, "%.0f/s", per_s);
+    if (per_s >= 1e6)
+        std::snprintf(b, sizeof b, "%.2fM/s", per_s / 1e6);
+    else if (per_s >= 1e3)
+        std::snprintf(b, sizeof b, "%.1fk/s", per_s / 1e3);
+    else
+        std::snprintf(b, sizeof b, "%.0f/s", per_s);
     return b;
 }
 
@@ -158,7 +161,8 @@ int cmd_run(int argc, char** argv) {
     std::vector<std::string> positional;
     std::string error;
     if (!parse_options(argc, argv, 2, args, positional, error) || !positional.empty()) {
-        std::fprintf(stderr, "tapewire run: %s\n%s", error.empty() ? ("unexpected argument " + positional[0]).c_str() : error.c_str(), k_usage);
+        std::fprintf(stderr, "tapewire run: %s\n%s",
+                     error.empty() ? ("unexpected argument " + positional[0]).c_str() : error.c_str(), k_usage);
         return k_exit_usage;
     }
     config cfg;
@@ -227,7 +231,8 @@ int cmd_check_config(int argc, char** argv) {
     std::vector<std::string> positional;
     std::string error;
     if (!parse_options(argc, argv, 2, args, positional, error) || positional.size() != 1) {
-        std::fprintf(stderr, "tapewire check-config: %s\n%s", error.empty() ? "expects one FILE" : error.c_str(), k_usage);
+        std::fprintf(stderr, "tapewire check-config: %s\n%s", error.empty() ? "expects one FILE" : error.c_str(),
+                     k_usage);
         return k_exit_usage;
     }
     args.config_path = positional[0];

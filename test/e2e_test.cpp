@@ -111,7 +111,7 @@ struct test_tick {
 } // namespace
 
 TEST_CASE("a replayed tick file gives bars equal to an independent computation", "[e2e][replay]") {
-    const std::int64_t W = 1'000'000'000;             // window width
+    const std::int64_t W = 1'000'000'000;              // window width
     const std::int64_t t0 = 1'717'000'000'000'000'000; // 2024-05-29, a fixed past instant
     const std::vector<std::string> symbols{"AAPL", "MSFT", "GOOG", "BRK.B", "TSLA", "NVDA", "X"};
     lcg rng{7};
@@ -135,8 +135,8 @@ TEST_CASE("a replayed tick file gives bars equal to an independent computation",
         std::ofstream f("replay_e2e_ticks.ndjson");
         f.precision(17);
         for (const auto& t : ticks)
-            f << "{\"symbol\":\"" << t.symbol << "\",\"ts\":" << t.ts << ",\"price\":" << t.price << ",\"size\":" << t.size
-              << "}\n";
+            f << "{\"symbol\":\"" << t.symbol << "\",\"ts\":" << t.ts << ",\"price\":" << t.price
+              << ",\"size\":" << t.size << "}\n";
         f << "this line is not json\n";
     }
 
@@ -174,8 +174,9 @@ TEST_CASE("a replayed tick file gives bars equal to an independent computation",
         INFO("pipeline.threads = " << threads);
         const std::string out = std::string("replay_e2e_out_") + threads + ".ndjson";
         const run_result r = run_tapewire(
-            std::string("run --set source.kind=replay --set source.path=replay_e2e_ticks.ndjson --set sink.path=") + out +
-                " --set pipeline.threads=" + threads + " --set window.width=1s --set window.allowed_lateness=200ms",
+            std::string("run --set source.kind=replay --set source.path=replay_e2e_ticks.ndjson --set sink.path=") +
+                out + " --set pipeline.threads=" + threads +
+                " --set window.width=1s --set window.allowed_lateness=200ms",
             out);
         INFO(r.stderr_text);
         REQUIRE(r.exit_code == 0);
@@ -204,12 +205,12 @@ TEST_CASE("the detector finds injected price jumps and volume bursts with few fa
     // 20 symbols, 1 000 trades/s each in event time, 6 minutes: the first minute is warm-up (no
     // injections), then a jump and a burst every ~20 s per symbol. Default detector thresholds.
     const std::int64_t W = 1'000'000'000;
-    const run_result r = run_tapewire(
-        "run --ticks 7200000 --set source.kind=synthetic --set source.symbol_count=20 --set source.rate=0"
-        " --set source.event_rate=20000 --set source.seed=11 --set source.start=2026-01-05T14:30:00Z"
-        " --set source.anomalies.enabled=true --set source.anomalies.labels=anomaly_labels.ndjson"
-        " --set sink.path=anomaly_out.ndjson --set sink.bars=false",
-        "anomaly_out");
+    const run_result r =
+        run_tapewire("run --ticks 7200000 --set source.kind=synthetic --set source.symbol_count=20 --set source.rate=0"
+                     " --set source.event_rate=20000 --set source.seed=11 --set source.start=2026-01-05T14:30:00Z"
+                     " --set source.anomalies.enabled=true --set source.anomalies.labels=anomaly_labels.ndjson"
+                     " --set sink.path=anomaly_out.ndjson --set sink.bars=false",
+                     "anomaly_out");
     INFO(r.stderr_text);
     REQUIRE(r.exit_code == 0);
 
@@ -249,9 +250,11 @@ TEST_CASE("the detector finds injected price jumps and volume bursts with few fa
         }
         if (!matched) ++false_alerts;
     }
-    const auto found = static_cast<std::size_t>(std::count_if(labels.begin(), labels.end(), [](const label& l) { return l.found; }));
+    const auto found =
+        static_cast<std::size_t>(std::count_if(labels.begin(), labels.end(), [](const label& l) { return l.found; }));
     const double recall = static_cast<double>(found) / static_cast<double>(labels.size());
-    const double false_rate = o.alerts.empty() ? 0.0 : static_cast<double>(false_alerts) / static_cast<double>(o.alerts.size());
+    const double false_rate =
+        o.alerts.empty() ? 0.0 : static_cast<double>(false_alerts) / static_cast<double>(o.alerts.size());
     std::printf("anomaly detection: %zu labelled events, %zu found (recall %.2f %%); %zu alerts, %zu false (%.2f %%)\n",
                 labels.size(), found, recall * 100, o.alerts.size(), false_alerts, false_rate * 100);
     CHECK(recall >= 0.95);

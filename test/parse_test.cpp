@@ -377,8 +377,8 @@ TEST_CASE("on_message routes ticks and dead letters and counts each reason", "[p
     CHECK(p.dead(dead_letter_reason::bad_price) == 2);
     CHECK(p.dead(dead_letter_reason::missing_field) == 1); // {"symbol":"A"}: no ts
     CHECK(p.dead(dead_letter_reason::bad_size) == 1);
-    for (auto r : {dead_letter_reason::bad_quote, dead_letter_reason::bad_symbol,
-                   dead_letter_reason::bad_ts, dead_letter_reason::future_ts, dead_letter_reason::late})
+    for (auto r : {dead_letter_reason::bad_quote, dead_letter_reason::bad_symbol, dead_letter_reason::bad_ts,
+                   dead_letter_reason::future_ts, dead_letter_reason::late})
         CHECK(p.dead(r) == 0);
 
     REQUIRE(c.ticks.size() == 2);

@@ -16,63 +16,65 @@ using duration = std::chrono::nanoseconds;
 
 // Injected anomalies of the synthetic market, with their ground truth written to `labels`.
 struct anomaly_injection_config {
-    bool enabled = false;                          // inject nothing unless set
+    bool enabled = false;                            // inject nothing unless set
     duration jump_every = std::chrono::seconds(20);  // mean event time between price jumps, per symbol
-    double jump_size = 0.04;                       // |log return| of an injected jump (sign random)
+    double jump_size = 0.04;                         // |log return| of an injected jump (sign random)
     duration burst_every = std::chrono::seconds(20); // mean event time between volume bursts, per symbol
-    double burst_factor = 12.0;                    // trade sizes multiplied by this during a burst
+    double burst_factor = 12.0;                      // trade sizes multiplied by this during a burst
     duration burst_length = std::chrono::seconds(1); // how long a burst lasts in event time
-    std::string labels;                            // NDJSON file of injected events ("" = none)
+    std::string labels;                              // NDJSON file of injected events ("" = none)
 };
 
 struct source_config {
-    std::string kind = "synthetic";      // synthetic | replay
-    std::vector<std::string> symbols;    // explicit symbols; empty = generate symbol_count names
-    std::uint32_t symbol_count = 100;    // synthetic: how many symbols when `symbols` is empty
-    double rate = 100'000;               // synthetic: ticks/s in wall-clock time, 0 = as fast as possible
-    double event_rate = 0;               // synthetic: ticks/s in event time; 0 = rate (100 000 when rate = 0)
-    std::uint64_t seed = 1;              // synthetic: same seed, same ticks
-    std::string start = "now";           // synthetic: event time of the first tick, "now" or RFC 3339
-    double volatility = 0.25;            // synthetic: annualised volatility of the GBM
-    double spread_bps = 2.0;             // synthetic: bid/ask spread in basis points
-    double size_alpha = 2.5;             // synthetic: Pareto tail index of trade sizes (heavier when smaller)
-    std::vector<std::string> path;       // replay: NDJSON files, read in order
-    double speed = 0;                    // replay: 0 = as fast as possible, 1 = recorded pace, 2 = twice as fast
-    std::string format = "tick";         // payload shape the parse stage expects: tick | bar (older producer)
-    std::string symbol;                  // symbol for keyless bar messages of the older producer
+    std::string kind = "synthetic";   // synthetic | replay
+    std::vector<std::string> symbols; // explicit symbols; empty = generate symbol_count names
+    std::uint32_t symbol_count = 100; // synthetic: how many symbols when `symbols` is empty
+    double rate = 100'000;            // synthetic: ticks/s in wall-clock time, 0 = as fast as possible
+    double event_rate = 0;            // synthetic: ticks/s in event time; 0 = rate (100 000 when rate = 0)
+    std::uint64_t seed = 1;           // synthetic: same seed, same ticks
+    std::string start = "now";        // synthetic: event time of the first tick, "now" or RFC 3339
+    double volatility = 0.25;         // synthetic: annualised volatility of the GBM
+    double spread_bps = 2.0;          // synthetic: bid/ask spread in basis points
+    double size_alpha = 2.5;          // synthetic: Pareto tail index of trade sizes (heavier when smaller)
+    std::vector<std::string> path;    // replay: NDJSON files, read in order
+    double speed = 0;                 // replay: 0 = as fast as possible, 1 = recorded pace, 2 = twice as fast
+    std::string format = "tick";      // payload shape the parse stage expects: tick | bar (older producer)
+    std::string symbol;               // symbol for keyless bar messages of the older producer
     anomaly_injection_config anomalies;
 };
 
 struct window_config {
-    duration width = std::chrono::seconds(1);                 // tumbling window width
+    duration width = std::chrono::seconds(1);                   // tumbling window width
     duration allowed_lateness = std::chrono::milliseconds(200); // watermark = max ts - this
-    duration idle_timeout = std::chrono::seconds(5);          // processing time after which a silent partition closes its windows
-    duration late_update_horizon = std::chrono::minutes(1);   // a late tick this far behind the watermark still corrects its bar
-    duration max_future_skew = std::chrono::seconds(5);       // ts further ahead of wall clock is rejected (0 = no check)
+    duration idle_timeout =
+        std::chrono::seconds(5); // processing time after which a silent partition closes its windows
+    duration late_update_horizon =
+        std::chrono::minutes(1); // a late tick this far behind the watermark still corrects its bar
+    duration max_future_skew = std::chrono::seconds(5); // ts further ahead of wall clock is rejected (0 = no check)
 };
 
 struct vwap_config {
-    std::uint32_t rolling_windows = 20;      // K windows in the rolling VWAP
+    std::uint32_t rolling_windows = 20;          // K windows in the rolling VWAP
     std::string session_tz = "America/New_York"; // time zone whose days delimit sessions
-    std::string session_start = "00:00";     // local time of day the session VWAP resets at
+    std::string session_start = "00:00";         // local time of day the session VWAP resets at
 };
 
 struct anomaly_config {
-    double price_jump = 0.02;        // |ln(p / p_prev)| of consecutive ticks that fires at once
-    double return_z = 6.0;           // |z| of a bar's log return against its EWMA mean/variance
-    double volume_spike = 5.0;       // bar volume / EWMA volume
-    double vwap_dev_bps = 150.0;     // |close - session VWAP| in basis points (fires on crossing)
-    double ewma_alpha = 0.05;        // weight of the newest bar in the EWMAs
-    std::uint32_t warmup_bars = 30;  // bars per symbol before bar-level alerts may fire
+    double price_jump = 0.02;       // |ln(p / p_prev)| of consecutive ticks that fires at once
+    double return_z = 6.0;          // |z| of a bar's log return against its EWMA mean/variance
+    double volume_spike = 5.0;      // bar volume / EWMA volume
+    double vwap_dev_bps = 150.0;    // |close - session VWAP| in basis points (fires on crossing)
+    double ewma_alpha = 0.05;       // weight of the newest bar in the EWMAs
+    std::uint32_t warmup_bars = 30; // bars per symbol before bar-level alerts may fire
 };
 
 struct pipeline_config {
-    std::uint32_t threads = 1;                 // 1: all stages fused; 2: parse | window→vwap→anomaly
-    std::uint32_t ring_size = 4'096;           // records per ring between threads (~700 KB: stays in L2)
+    std::uint32_t threads = 1;                  // 1: all stages fused; 2: parse | window→vwap→anomaly
+    std::uint32_t ring_size = 4'096;            // records per ring between threads (~700 KB: stays in L2)
     std::uint32_t input_ring_bytes = 16u << 20; // bytes of raw messages between the source and parse
-    std::uint32_t batch = 256;                 // messages per pass before publishing downstream
-    idle_kind idle = idle_kind::backoff;       // backoff | spin | sleep
-    std::vector<int> cpus;                     // pin threads (source, pipeline..., sink) to these CPUs
+    std::uint32_t batch = 256;                  // messages per pass before publishing downstream
+    idle_kind idle = idle_kind::backoff;        // backoff | spin | sleep
+    std::vector<int> cpus;                      // pin threads (source, pipeline..., sink) to these CPUs
 };
 
 struct sink_config {
@@ -84,7 +86,7 @@ struct sink_config {
 };
 
 struct config {
-    std::string file;   // where it was loaded from ("" = built-in defaults)
+    std::string file; // where it was loaded from ("" = built-in defaults)
     source_config source;
     window_config window;
     vwap_config vwap;

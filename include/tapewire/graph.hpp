@@ -80,14 +80,10 @@ private:
     void put(owned_dead_letter* d) {
         if (!put_record(d)) delete d;
     }
-    template <class T>
-    void put(const T& x) {
-        put_record(x);
-    }
+    template <class T> void put(const T& x) { put_record(x); }
 
     // Constructs the record in its slot (no temporary: a tick is copied once, into the ring).
-    template <class T>
-    bool put_record(const T& x) {
+    template <class T> bool put_record(const T& x) {
         if (ring_->try_stage(x)) [[likely]] {
             if (ring_->staged_count() >= publish_every_) ring_->publish();
             return true;
@@ -111,8 +107,7 @@ private:
 
 // The downstream end: pops up to `max` records and dispatches them to `out`. Returns the count.
 // Sets `flushed` when the in-band end-of-input marker arrives (after dispatching on_flush).
-template <class E>
-std::size_t drain_ring(record_ring& ring, E& out, std::size_t max, bool& flushed) {
+template <class E> std::size_t drain_ring(record_ring& ring, E& out, std::size_t max, bool& flushed) {
     std::size_t n = 0;
     while (n < max) {
         record* r = ring.front();

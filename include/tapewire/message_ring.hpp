@@ -133,7 +133,7 @@ private:
     static constexpr std::uint32_t k_skip = 0xFFFFFFFFu;
 
     struct header {
-        std::uint32_t record;      // whole record size in bytes, a multiple of 8
+        std::uint32_t record; // whole record size in bytes, a multiple of 8
         std::uint32_t key_len;
         std::uint32_t payload_len;
         std::uint32_t reserved;

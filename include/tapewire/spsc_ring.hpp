@@ -20,13 +20,12 @@ namespace tapewire {
 
 inline constexpr std::size_t k_cache_line = 64;
 
-template <class T>
-class spsc_ring {
+template <class T> class spsc_ring {
 public:
     explicit spsc_ring(std::size_t min_capacity)
-        : capacity_(std::bit_ceil(min_capacity < 2 ? std::size_t{2} : min_capacity)),
-          mask_(capacity_ - 1),
-          slots_(static_cast<T*>(::operator new[](capacity_ * sizeof(T), std::align_val_t{alignof(T) > k_cache_line ? alignof(T) : k_cache_line}))) {}
+        : capacity_(std::bit_ceil(min_capacity < 2 ? std::size_t{2} : min_capacity)), mask_(capacity_ - 1),
+          slots_(static_cast<T*>(::operator new[](
+              capacity_ * sizeof(T), std::align_val_t{alignof(T) > k_cache_line ? alignof(T) : k_cache_line}))) {}
 
     spsc_ring(const spsc_ring&) = delete;
     spsc_ring& operator=(const spsc_ring&) = delete;

@@ -50,8 +50,7 @@ struct pass_through {
 };
 
 // Fuses a stage with its downstream: the pair is itself an emitter for the stage before it.
-template <class Stage, class Next>
-class link {
+template <class Stage, class Next> class link {
 public:
     link(Stage& s, Next& n) noexcept : stage_(&s), next_(&n) {}
 

@@ -59,7 +59,6 @@ static_assert(sizeof(symbol) == 16);
 
 } // namespace tapewire
 
-template <>
-struct std::hash<tapewire::symbol> {
+template <> struct std::hash<tapewire::symbol> {
     std::size_t operator()(const tapewire::symbol& s) const noexcept { return s.hash(); }
 };

@@ -19,8 +19,8 @@ inline constexpr double k_null_double = std::numeric_limits<double>::quiet_NaN()
 // Where an input came from, so later stages can attribute watermarks and offsets.
 struct origin {
     std::int32_t partition = 0;
-    std::int64_t offset = -1;    // position in the source partition (-1: none)
-    std::int64_t ingest_ns = 0;  // monotonic clock when the raw message was handed to parse
+    std::int64_t offset = -1;   // position in the source partition (-1: none)
+    std::int64_t ingest_ns = 0; // monotonic clock when the raw message was handed to parse
 };
 
 // One market update. A trade has open = high = low = close = price; a bar update (from a
@@ -30,10 +30,10 @@ struct tick {
     timestamp_ns ts = 0;
     double open = 0, high = 0, low = 0, close = 0;
     double volume = 0;
-    double pv = 0;                   // contribution to the VWAP numerator
-    double bid = k_null_double;      // NaN when absent
+    double pv = 0;              // contribution to the VWAP numerator
+    double bid = k_null_double; // NaN when absent
     double ask = k_null_double;
-    std::uint32_t trades = 1;        // trades this update stands for (0 for a bar update of unknown count)
+    std::uint32_t trades = 1; // trades this update stands for (0 for a bar update of unknown count)
     bool is_bar = false;
     origin src;
 
@@ -57,15 +57,15 @@ struct bar {
     timestamp_ns window_end = 0;
     double open = 0, high = 0, low = 0, close = 0;
     double volume = 0;
-    double pv = 0;                        // Σ price·size (ticks) + Σ typical·volume (bar updates)
+    double pv = 0; // Σ price·size (ticks) + Σ typical·volume (bar updates)
     std::uint64_t trades = 0;
-    double vwap = k_null_double;          // NaN (NULL) when volume == 0
-    double session_vwap = k_null_double;  // filled by the vwap stage
+    double vwap = k_null_double;         // NaN (NULL) when volume == 0
+    double session_vwap = k_null_double; // filled by the vwap stage
     double rolling_vwap = k_null_double;
-    double vwap_dev_bps = k_null_double;  // (close - session_vwap) / session_vwap * 1e4
-    std::uint32_t revision = 0;           // 0 = first emission, n = n-th late correction
+    double vwap_dev_bps = k_null_double; // (close - session_vwap) / session_vwap * 1e4
+    std::uint32_t revision = 0;          // 0 = first emission, n = n-th late correction
     std::int32_t partition = 0;
-    std::int64_t last_offset = -1;        // highest source offset merged into this bar
+    std::int64_t last_offset = -1; // highest source offset merged into this bar
 };
 
 enum class alert_kind : std::uint8_t { price_jump, return_z, volume_spike, vwap_dev };
@@ -86,7 +86,7 @@ struct alert {
     alert_kind kind = alert_kind::price_jump;
     double value = 0;
     double threshold = 0;
-    double score = 0;    // |value| / threshold: how far past the line
+    double score = 0; // |value| / threshold: how far past the line
     std::int32_t partition = 0;
 };
 

@@ -45,7 +45,8 @@ struct analytics {
         st.alerts.store(sink.alerts(), std::memory_order_relaxed);
         st.dead_letters.store(sink.dead_letters(), std::memory_order_relaxed);
         for (std::size_t r = 0; r < k_dead_letter_reasons; ++r)
-            st.dead_by_reason[r].store(sink.dead_letters(static_cast<dead_letter_reason>(r)), std::memory_order_relaxed);
+            st.dead_by_reason[r].store(sink.dead_letters(static_cast<dead_letter_reason>(r)),
+                                       std::memory_order_relaxed);
     }
 };
 
@@ -87,7 +88,9 @@ public:
             if (!ring_.try_stage(msg_.key, msg_.payload, o)) {
                 if (msg_.key.size() + msg_.payload.size() > ring_.max_message()) {
                     // Larger than the ring can ever hold: say so rather than wait forever.
-                    std::fprintf(stderr, "tapewire: source message %llu of %zu bytes exceeds the input ring's limit (%zu); raise pipeline.input_ring_bytes\n",
+                    std::fprintf(stderr,
+                                 "tapewire: source message %llu of %zu bytes exceeds the input ring's limit (%zu); "
+                                 "raise pipeline.input_ring_bytes\n",
                                  static_cast<unsigned long long>(sent_), msg_.payload.size(), ring_.max_message());
                     throw std::runtime_error("source message larger than pipeline.input_ring_bytes / 4");
                 }
@@ -103,9 +106,7 @@ public:
         return n;
     }
 
-    void on_close() override {
-        finish();
-    }
+    void on_close() override { finish(); }
 
     [[nodiscard]] bool done() const override { return finished_; }
 
@@ -135,8 +136,7 @@ private:
 // ---- pipeline threads ----------------------------------------------------------------------------
 
 // Pulls raw messages and parses them into `Out` (the fused analytics, or a ring to the next thread).
-template <class Out>
-class parse_driver {
+template <class Out> class parse_driver {
 public:
     parse_driver(message_ring& in, parse_stage& parse, std::uint32_t batch, const std::atomic<bool>& input_done)
         : in_(in), parse_(parse), batch_(batch), input_done_(input_done) {}
@@ -265,7 +265,8 @@ vwap_options to_vwap_options(const config& c) {
     vwap_options o;
     o.rolling_windows = c.vwap.rolling_windows;
     // Enough history to fold any correction the window stage can still emit into the session sums.
-    const std::int64_t horizon_windows = c.window.late_update_horizon.count() / std::max<std::int64_t>(1, c.window.width.count());
+    const std::int64_t horizon_windows =
+        c.window.late_update_horizon.count() / std::max<std::int64_t>(1, c.window.width.count());
     o.history = static_cast<std::uint32_t>(std::clamp<std::int64_t>(horizon_windows + 2, o.rolling_windows, 4096));
     o.calendar = make_session_calendar(c.vwap.session_tz, c.vwap.session_start);
     return o;
@@ -311,11 +312,12 @@ struct pipeline::impl {
         : cfg(c), limits(l), input(c.pipeline.input_ring_bytes), parse(to_parse_options(c)) {
         an = std::make_unique<analytics>(to_window_options(c.window), to_vwap_options(c), to_anomaly_options(c.anomaly),
                                          c.sink);
-        source = std::make_unique<source_agent>(make_message_source(c), input, c.pipeline.batch, l.max_ticks, input_done,
-                                                stats);
+        source = std::make_unique<source_agent>(make_message_source(c), input, c.pipeline.batch, l.max_ticks,
+                                                input_done, stats);
         if (c.pipeline.threads >= 2) {
             hop = std::make_unique<record_ring>(c.pipeline.ring_size);
-            agents.push_back(std::make_unique<parse_agent>(input, parse, *hop, c.pipeline.batch, input_done, abort, stats));
+            agents.push_back(
+                std::make_unique<parse_agent>(input, parse, *hop, c.pipeline.batch, input_done, abort, stats));
             agents.push_back(std::make_unique<analytics_agent>(*hop, *an, c.pipeline.batch, stats));
         } else {
             agents.push_back(std::make_unique<fused_agent>(input, parse, *an, c.pipeline.batch, input_done, stats));

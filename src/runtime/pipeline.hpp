@@ -16,14 +16,14 @@
 namespace tapewire {
 
 struct run_limits {
-    duration max_duration{0};   // 0 = no limit
+    duration max_duration{0};    // 0 = no limit
     std::uint64_t max_ticks = 0; // messages from the source; 0 = no limit
 };
 
 // Counters readable from any thread while the graph runs (relaxed; a status line, not accounting).
 struct pipeline_stats {
-    std::atomic<std::uint64_t> messages{0};   // handed from the source to parse
-    std::atomic<std::uint64_t> ticks{0};      // parsed
+    std::atomic<std::uint64_t> messages{0}; // handed from the source to parse
+    std::atomic<std::uint64_t> ticks{0};    // parsed
     std::atomic<std::uint64_t> bars{0};
     std::atomic<std::uint64_t> corrections{0};
     std::atomic<std::uint64_t> alerts{0};

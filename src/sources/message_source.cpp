@@ -29,7 +29,8 @@ timestamp_ns resolve_start(const std::string& start) {
 class synthetic_source final : public message_source {
 public:
     explicit synthetic_source(const config& cfg)
-        : market_(cfg.source, resolve_start(cfg.source.start)), rate_(cfg.source.rate), buf_(buf_storage_, sizeof buf_storage_) {
+        : market_(cfg.source, resolve_start(cfg.source.start)), rate_(cfg.source.rate),
+          buf_(buf_storage_, sizeof buf_storage_) {
         const std::string& labels = cfg.source.anomalies.labels;
         if (cfg.source.anomalies.enabled && !labels.empty()) {
             const std::filesystem::path p(labels);
@@ -37,7 +38,8 @@ public:
             if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path(), ec);
             labels_ = std::fopen(labels.c_str(), "w");
             if (labels_ == nullptr)
-                throw std::runtime_error("source.anomalies.labels: cannot open '" + labels + "': " + std::strerror(errno));
+                throw std::runtime_error("source.anomalies.labels: cannot open '" + labels +
+                                         "': " + std::strerror(errno));
         }
     }
     ~synthetic_source() override { close(); }
