@@ -33,6 +33,7 @@
 #include <x86intrin.h>
 
 #include "alloc_count.hpp"
+#include "operators/analytics.hpp"
 #include "operators/anomaly.hpp"
 #include "operators/parse.hpp"
 #include "operators/vwap.hpp"
@@ -174,22 +175,8 @@ private:
 };
 static_assert(emitter<terminal>);
 
-// window → vwap → anomaly → terminal, fused. Pinned in memory: the links hold pointers.
-struct downstream {
-    downstream(const window_options& w, const vwap_options& v, const anomaly_options& a, std::int64_t* latency,
-               std::size_t capacity)
-        : window(w), vwap(v), anomaly(a), term(latency, capacity) {}
-    downstream(const downstream&) = delete;
-    downstream& operator=(const downstream&) = delete;
-
-    window_stage window;
-    vwap_stage vwap;
-    anomaly_stage anomaly;
-    terminal term;
-    link<anomaly_stage, terminal> to_term{anomaly, term};
-    link<vwap_stage, link<anomaly_stage, terminal>> to_anomaly{vwap, to_term};
-    link<window_stage, link<vwap_stage, link<anomaly_stage, terminal>>> head{window, to_anomaly};
-};
+// window → vwap → anomaly → terminal, the same fused chain the runtime runs behind parse.
+using downstream = analytics_chain<terminal>;
 
 // The second thread of --threads 2: drains the ring into the downstream chain until the in-band
 // flush has gone through.
@@ -207,7 +194,7 @@ public:
             next_timer_ = records_ + k_timer_every;
             down_.head.on_timer(wall_ns());
         }
-        progress_.store(down_.term.ticks(), std::memory_order_release);
+        progress_.store(down_.sink.ticks(), std::memory_order_release);
         return n;
     }
     [[nodiscard]] bool done() const override { return flushed_; }
@@ -347,7 +334,7 @@ int run_graph(const graph_args& a) {
     double steal0 = 0, steal1 = 0;
     std::uint64_t alloc0 = 0, alloc1 = 0;
     std::uint64_t stalls0 = 0;
-    terminal before = down->term; // counters at the start of the measured phase
+    terminal before = down->sink; // counters at the start of the measured phase
     std::int64_t t_start = 0, t_end = 0;
     std::string failure;
 
@@ -356,7 +343,7 @@ int run_graph(const graph_args& a) {
         parse.on_timer(now, head);
         head.on_timer(now);
         feed(feed_data, parse, head, 0, a.warmup, 0, timed, [] {});
-        before = down->term;
+        before = down->sink;
         steal0 = steal_ms();
         perf.enable();
         alloc0 = heap_allocations();
@@ -390,7 +377,7 @@ int run_graph(const graph_args& a) {
         idle_strategy wait;
         while (agent.progress() < a.warmup && !th.finished()) wait.idle(0);
         // The downstream thread is idle now (the ring is empty): its counters are stable to copy.
-        before = down->term;
+        before = down->sink;
         stalls0 = em.stalls();
 
         steal0 = steal_ms();
@@ -411,7 +398,7 @@ int run_graph(const graph_args& a) {
         }
     }
 
-    const terminal& term = down->term;
+    const terminal& term = down->sink;
     r.seconds = static_cast<double>(t_end - t_start) / 1e9;
     r.allocations = alloc1 - alloc0;
     r.bars = term.bars() - before.bars();

@@ -9,10 +9,8 @@
 #include <stdexcept>
 #include <vector>
 
-#include "operators/anomaly.hpp"
+#include "operators/analytics.hpp"
 #include "operators/parse.hpp"
-#include "operators/vwap.hpp"
-#include "operators/window.hpp"
 #include "src/runtime/clock.hpp"
 #include "src/runtime/tzif.hpp"
 #include "src/sink/ndjson.hpp"
@@ -27,17 +25,8 @@ namespace {
 
 // ---- the analytics chain: window → vwap → anomaly → sink, fused -------------------------------
 
-struct analytics {
-    window_stage window;
-    vwap_stage vwap;
-    anomaly_stage anomaly;
-    ndjson_sink sink;
-    link<anomaly_stage, ndjson_sink> to_sink{anomaly, sink};
-    link<vwap_stage, link<anomaly_stage, ndjson_sink>> to_anomaly{vwap, to_sink};
-    link<window_stage, link<vwap_stage, link<anomaly_stage, ndjson_sink>>> head{window, to_anomaly};
-
-    analytics(const window_options& w, vwap_options v, const anomaly_options& a, const sink_config& s)
-        : window(w), vwap(std::move(v)), anomaly(a), sink(s) {}
+struct analytics : analytics_chain<ndjson_sink> {
+    using analytics_chain::analytics_chain;
 
     void publish(pipeline_stats& st) const {
         st.bars.store(sink.bars(), std::memory_order_relaxed);
