@@ -11,8 +11,7 @@
 
 namespace tapewire {
 
-template <class Sink>
-struct analytics_chain {
+template <class Sink> struct analytics_chain {
     template <class... SinkArgs>
     analytics_chain(const window_options& w, vwap_options v, const anomaly_options& a, SinkArgs&&... sink_args)
         : window(w), vwap(std::move(v)), anomaly(a), sink(std::forward<SinkArgs>(sink_args)...) {}
