@@ -19,6 +19,7 @@ public:
     json_buffer(char* data, std::size_t cap) noexcept : data_(data), cap_(cap) {}
 
     json_buffer& raw(std::string_view s) noexcept {
+        if (s.empty()) return *this; // data() may be null: never hand it to memcpy
         if (len_ + s.size() > cap_) {
             overflow_ = true;
             return *this;

@@ -69,8 +69,9 @@ public:
         h.payload_len = static_cast<std::uint32_t>(payload.size());
         h.src = src;
         std::memcpy(buf_ + at, &h, sizeof h);
-        std::memcpy(buf_ + at + sizeof h, key.data(), key.size());
-        std::memcpy(buf_ + at + sizeof h + key.size(), payload.data(), payload.size());
+        // An empty view may have a null data(): memcpy from null is undefined even for 0 bytes.
+        if (!key.empty()) std::memcpy(buf_ + at + sizeof h, key.data(), key.size());
+        if (!payload.empty()) std::memcpy(buf_ + at + sizeof h + key.size(), payload.data(), payload.size());
         prod_.staged = pos + need;
         return true;
     }
