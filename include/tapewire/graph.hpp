@@ -53,6 +53,9 @@ struct record {
 
 using record_ring = spsc_ring<record>;
 
+inline constexpr idle_options k_full_ring_wait{idle_kind::backoff, 200, 20, std::chrono::microseconds(5),
+                                               std::chrono::microseconds(50)};
+
 // The upstream end of a thread boundary. A full ring stalls the producing thread (backpressure),
 // never drops; `abort` lets a shutting-down graph break a wait whose consumer has gone.
 class ring_emitter {
@@ -90,7 +93,9 @@ private:
         }
         ring_->publish(); // let the consumer see what is there before waiting on it
         ++stalls_;
-        idle_strategy idle;
+        // The consumer is busy (the ring is full), so space comes back within microseconds: wait
+        // in short naps, never the long park of an idle thread.
+        idle_strategy idle(k_full_ring_wait);
         while (!ring_->try_stage(x)) {
             if (abort_ != nullptr && abort_->load(std::memory_order_relaxed)) return false;
             idle.idle(0);
