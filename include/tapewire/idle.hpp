@@ -25,9 +25,9 @@ enum class idle_kind : std::uint8_t { backoff, busy_spin, sleep };
 
 struct idle_options {
     idle_kind kind = idle_kind::backoff;
-    std::uint32_t spins = 2000;                   // pause-spins before yielding (backoff)
-    std::uint32_t yields = 50;                    // yields before parking (backoff)
-    std::chrono::nanoseconds min_park{20'000};  // first sleep when parked
+    std::uint32_t spins = 2000;                // pause-spins before yielding (backoff)
+    std::uint32_t yields = 50;                 // yields before parking (backoff)
+    std::chrono::nanoseconds min_park{20'000}; // first sleep when parked
     // Sleeps double up to this. Kept well under the time a producer needs to fill a default ring
     // (4096 records at 5 M/s: ~800 us), so a parked consumer never makes its producer stall.
     std::chrono::nanoseconds max_park{200'000};
