@@ -47,6 +47,13 @@ TEST_CASE("an unknown key names the file, line and key", "[config]") {
     CHECK(std::string(e.what()) == "test.toml:3: window.widht: unknown key (did you mean 'width'?)");
 }
 
+TEST_CASE("of several mistakes the first one in the file is reported", "[config]") {
+    // Alphabetically [anomaly] and 'alpha' come first; in the file, [window] 'zeta' does.
+    const auto e = text_error("[window]\nzeta = 1\nalpha = 2\n[anomaly]\nprice_jump = \"high\"\n");
+    CHECK(e.line == 2);
+    CHECK(e.key == "window.zeta");
+}
+
 TEST_CASE("a key outside every section is unknown", "[config]") {
     const auto e = text_error("# comment\nwidth = \"1s\"\n");
     CHECK(e.line == 2);

@@ -661,13 +661,24 @@ public:
 
 private:
     void apply_table(const toml::table& table, const std::string& prefix, const std::string& file, bool has_lines) {
+        // toml++ keeps keys sorted by name; apply them in file order, so that of several mistakes
+        // the first one in the file is the one reported.
+        struct entry {
+            int line;
+            std::string key;
+            const toml::node* value;
+        };
+        std::vector<entry> entries;
+        entries.reserve(table.size());
         for (const auto& [k, v] : table) {
-            const std::string key = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
             int line = 0;
             if (has_lines)
                 line = static_cast<int>(k.source().begin.line != 0 ? k.source().begin.line : v.source().begin.line);
-            apply(key, v, location{file, line}, file, has_lines);
+            entries.push_back({line, prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str()), &v});
         }
+        std::stable_sort(entries.begin(), entries.end(),
+                         [](const entry& a, const entry& b) { return a.line < b.line; });
+        for (const entry& e : entries) apply(e.key, *e.value, location{file, e.line}, file, has_lines);
     }
 
     void apply(const std::string& key, const toml::node& value, const location& key_at, const std::string& file,
