@@ -1,5 +1,7 @@
 #include "src/config/load.hpp"
 
+#include "operators/parse.hpp"
+
 #include <toml++/toml.h>
 
 #include <algorithm>
@@ -385,42 +387,9 @@ const auto k_non_empty_paths = [](const std::vector<std::string>& paths) -> std:
     return {};
 };
 
-// "YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)"
-bool is_rfc3339(std::string_view s) {
-    const auto number = [&s](std::size_t pos, std::size_t len, int& out) {
-        if (pos + len > s.size()) return false;
-        out = 0;
-        for (std::size_t i = pos; i < pos + len; ++i) {
-            if (s[i] < '0' || s[i] > '9') return false;
-            out = out * 10 + (s[i] - '0');
-        }
-        return true;
-    };
-    int y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0;
-    if (!number(0, 4, y) || s.size() < 20 || s[4] != '-' || !number(5, 2, mo) || s[7] != '-' || !number(8, 2, d))
-        return false;
-    if (s[10] != 'T' && s[10] != 't' && s[10] != ' ') return false;
-    if (!number(11, 2, h) || s[13] != ':' || !number(14, 2, mi) || s[16] != ':' || !number(17, 2, sec)) return false;
-    std::size_t i = 19;
-    if (i < s.size() && s[i] == '.') {
-        const std::size_t start = ++i;
-        while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
-        if (i == start) return false;
-    }
-    const std::string_view zone = s.substr(i);
-    if (zone != "Z" && zone != "z") {
-        int zh = 0, zm = 0;
-        if (zone.size() != 6 || (zone[0] != '+' && zone[0] != '-') || !number(i + 1, 2, zh) || zone[3] != ':' ||
-            !number(i + 4, 2, zm) || zh > 23 || zm > 59)
-            return false;
-    }
-    const std::chrono::year_month_day date{std::chrono::year{y}, std::chrono::month{static_cast<unsigned>(mo)},
-                                           std::chrono::day{static_cast<unsigned>(d)}};
-    return date.ok() && h <= 23 && mi <= 59 && sec <= 59;
-}
-
 const auto k_start_time = [](const std::string& s) -> std::string {
-    return s == "now" || is_rfc3339(s)
+    timestamp_ns ignored = 0; // the same reader the synthetic source resolves `start` with
+    return s == "now" || parse_timestamp_text(s, ignored)
                ? ""
                : "must be \"now\" or an RFC 3339 time such as \"2024-07-01T13:30:00Z\", got " + quote(s);
 };
