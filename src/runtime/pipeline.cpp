@@ -73,7 +73,9 @@ public:
                 pending_ = true;
             }
             if (msg_.release_at_mono_ns > now) break; // paced: not due yet
-            const origin o{msg_.partition, static_cast<std::int64_t>(sent_), mono_ns()};
+            // Stamped with the pass's clock: the batch becomes visible at one publish anyway, so a
+            // read per message would only cost the source its speed.
+            const origin o{msg_.partition, static_cast<std::int64_t>(sent_), now};
             if (!ring_.try_stage(msg_.key, msg_.payload, o)) {
                 if (msg_.key.size() + msg_.payload.size() > ring_.max_message()) {
                     // Larger than the ring can ever hold: say so rather than wait forever.
