@@ -37,6 +37,7 @@ window_stage::partition_state& window_stage::partition(std::int32_t p) {
 void window_stage::merge(window_state& w, const tick& t) {
     if (w.empty) {
         w.empty = false;
+        w.first_offset = t.src.offset;
         w.open_ts = w.close_ts = t.ts;
         w.open = t.open;
         w.high = t.high;
@@ -72,6 +73,7 @@ window_stage::accept_result window_stage::accept(const tick& t) {
     s.partition = t.src.partition;
     partition_state& ps = partition(t.src.partition);
     ps.last_seen = now_;
+    ps.next_offset = t.src.offset + 1;
 
     // Most ticks fall in the symbol's newest open window: no division for those.
     const timestamp_ns start =
@@ -231,6 +233,34 @@ void window_stage::close_idle(timestamp_ns now) {
         partition_state& ps = partitions_[p];
         if (!ps.heap.empty() && now - ps.last_seen >= opt_.idle_timeout_ns)
             close_partition(static_cast<std::int32_t>(p), ps);
+    }
+}
+
+void window_stage::safe_offsets(std::vector<std::pair<std::int32_t, std::int64_t>>& out) const {
+    out.clear();
+    for (std::size_t p = 0; p < partitions_.size(); ++p)
+        if (partitions_[p].next_offset >= 0) out.emplace_back(static_cast<std::int32_t>(p), partitions_[p].next_offset);
+    if (out.empty()) return;
+    for (const symbol_state& s : states_) {
+        if (s.open.empty()) continue;
+        for (auto& [p, safe] : out) {
+            if (p != s.partition) continue;
+            for (const window_state& w : s.open)
+                if (w.first_offset >= 0 && w.first_offset < safe) safe = w.first_offset;
+            break;
+        }
+    }
+}
+
+void window_stage::discard_partitions(const std::vector<std::int32_t>& partitions) {
+    for (std::int32_t p : partitions) {
+        if (p < 0 || static_cast<std::size_t>(p) >= partitions_.size()) continue;
+        for (symbol_state& s : states_) {
+            if (s.partition != p || s.open.empty()) continue;
+            open_count_ -= s.open.size();
+            s.open.clear();
+        }
+        partitions_[static_cast<std::size_t>(p)] = partition_state{};
     }
 }
 

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "tapewire/json_write.hpp"
@@ -67,6 +68,16 @@ public:
     [[nodiscard]] std::size_t open_windows() const noexcept { return open_count_; }
     [[nodiscard]] timestamp_ns watermark_of(std::int32_t partition) const noexcept;
 
+    // Per partition seen, the offset from which a re-read would rebuild every open window: the
+    // first offset of its oldest open window, or the offset after the last tick when none is open.
+    // Offsets below it are done with and may be committed. Scans the open windows: call it on a
+    // timer, not per tick.
+    void safe_offsets(std::vector<std::pair<std::int32_t, std::int64_t>>& out) const;
+
+    // The partitions were handed to another consumer, which re-reads from the safe offsets: forget
+    // their open windows (without emitting them) and their watermarks.
+    void discard_partitions(const std::vector<std::int32_t>& partitions);
+
 private:
     enum class accept_result { accepted, late };
 
@@ -75,6 +86,7 @@ private:
         timestamp_ns open_ts = 0, close_ts = 0;
         double open = 0, high = 0, low = 0, close = 0, volume = 0, pv = 0;
         std::uint64_t trades = 0;
+        std::int64_t first_offset = -1; // offset of the first tick merged (offsets rise within a partition)
         std::int64_t last_offset = -1;
         std::uint32_t revision = 0;
         bool empty = true;
@@ -102,8 +114,9 @@ private:
         timestamp_ns max_ts = k_no_time;
         timestamp_ns watermark = k_no_time;
         timestamp_ns emitted_watermark = k_no_time;
-        timestamp_ns last_seen = 0;   // processing time of the last tick
-        std::vector<heap_entry> heap; // min-heap on (end, sym) of open windows
+        timestamp_ns last_seen = 0;    // processing time of the last tick
+        std::int64_t next_offset = -1; // offset after the last tick seen (-1: none numbered)
+        std::vector<heap_entry> heap;  // min-heap on (end, sym) of open windows
     };
 
     accept_result accept(const tick& t);

@@ -10,6 +10,8 @@ packages=(
   catch2                             # tests (Catch2 v2)
   libbenchmark-dev                   # micro benchmarks
   tzdata                             # session VWAP time zones
+  librdkafka-dev                     # Kafka producer, consumer group, embedded broker (rdkafka_mock.h)
+  kcat                               # Kafka interoperability tests and benchmark floor
 )
 
 missing=()

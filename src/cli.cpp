@@ -1,5 +1,6 @@
 #include "src/cli.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -17,6 +18,7 @@
 
 #include "src/config/duration.hpp"
 #include "src/config/load.hpp"
+#include "src/kafka/embedded_broker.hpp"
 #include "src/runtime/clock.hpp"
 #include "src/runtime/pipeline.hpp"
 #include "src/runtime/tzif.hpp"
@@ -31,20 +33,38 @@ constexpr int k_exit_usage = 2;
 
 constexpr const char* k_usage =
     "usage:\n"
-    "  tapewire run [--config FILE] [--set key=value ...] [--duration 10s] [--ticks N]\n"
+    "  tapewire run     [--config FILE] [--set key=value ...] [--duration 10s] [--ticks N]\n"
+    "  tapewire produce [--config FILE] [--set key=value ...] [--duration 10s] [--ticks N]\n"
+    "  tapewire process [--config FILE] [--set key=value ...] [--duration 10s] [--ticks N]\n"
+    "  tapewire broker  [--config FILE] [--set key=value ...] [--brokers N] [--topic NAME:PARTITIONS ...]\n"
     "  tapewire check-config FILE [--set key=value ...]\n"
     "  tapewire version\n"
     "\n"
-    "run           runs the graph: source -> parse -> window -> vwap -> anomaly -> sink, until the\n"
-    "              input ends, --duration or --ticks is reached, or SIGINT/SIGTERM (open windows\n"
-    "              are flushed either way). Without --config the built-in defaults apply.\n"
+    "run           source -> Kafka (kafka.brokers; \"embedded\" by default, \"\" for none) -> parse ->\n"
+    "              window -> vwap -> anomaly -> sinks, until the input ends, --duration or --ticks\n"
+    "              is reached, or SIGINT/SIGTERM (what was produced is processed, open windows are\n"
+    "              flushed). Without --config the built-in defaults apply.\n"
+    "produce       source -> Kafka topic kafka.topic only.\n"
+    "process       Kafka topic kafka.topic (as a member of group kafka.group) -> graph -> sinks.\n"
+    "              On SIGINT/SIGTERM open windows are left uncommitted for the next reader.\n"
+    "broker        serves the embedded Kafka-protocol broker on 127.0.0.1 for other processes;\n"
+    "              prints its bootstrap address list on one line, runs until SIGINT/SIGTERM.\n"
     "check-config  loads and validates FILE, prints the effective configuration.\n";
 
 struct run_args {
     std::string config_path;
     std::vector<std::string> overrides;
     run_limits limits;
+    int brokers = 0;                 // broker: --brokers
+    std::vector<std::string> topics; // broker: --topic name:partitions
 };
+
+bool parse_whole(const std::string& v, unsigned long long& out) {
+    char* end = nullptr;
+    errno = 0;
+    out = std::strtoull(v.c_str(), &end, 10);
+    return !v.empty() && *end == '\0' && errno == 0 && v[0] != '-';
+}
 
 // Reads the options shared by the commands; `positional` receives what is not an option.
 bool parse_options(int argc, char** argv, int first, run_args& out, std::vector<std::string>& positional,
@@ -84,14 +104,23 @@ bool parse_options(int argc, char** argv, int first, run_args& out, std::vector<
             out.limits.max_duration = *d;
         } else if (is("--ticks")) {
             if (!value(v)) return false;
-            char* end = nullptr;
-            errno = 0;
-            const unsigned long long n = std::strtoull(v.c_str(), &end, 10);
-            if (v.empty() || *end != '\0' || errno != 0 || v[0] == '-') {
+            unsigned long long n = 0;
+            if (!parse_whole(v, n)) {
                 error = "--ticks: '" + v + "' is not a whole number";
                 return false;
             }
             out.limits.max_ticks = n;
+        } else if (is("--brokers")) {
+            if (!value(v)) return false;
+            unsigned long long n = 0;
+            if (!parse_whole(v, n) || n == 0 || n > 64) {
+                error = "--brokers: '" + v + "' is not a broker count from 1 to 64";
+                return false;
+            }
+            out.brokers = static_cast<int>(n);
+        } else if (is("--topic")) {
+            if (!value(v)) return false;
+            out.topics.push_back(v);
         } else if (a.size() > 1 && a[0] == '-') {
             error = "unknown option " + a;
             return false;
@@ -133,10 +162,18 @@ void print_status(const pipeline_stats& st, double seconds, double recent_rate) 
     std::fflush(stderr);
 }
 
-void print_summary(const pipeline& p, double seconds, const std::string& error) {
+void print_summary(const pipeline& p, pipeline_mode mode, double seconds, const std::string& error) {
     const pipeline_stats& st = p.stats();
     const std::uint64_t ticks = st.ticks.load();
     std::fprintf(stderr, "tapewire: %s in %.2f s\n", error.empty() ? "finished" : "stopped by an error", seconds);
+    if (mode != pipeline_mode::process && st.produced.load() + st.messages.load() > 0 &&
+        (mode == pipeline_mode::produce || st.produced.load() > 0))
+        std::fprintf(stderr, "  produced      %s\n", thousands(st.produced.load()).c_str());
+    if (mode == pipeline_mode::produce) {
+        std::fprintf(stderr, "  output        %s\n", p.describe().c_str());
+        if (!error.empty()) std::fprintf(stderr, "  error         %s\n", error.c_str());
+        return;
+    }
     std::fprintf(stderr, "  messages in   %s\n", thousands(st.messages.load()).c_str());
     std::fprintf(stderr, "  ticks parsed  %s (%s)\n", thousands(ticks).c_str(),
                  rate_text(seconds > 0 ? static_cast<double>(ticks) / seconds : 0).c_str());
@@ -156,13 +193,25 @@ void print_summary(const pipeline& p, double seconds, const std::string& error) 
     if (!error.empty()) std::fprintf(stderr, "  error         %s\n", error.c_str());
 }
 
-int cmd_run(int argc, char** argv) {
+const char* mode_name(pipeline_mode m) {
+    switch (m) {
+    case pipeline_mode::run: return "run";
+    case pipeline_mode::produce: return "produce";
+    case pipeline_mode::process: return "process";
+    }
+    return "?";
+}
+
+int cmd_pipeline(int argc, char** argv, pipeline_mode mode) {
     run_args args;
     std::vector<std::string> positional;
     std::string error;
-    if (!parse_options(argc, argv, 2, args, positional, error) || !positional.empty()) {
-        std::fprintf(stderr, "tapewire run: %s\n%s",
-                     error.empty() ? ("unexpected argument " + positional[0]).c_str() : error.c_str(), k_usage);
+    if (!parse_options(argc, argv, 2, args, positional, error) || !positional.empty() || args.brokers != 0 ||
+        !args.topics.empty()) {
+        if (error.empty())
+            error =
+                !positional.empty() ? "unexpected argument " + positional[0] : "--brokers and --topic are for broker";
+        std::fprintf(stderr, "tapewire %s: %s\n%s", mode_name(mode), error.c_str(), k_usage);
         return k_exit_usage;
     }
     config cfg;
@@ -182,14 +231,17 @@ int cmd_run(int argc, char** argv) {
 
     std::unique_ptr<pipeline> p;
     try {
-        p = std::make_unique<pipeline>(cfg, args.limits);
+        p = std::make_unique<pipeline>(cfg, args.limits, mode);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "tapewire: cannot start: %s\n", e.what());
         return k_exit_failure;
     }
     const bool tty = isatty(STDERR_FILENO) != 0;
-    std::fprintf(stderr, "tapewire %s: %s%s\n", TAPEWIRE_VERSION, p->describe().c_str(),
+    std::fprintf(stderr, "tapewire %s %s: %s%s\n", TAPEWIRE_VERSION, mode_name(mode), p->describe().c_str(),
                  cfg.file.empty() ? "" : (" config=" + cfg.file).c_str());
+    if (const std::string b = p->embedded_bootstraps(); !b.empty())
+        std::fprintf(stderr, "tapewire: embedded Kafka broker at %s (attach: kcat -b %s -C -t %s)\n", b.c_str(),
+                     b.c_str(), cfg.kafka.topic.c_str());
     const std::int64_t t0 = mono_ns();
     p->start();
 
@@ -203,8 +255,10 @@ int cmd_run(int argc, char** argv) {
         if (sig == SIGINT || sig == SIGTERM) {
             if (++stops == 1) {
                 if (tty) std::fprintf(stderr, "\n");
-                std::fprintf(stderr, "tapewire: %s received, flushing open windows (again to abort)\n",
-                             sig == SIGINT ? "SIGINT" : "SIGTERM");
+                std::fprintf(stderr, "tapewire: %s received, %s (again to abort)\n",
+                             sig == SIGINT ? "SIGINT" : "SIGTERM",
+                             mode == pipeline_mode::process ? "finishing what was read, committing offsets"
+                                                            : "finishing what was sent, flushing open windows");
                 p->stop();
             } else {
                 std::fprintf(stderr, "tapewire: second signal, aborting without a flush\n");
@@ -222,8 +276,68 @@ int cmd_run(int argc, char** argv) {
     }
     const std::string err = p->wait();
     if (tty) std::fprintf(stderr, "\n");
-    print_summary(*p, static_cast<double>(mono_ns() - t0) / 1e9, err);
+    print_summary(*p, mode, static_cast<double>(mono_ns() - t0) / 1e9, err);
     return err.empty() ? k_exit_ok : k_exit_failure;
+}
+
+int cmd_broker(int argc, char** argv) {
+    run_args args;
+    std::vector<std::string> positional;
+    std::string error;
+    if (!parse_options(argc, argv, 2, args, positional, error) || !positional.empty() || args.limits.max_ticks != 0) {
+        if (error.empty())
+            error = !positional.empty() ? "unexpected argument " + positional[0] : "--ticks is not for broker";
+        std::fprintf(stderr, "tapewire broker: %s\n%s", error.c_str(), k_usage);
+        return k_exit_usage;
+    }
+    config cfg;
+    try {
+        cfg = load(args);
+    } catch (const config_error& e) {
+        std::fprintf(stderr, "tapewire: config error: %s\n", e.what());
+        return k_exit_usage;
+    }
+    // Topics: --topic NAME[:PARTITIONS] as given, else the ones the config uses.
+    std::vector<std::pair<std::string, int>> topics;
+    for (const auto& t : args.topics) {
+        const std::size_t colon = t.rfind(':');
+        unsigned long long n = cfg.kafka.partitions;
+        const std::string name = colon == std::string::npos ? t : t.substr(0, colon);
+        if ((colon != std::string::npos && (!parse_whole(t.substr(colon + 1), n) || n == 0 || n > 100000)) ||
+            name.empty()) {
+            std::fprintf(stderr, "tapewire broker: --topic takes NAME or NAME:PARTITIONS, got '%s'\n", t.c_str());
+            return k_exit_usage;
+        }
+        topics.emplace_back(name, static_cast<int>(n));
+    }
+    if (topics.empty()) {
+        const int n = static_cast<int>(cfg.kafka.partitions);
+        for (const auto& name : {cfg.kafka.topic, cfg.kafka.dlq_topic, cfg.kafka.bars_topic, cfg.kafka.alerts_topic})
+            if (!name.empty()) topics.emplace_back(name, n);
+    }
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+    const int brokers = args.brokers != 0 ? args.brokers : static_cast<int>(cfg.kafka.embedded_brokers);
+    embedded_broker broker(brokers);
+    std::string listing;
+    for (const auto& [name, n] : topics) {
+        broker.create_topic(name, n, std::min(brokers, 3));
+        listing += (listing.empty() ? "" : ", ") + name + ":" + std::to_string(n);
+    }
+    std::printf("%s\n", broker.bootstraps().c_str());
+    std::fflush(stdout);
+    std::fprintf(stderr,
+                 "tapewire broker: %d broker(s) at %s, topics %s; in memory, ~5 MiB kept per partition; "
+                 "SIGINT/SIGTERM to stop\n",
+                 brokers, broker.bootstraps().c_str(), listing.c_str());
+    int sig = 0;
+    while (sig != SIGINT && sig != SIGTERM) sig = sigwaitinfo(&signals, nullptr);
+    std::fprintf(stderr, "tapewire broker: %s received, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    return k_exit_ok;
 }
 
 int cmd_check_config(int argc, char** argv) {
@@ -259,7 +373,10 @@ int run_cli(int argc, char** argv) {
     }
     const std::string cmd = argv[1];
     try {
-        if (cmd == "run") return cmd_run(argc, argv);
+        if (cmd == "run") return cmd_pipeline(argc, argv, pipeline_mode::run);
+        if (cmd == "produce") return cmd_pipeline(argc, argv, pipeline_mode::produce);
+        if (cmd == "process") return cmd_pipeline(argc, argv, pipeline_mode::process);
+        if (cmd == "broker") return cmd_broker(argc, argv);
         if (cmd == "check-config") return cmd_check_config(argc, argv);
         if (cmd == "version" || cmd == "--version") {
             std::printf("tapewire %s\n", TAPEWIRE_VERSION);

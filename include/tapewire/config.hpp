@@ -78,11 +78,34 @@ struct pipeline_config {
 };
 
 struct sink_config {
-    std::vector<std::string> kind{"ndjson"};   // ndjson (more kinds come with the SQL sink)
+    std::vector<std::string> kind{"ndjson"};   // ndjson, kafka (bars and alerts to kafka.*_topic)
     std::string path = "data/tapewire.ndjson"; // "-" = standard output
     bool bars = true;                          // write bars
     bool alerts = true;                        // write alerts
     bool dead_letters = true;                  // write dead letters
+};
+
+// One librdkafka property from [kafka.producer] or [kafka.consumer], with where it was set so a
+// value librdkafka refuses can be reported at its line.
+struct kafka_property {
+    std::string name;  // "linger.ms"
+    std::string value; // "5" (numbers and booleans are passed as their text)
+    std::string file;  // where it was set
+    int line = 0;
+};
+
+struct kafka_config {
+    std::string brokers = "embedded";     // "embedded" = in-process broker, "" = no Kafka, else host:port,...
+    std::string topic = "ticks";          // input topic (the producer writes it, the consumer reads it)
+    std::string group = "tapewire";       // consumer group of `process` / `run`
+    std::uint32_t partitions = 64;        // embedded broker: partitions of each topic it creates
+    std::uint32_t embedded_brokers = 1;   // embedded broker: brokers in the cluster
+    std::string bars_topic = "bars";      // sink kind "kafka": bars go here
+    std::string alerts_topic = "alerts";  // sink kind "kafka": alerts go here
+    std::string dlq_topic = "ticks.dlq";  // dead letters of Kafka input ("" = none), reason in a header
+    bool stop_at_end = false;             // process: stop once every assigned partition is read to its end
+    std::vector<kafka_property> producer; // librdkafka producer properties, passed through
+    std::vector<kafka_property> consumer; // librdkafka consumer properties, passed through
 };
 
 struct config {
@@ -93,6 +116,7 @@ struct config {
     anomaly_config anomaly;
     pipeline_config pipeline;
     sink_config sink;
+    kafka_config kafka;
 };
 
 } // namespace tapewire

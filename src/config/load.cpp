@@ -2,6 +2,7 @@
 
 #include "operators/parse.hpp"
 
+#include <librdkafka/rdkafka.h>
 #include <toml++/toml.h>
 
 #include <algorithm>
@@ -387,6 +388,20 @@ const auto k_non_empty_paths = [](const std::vector<std::string>& paths) -> std:
     return {};
 };
 
+// Kafka's own rule for topic names: 1 to 249 of [a-zA-Z0-9._-].
+std::string check_topic(const std::string& t) {
+    if (t.empty()) return "a topic name must not be empty";
+    if (t.size() > 249) return "topic name longer than 249 characters";
+    if (t == "." || t == "..") return "\".\" and \"..\" are not topic names";
+    for (char c : t)
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+              c == '-'))
+            return "topic name " + quote(t) + " may hold only letters, digits, '.', '_' and '-'";
+    return {};
+}
+const auto k_topic_name = [](const std::string& t) { return check_topic(t); };
+const auto k_optional_topic_name = [](const std::string& t) { return t.empty() ? std::string() : check_topic(t); };
+
 const auto k_start_time = [](const std::string& s) -> std::string {
     timestamp_ns ignored = 0; // the same reader the synthetic source resolves `start` with
     return s == "now" || parse_timestamp_text(s, ignored)
@@ -482,11 +497,22 @@ const std::vector<field_spec>& fields() {
             .add("cpus", &pipeline_config::cpus, k_cpu_list);
         section_binder(
             "sink", [](auto& c) -> auto& { return c.sink; }, f)
-            .add("kind", &sink_config::kind, each_one_of({"ndjson"}, "sink kind"), string_or_list_reader{})
+            .add("kind", &sink_config::kind, each_one_of({"ndjson", "kafka"}, "sink kind"), string_or_list_reader{})
             .add("path", &sink_config::path, k_non_empty_text)
             .add("bars", &sink_config::bars)
             .add("alerts", &sink_config::alerts)
             .add("dead_letters", &sink_config::dead_letters);
+        section_binder(
+            "kafka", [](auto& c) -> auto& { return c.kafka; }, f)
+            .add("brokers", &kafka_config::brokers)
+            .add("topic", &kafka_config::topic, k_topic_name)
+            .add("group", &kafka_config::group, k_non_empty_text)
+            .add("partitions", &kafka_config::partitions, k_positive)
+            .add("embedded_brokers", &kafka_config::embedded_brokers, k_positive)
+            .add("bars_topic", &kafka_config::bars_topic, k_topic_name)
+            .add("alerts_topic", &kafka_config::alerts_topic, k_topic_name)
+            .add("dlq_topic", &kafka_config::dlq_topic, k_optional_topic_name)
+            .add("stop_at_end", &kafka_config::stop_at_end);
         return f;
     }();
     return table;
@@ -514,8 +540,40 @@ const std::vector<cross_check>& cross_checks() {
                         ? "anomaly injection needs source.kind = \"synthetic\""
                         : "";
          }},
+        {"sink.kind",
+         {"sink.kind", "kafka.brokers"},
+         [](const config& c) -> std::string {
+             const bool to_kafka = std::find(c.sink.kind.begin(), c.sink.kind.end(), "kafka") != c.sink.kind.end();
+             return to_kafka && c.kafka.brokers.empty() ? "sink kind \"kafka\" needs kafka.brokers (it is \"\")" : "";
+         }},
     };
     return table;
+}
+
+// [kafka.producer] and [kafka.consumer] take any librdkafka property; librdkafka checks them.
+struct property_table {
+    std::string_view section;
+    std::vector<kafka_property> kafka_config::*list;
+    rd_kafka_type_t type;
+};
+const property_table k_property_tables[] = {
+    {"kafka.producer", &kafka_config::producer, RD_KAFKA_PRODUCER},
+    {"kafka.consumer", &kafka_config::consumer, RD_KAFKA_CONSUMER},
+};
+
+const property_table* find_property_table(std::string_view key) {
+    for (const auto& t : k_property_tables)
+        if (key == t.section ||
+            (key.size() > t.section.size() && key.starts_with(t.section) && key[t.section.size()] == '.'))
+            return &t;
+    return nullptr;
+}
+
+// Values that should not be echoed by check-config.
+bool is_secret_property(std::string_view name) {
+    return name.find("password") != std::string_view::npos || name.find("secret") != std::string_view::npos ||
+           name.find("sasl.oauthbearer.config") != std::string_view::npos ||
+           name.find(".pem") != std::string_view::npos;
 }
 
 const field_spec* find_field(std::string_view key) {
@@ -624,6 +682,7 @@ public:
             if (auto message = f.check(cfg_); !message.empty()) throw error_at({f.key}, f.key, message);
         for (const auto& c : cross_checks())
             if (auto message = c.check(cfg_); !message.empty()) throw error_at(c.blame, c.key, message);
+        validate_properties();
     }
 
     config take() && { return std::move(cfg_); }
@@ -652,6 +711,10 @@ private:
 
     void apply(const std::string& key, const toml::node& value, const location& key_at, const std::string& file,
                bool has_lines) {
+        if (const property_table* table = find_property_table(key)) {
+            apply_property(*table, key, value, key_at, file, has_lines);
+            return;
+        }
         if (const field_spec* field = find_field(key)) {
             const value_context ctx{file, has_lines, key};
             field->read(cfg_, ctx, value);
@@ -684,6 +747,55 @@ private:
         }
         const std::string hint = suggestion(leaf, names_in(parent));
         throw config_error(file, key_at.line, key, (value.is_table() ? "unknown section" : "unknown key") + hint);
+    }
+
+    // `linger.ms = 5` in TOML is a nested table; flattened back it is the property "linger.ms".
+    void apply_property(const property_table& table, const std::string& key, const toml::node& value,
+                        const location& key_at, const std::string& file, bool has_lines) {
+        if (const auto* t = value.as_table()) {
+            apply_table(*t, key, file, has_lines);
+            return;
+        }
+        const value_context ctx{file, has_lines, key};
+        if (key.size() <= table.section.size())
+            ctx.fail(value, "expected a table of librdkafka properties ([" + std::string(table.section) + "])");
+        const std::string name = key.substr(table.section.size() + 1);
+        std::string text;
+        if (const auto* str = value.as_string()) {
+            text = expand_env(str->get(), ctx, value);
+        } else if (const auto* i = value.as_integer()) {
+            text = std::to_string(i->get());
+        } else if (const auto* f = value.as_floating_point()) {
+            text = show_value(f->get());
+        } else if (const auto* b = value.as_boolean()) {
+            text = b->get() ? "true" : "false";
+        } else {
+            ctx.fail(value, "expected a string, number or boolean, got " + type_name(value));
+        }
+        const int value_line = ctx.line_of(value);
+        kafka_property p{name, std::move(text), file, value_line != 0 ? value_line : key_at.line};
+        auto& list = cfg_.kafka.*table.list;
+        const auto same =
+            std::find_if(list.begin(), list.end(), [&](const kafka_property& q) { return q.name == name; });
+        if (same != list.end())
+            *same = std::move(p);
+        else
+            list.push_back(std::move(p));
+    }
+
+    // librdkafka knows its properties and their ranges: ask it, and point at the line on refusal.
+    void validate_properties() const {
+        for (const auto& table : k_property_tables) {
+            rd_kafka_conf_t* conf = rd_kafka_conf_new();
+            for (const auto& p : cfg_.kafka.*table.list) {
+                char err[512];
+                if (rd_kafka_conf_set(conf, p.name.c_str(), p.value.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) {
+                    rd_kafka_conf_destroy(conf);
+                    throw config_error(p.file, p.line, std::string(table.section) + "." + p.name, err);
+                }
+            }
+            rd_kafka_conf_destroy(conf);
+        }
     }
 
     config_error error_at(const std::vector<std::string>& blame, const std::string& key,
@@ -734,6 +846,13 @@ std::string describe_config(const config& c) {
             out += "\n[" + section + "]\n";
         }
         out += f.name + " = " + f.show(c) + "\n";
+    }
+    for (const auto& table : k_property_tables) {
+        const auto& list = c.kafka.*table.list;
+        if (list.empty()) continue;
+        out += "\n[" + std::string(table.section) + "]\n";
+        for (const auto& p : list)
+            out += quote(p.name) + " = " + (is_secret_property(p.name) ? "\"(hidden)\"" : quote(p.value)) + "\n";
     }
     return out;
 }

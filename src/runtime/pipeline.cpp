@@ -5,15 +5,20 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <vector>
 
 #include "operators/analytics.hpp"
 #include "operators/parse.hpp"
+#include "src/kafka/consumer.hpp"
+#include "src/kafka/embedded_broker.hpp"
+#include "src/kafka/producer.hpp"
 #include "src/runtime/clock.hpp"
 #include "src/runtime/tzif.hpp"
-#include "src/sink/ndjson.hpp"
+#include "src/sink/outputs.hpp"
 #include "src/sources/message_source.hpp"
 #include "tapewire/graph.hpp"
 #include "tapewire/message_ring.hpp"
@@ -23,9 +28,9 @@ namespace tapewire {
 
 namespace {
 
-// ---- the analytics chain: window → vwap → anomaly → sink, fused -------------------------------
+// ---- the analytics chain: window → vwap → anomaly → outputs, fused -------------------------------
 
-struct analytics : analytics_chain<ndjson_sink> {
+struct analytics : analytics_chain<output_sink> {
     using analytics_chain::analytics_chain;
 
     void publish(pipeline_stats& st) const {
@@ -41,16 +46,86 @@ struct analytics : analytics_chain<ndjson_sink> {
 
 using analytics_head = decltype(analytics::head);
 
-// ---- source thread -------------------------------------------------------------------------------
+// ---- where the source thread puts messages ---------------------------------------------------------
 
-class source_agent final : public agent {
+// Into the graph's input ring.
+class ring_outlet {
 public:
-    source_agent(std::unique_ptr<message_source> src, message_ring& ring, std::uint32_t batch, std::uint64_t max_ticks,
-                 std::atomic<bool>& input_done, pipeline_stats& stats)
-        : src_(std::move(src)), ring_(ring), batch_(batch), max_ticks_(max_ticks), input_done_(input_done),
-          stats_(stats) {}
+    explicit ring_outlet(message_ring& r) : ring_(r) {}
+    bool try_put(const source_message& m, const origin& o) { return ring_.try_stage(m.key, m.payload, o); }
+    [[nodiscard]] bool too_large(const source_message& m) const {
+        return m.key.size() + m.payload.size() > ring_.max_message();
+    }
+    [[nodiscard]] std::size_t limit() const { return ring_.max_message(); }
+    void publish() { ring_.publish(); }
+    void finish() { ring_.publish(); }
 
+private:
+    message_ring& ring_;
+};
+
+// Into the input topic, key = symbol. librdkafka's full queue (or, with the embedded broker, a
+// consumer too far behind for the broker's retention) stalls the source.
+class kafka_outlet {
+public:
+    kafka_outlet(kafka_producer& p, const std::string& topic) : producer_(p), topic_(p.topic(topic)) {}
+
+    // Run with the embedded broker, which keeps only ~5 MiB per partition and silently drops the
+    // oldest messages beyond: `too_far(average message bytes)` says when the consumer is so far
+    // behind that producing more could cost a message. Asked every 256 messages, and on every
+    // attempt while it holds.
+    void hold_while(std::function<bool(std::uint64_t)> too_far) { too_far_ = std::move(too_far); }
+
+    bool try_put(const source_message& m, const origin&) {
+        if (too_far_ && (holding_ || (count_ & 255) == 0)) {
+            holding_ = too_far_(count_ == 0 ? 128 : bytes_ / count_);
+            if (holding_) return false;
+        }
+        if (!producer_.try_produce(topic_, m.key, m.payload)) return false;
+        bytes_ += m.key.size() + m.payload.size();
+        ++count_;
+        return true;
+    }
+    [[nodiscard]] bool too_large(const source_message&) const { return false; } // librdkafka says so
+    [[nodiscard]] std::size_t limit() const { return 0; }
+    void publish() {
+        producer_.poll(0);
+        if (auto f = producer_.failure(); !f.empty()) throw kafka_error(f);
+    }
+    // Waits until the broker has every message; retried for as long as the outage lasts.
+    void finish() {
+        while (!producer_.flush(std::chrono::milliseconds(100))) {
+            if (auto f = producer_.failure(); !f.empty()) throw kafka_error(f);
+        }
+        if (auto f = producer_.failure(); !f.empty()) throw kafka_error(f);
+    }
+
+private:
+    kafka_producer& producer_;
+    rd_kafka_topic_t* topic_;
+    std::function<bool(std::uint64_t)> too_far_;
+    bool holding_ = false;
+    std::uint64_t bytes_ = 0, count_ = 0;
+};
+
+// ---- source thread ---------------------------------------------------------------------------------
+
+// Pulls messages from a source into an outlet, in batches, stalling (never dropping) when the
+// outlet has no room.
+class feed_base : public agent {
+public:
     void request_stop() noexcept { stop_.store(true, std::memory_order_release); }
+
+protected:
+    std::atomic<bool> stop_{false};
+};
+
+template <class Outlet> class feed_agent final : public feed_base {
+public:
+    feed_agent(std::unique_ptr<message_source> src, Outlet out, std::uint32_t batch, std::uint64_t max_ticks,
+               std::atomic<bool>& input_done, std::atomic<std::uint64_t>& sent_counter, pipeline_stats& stats)
+        : src_(std::move(src)), out_(std::move(out)), batch_(batch), max_ticks_(max_ticks), input_done_(input_done),
+          sent_counter_(sent_counter), stats_(stats) {}
 
     std::size_t do_work() override {
         if (finished_) return 0;
@@ -58,6 +133,7 @@ public:
             finish();
             return 0;
         }
+        src_->poll();
         const std::int64_t now = mono_ns();
         std::size_t n = 0;
         while (n < batch_) {
@@ -66,34 +142,44 @@ public:
                     finish();
                     break;
                 }
-                if (!src_->next(msg_)) {
+                const pull_result r = src_->next(msg_);
+                if (r == pull_result::end) {
                     finish();
                     break;
                 }
+                if (r == pull_result::idle) break;
                 pending_ = true;
             }
             if (msg_.release_at_mono_ns > now) break; // paced: not due yet
             // Stamped with the pass's clock: the batch becomes visible at one publish anyway, so a
             // read per message would only cost the source its speed.
-            const origin o{msg_.partition, static_cast<std::int64_t>(sent_), now};
-            if (!ring_.try_stage(msg_.key, msg_.payload, o)) {
-                if (msg_.key.size() + msg_.payload.size() > ring_.max_message()) {
+            const origin o{msg_.partition, msg_.offset >= 0 ? msg_.offset : static_cast<std::int64_t>(sent_), now};
+            if (!out_.try_put(msg_, o)) {
+                if (out_.too_large(msg_)) {
                     // Larger than the ring can ever hold: say so rather than wait forever.
                     std::fprintf(stderr,
                                  "tapewire: source message %llu of %zu bytes exceeds the input ring's limit (%zu); "
                                  "raise pipeline.input_ring_bytes\n",
-                                 static_cast<unsigned long long>(sent_), msg_.payload.size(), ring_.max_message());
+                                 static_cast<unsigned long long>(sent_), msg_.payload.size(), out_.limit());
                     throw std::runtime_error("source message larger than pipeline.input_ring_bytes / 4");
                 }
                 stats_.source_stalls.fetch_add(1, std::memory_order_relaxed);
-                break; // backpressure: the pipeline is behind; keep the message and retry
+                if (!stalled_) {
+                    stalled_ = true;
+                    src_->on_stall(true);
+                }
+                break; // backpressure: downstream is behind; keep the message and retry
+            }
+            if (stalled_) {
+                stalled_ = false;
+                src_->on_stall(false);
             }
             pending_ = false;
             ++sent_;
             ++n;
         }
-        ring_.publish();
-        stats_.messages.store(sent_, std::memory_order_relaxed);
+        out_.publish();
+        sent_counter_.store(sent_, std::memory_order_relaxed);
         return n;
     }
 
@@ -105,23 +191,76 @@ private:
     void finish() {
         if (finished_) return;
         finished_ = true;
-        ring_.publish();
         src_->close();
-        stats_.messages.store(sent_, std::memory_order_relaxed);
+        out_.finish();
+        sent_counter_.store(sent_, std::memory_order_relaxed);
         input_done_.store(true, std::memory_order_release);
     }
 
     std::unique_ptr<message_source> src_;
-    message_ring& ring_;
+    Outlet out_;
     std::uint32_t batch_;
     std::uint64_t max_ticks_;
     std::atomic<bool>& input_done_;
+    std::atomic<std::uint64_t>& sent_counter_;
     pipeline_stats& stats_;
-    std::atomic<bool> stop_{false};
     source_message msg_;
     bool pending_ = false;
+    bool stalled_ = false;
     bool finished_ = false;
     std::uint64_t sent_ = 0;
+};
+
+// ---- committing Kafka offsets only for what the outputs hold ------------------------------------
+
+// On the thread that owns the window state: every 100 ms, the safe offsets of the window stage,
+// released to the consumer once the outputs written before them are durable (the NDJSON file
+// flushed, the Kafka outputs delivered).
+class offset_publisher {
+public:
+    offset_publisher(offset_board* board, const kafka_producer* outputs) : board_(board), outputs_(outputs) {}
+
+    void on_timer(std::int64_t now_mono, const window_stage& window, output_sink& sink) {
+        if (board_ == nullptr || now_mono - last_ < 100'000'000) return;
+        last_ = now_mono;
+        window.safe_offsets(scratch_);
+        if (scratch_.empty()) return;
+        const std::uint64_t mark = sink.sync_files();
+        pending_.push_back({scratch_, mark});
+        release();
+    }
+
+    // After the graph has finished: everything seen is done with.
+    [[nodiscard]] partition_offsets final_offsets(const window_stage& window) const {
+        partition_offsets out;
+        window.safe_offsets(out);
+        return out;
+    }
+
+private:
+    void release() {
+        const std::uint64_t delivered = outputs_ != nullptr ? outputs_->delivered() : 0;
+        const partition_offsets* latest = nullptr;
+        std::size_t n = 0;
+        for (const auto& p : pending_) {
+            if (p.mark > delivered) break;
+            latest = &p.safe;
+            ++n;
+        }
+        if (latest != nullptr) board_->publish(*latest);
+        pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n));
+        if (pending_.size() > 64) pending_.erase(pending_.begin()); // outputs stuck: keep the newest
+    }
+
+    struct snapshot {
+        partition_offsets safe;
+        std::uint64_t mark;
+    };
+    offset_board* board_;
+    const kafka_producer* outputs_;
+    std::vector<snapshot> pending_;
+    partition_offsets scratch_;
+    std::int64_t last_ = 0;
 };
 
 // ---- pipeline threads ----------------------------------------------------------------------------
@@ -154,12 +293,34 @@ private:
     const std::atomic<bool>& input_done_;
 };
 
+// The end of the input reaches the analytics as on_flush: the open windows are flushed, unless
+// the input is a durable Kafka being left on a stop, where they are left for the next reader.
+struct end_of_input {
+    analytics& an;
+    const std::atomic<bool>& flush_windows;
+
+    void on_tick(const tick& t) { an.head.on_tick(t); }
+    void on_bar(const bar& b) { an.head.on_bar(b); }
+    void on_alert(const alert& a) { an.head.on_alert(a); }
+    void on_dead_letter(const dead_letter_view& d) { an.head.on_dead_letter(d); }
+    void on_watermark(const watermark& w) { an.head.on_watermark(w); }
+    void on_timer(timestamp_ns now) { an.head.on_timer(now); }
+    void on_flush() {
+        if (flush_windows.load(std::memory_order_acquire))
+            an.head.on_flush();
+        else
+            an.sink.on_flush();
+    }
+};
+
 // threads = 1: parse and the analytics fused on one thread.
 class fused_agent final : public agent {
 public:
     fused_agent(message_ring& in, parse_stage& parse, analytics& an, std::uint32_t batch,
-                const std::atomic<bool>& input_done, pipeline_stats& stats)
-        : driver_(in, parse, batch, input_done), parse_(parse), an_(an), stats_(stats) {}
+                const std::atomic<bool>& input_done, const std::atomic<bool>& flush_windows, offset_publisher offsets,
+                pipeline_stats& stats)
+        : driver_(in, parse, batch, input_done), parse_(parse), an_(an), end_{an, flush_windows},
+          offsets_(std::move(offsets)), stats_(stats) {}
 
     std::size_t do_work() override {
         const timestamp_ns now = wall_ns();
@@ -167,14 +328,16 @@ public:
         bool ended = false;
         const std::size_t n = driver_.pass(now, an_.head, ended);
         if (ended) {
-            an_.head.on_flush();
+            end_.on_flush();
             done_ = true;
         }
+        offsets_.on_timer(mono_ns(), an_.window, an_.sink);
         publish();
         return n;
     }
     void on_close() override { publish(); }
     [[nodiscard]] bool done() const override { return done_; }
+    [[nodiscard]] const offset_publisher& offsets() const { return offsets_; }
 
 private:
     void publish() {
@@ -185,6 +348,8 @@ private:
     parse_driver<analytics_head> driver_;
     parse_stage& parse_;
     analytics& an_;
+    end_of_input end_;
+    offset_publisher offsets_;
     pipeline_stats& stats_;
     bool done_ = false;
 };
@@ -220,14 +385,16 @@ private:
 // threads = 2, second half: the analytics, drained from the ring.
 class analytics_agent final : public agent {
 public:
-    analytics_agent(record_ring& in, analytics& an, std::uint32_t batch, pipeline_stats& stats)
-        : in_(in), an_(an), batch_(batch), stats_(stats) {}
+    analytics_agent(record_ring& in, analytics& an, std::uint32_t batch, const std::atomic<bool>& flush_windows,
+                    offset_publisher offsets, pipeline_stats& stats)
+        : in_(in), an_(an), end_{an, flush_windows}, batch_(batch), offsets_(std::move(offsets)), stats_(stats) {}
 
     std::size_t do_work() override {
         an_.head.on_timer(wall_ns());
         bool flushed = false;
-        const std::size_t n = drain_ring(in_, an_.head, batch_, flushed);
+        const std::size_t n = drain_ring(in_, end_, batch_, flushed);
         if (flushed) done_ = true;
+        offsets_.on_timer(mono_ns(), an_.window, an_.sink);
         an_.publish(stats_);
         return n;
     }
@@ -239,7 +406,9 @@ public:
 private:
     record_ring& in_;
     analytics& an_;
+    end_of_input end_;
     std::uint32_t batch_;
+    offset_publisher offsets_;
     pipeline_stats& stats_;
     bool done_ = false;
 };
@@ -283,35 +452,127 @@ runner_options runner_opts(const config& c, const char* name, std::size_t index)
 struct pipeline::impl {
     config cfg;
     run_limits limits;
+    pipeline_mode mode;
     pipeline_stats stats;
-    std::atomic<bool> input_done{false};
+    metrics_registry metrics;
+    std::atomic<bool> input_done{false};   // the graph's input has ended
+    std::atomic<bool> produce_done{false}; // the producer half has delivered everything
+    std::atomic<std::uint64_t> produce_sent{0};
     std::atomic<bool> abort{false};
+    std::atomic<bool> flush_windows{true};
 
+    // Kafka
+    std::unique_ptr<embedded_broker> broker;
+    std::string bootstrap;
+    std::unique_ptr<kafka_producer> tick_producer;   // sources → topic
+    std::unique_ptr<kafka_producer> output_producer; // bars, alerts, dead letters → topics
+    offset_board board;
+    kafka_consumer_source* consumer = nullptr; // owned by its feed agent
+
+    // The graph
+    bool has_graph = false;
     message_ring input;
     std::unique_ptr<record_ring> hop; // threads = 2
     parse_stage parse;
     std::unique_ptr<analytics> an;
 
-    std::unique_ptr<source_agent> source;
+    std::unique_ptr<feed_base> producer_feed; // source → Kafka
+    std::unique_ptr<feed_base> graph_feed;    // source or Kafka → input ring
     std::vector<std::unique_ptr<agent>> agents;
     std::vector<std::unique_ptr<runner>> runners;
 
     std::mutex error_mu;
     std::string first_error;
+    bool finished_consumer = false;
 
-    explicit impl(const config& c, run_limits l)
-        : cfg(c), limits(l), input(c.pipeline.input_ring_bytes), parse(to_parse_options(c)) {
+    std::atomic<std::uint64_t> consumed_sent{0};
+
+    impl(const config& c, run_limits l, pipeline_mode m)
+        : cfg(c), limits(l), mode(m), input(c.pipeline.input_ring_bytes), parse(to_parse_options(c)) {
+        const bool kafka = !c.kafka.brokers.empty();
+        if (!kafka && mode != pipeline_mode::run)
+            throw std::runtime_error(std::string(mode == pipeline_mode::produce ? "produce" : "process") +
+                                     " needs Kafka, but kafka.brokers is \"\"");
+        if (kafka) start_kafka();
+        const bool produces = kafka && mode != pipeline_mode::process;
+        has_graph = mode != pipeline_mode::produce;
+
+        std::unique_ptr<kafka_consumer_source> kafka_in;
+        if (has_graph && kafka) {
+            kafka_in = std::make_unique<kafka_consumer_source>(cfg, bootstrap, metrics, board);
+            consumer = kafka_in.get();
+        }
+        if (produces) {
+            tick_producer = std::make_unique<kafka_producer>(c.kafka, bootstrap, metrics, "ticks");
+            kafka_outlet out(*tick_producer, c.kafka.topic);
+            if (broker && consumer != nullptr) {
+                // Held when the consumer's worst partition, plus everything librdkafka still
+                // holds (it may all land on that partition), comes near what the broker keeps.
+                kafka_consumer_source* cons = consumer;
+                kafka_producer* prod = tick_producer.get();
+                out.hold_while([cons, prod, topic = c.kafka.topic](std::uint64_t avg_bytes) {
+                    const auto limit = static_cast<std::int64_t>((std::uint64_t{4} << 20) / (avg_bytes + 64));
+                    std::int64_t worst = 0;
+                    for (const auto& [p, end] : prod->delivered_ends(topic))
+                        worst = std::max(worst, end - cons->position(p));
+                    return worst + static_cast<std::int64_t>(prod->produced() - prod->delivered()) > limit;
+                });
+            }
+            producer_feed =
+                std::make_unique<feed_agent<kafka_outlet>>(make_message_source(c), std::move(out), c.pipeline.batch,
+                                                           l.max_ticks, produce_done, produce_sent, stats);
+        }
+        if (!has_graph) return;
+
+        const bool kafka_outputs =
+            kafka && std::find(c.sink.kind.begin(), c.sink.kind.end(), "kafka") != c.sink.kind.end();
+        const bool dlq = kafka && !c.kafka.dlq_topic.empty();
+        if (kafka_outputs || dlq)
+            output_producer = std::make_unique<kafka_producer>(c.kafka, bootstrap, metrics, "outputs");
         an = std::make_unique<analytics>(to_window_options(c.window), to_vwap_options(c), to_anomaly_options(c.anomaly),
-                                         c.sink);
-        source = std::make_unique<source_agent>(make_message_source(c), input, c.pipeline.batch, l.max_ticks,
-                                                input_done, stats);
+                                         c, output_producer.get(), dlq);
+
+        if (kafka_in) {
+            if (produces) {
+                // run: the input ends once everything produced has been read back.
+                kafka_in->end_when_reached([this]() -> std::optional<partition_offsets> {
+                    if (!produce_done.load(std::memory_order_acquire)) return std::nullopt;
+                    return tick_producer->delivered_ends(cfg.kafka.topic);
+                });
+            }
+            graph_feed =
+                std::make_unique<feed_agent<ring_outlet>>(std::move(kafka_in), ring_outlet(input), c.pipeline.batch,
+                                                          produces ? 0 : l.max_ticks, input_done, consumed_sent, stats);
+        } else {
+            graph_feed =
+                std::make_unique<feed_agent<ring_outlet>>(make_message_source(c), ring_outlet(input), c.pipeline.batch,
+                                                          l.max_ticks, input_done, consumed_sent, stats);
+        }
+        const offset_publisher offsets(consumer != nullptr ? &board : nullptr, output_producer.get());
         if (c.pipeline.threads >= 2) {
             hop = std::make_unique<record_ring>(c.pipeline.ring_size);
             agents.push_back(
                 std::make_unique<parse_agent>(input, parse, *hop, c.pipeline.batch, input_done, abort, stats));
-            agents.push_back(std::make_unique<analytics_agent>(*hop, *an, c.pipeline.batch, stats));
+            agents.push_back(
+                std::make_unique<analytics_agent>(*hop, *an, c.pipeline.batch, flush_windows, offsets, stats));
         } else {
-            agents.push_back(std::make_unique<fused_agent>(input, parse, *an, c.pipeline.batch, input_done, stats));
+            agents.push_back(std::make_unique<fused_agent>(input, parse, *an, c.pipeline.batch, input_done,
+                                                           flush_windows, offsets, stats));
+        }
+    }
+
+    void start_kafka() {
+        if (cfg.kafka.brokers == "embedded") {
+            broker = std::make_unique<embedded_broker>(static_cast<int>(cfg.kafka.embedded_brokers));
+            const int parts = static_cast<int>(cfg.kafka.partitions);
+            const int replication = static_cast<int>(std::min<std::uint32_t>(cfg.kafka.embedded_brokers, 3));
+            broker->create_topic(cfg.kafka.topic, parts, replication);
+            if (!cfg.kafka.dlq_topic.empty()) broker->create_topic(cfg.kafka.dlq_topic, parts, replication);
+            broker->create_topic(cfg.kafka.bars_topic, parts, replication);
+            broker->create_topic(cfg.kafka.alerts_topic, parts, replication);
+            bootstrap = broker->bootstraps();
+        } else {
+            bootstrap = cfg.kafka.brokers;
         }
     }
 
@@ -320,14 +581,16 @@ struct pipeline::impl {
             std::lock_guard<std::mutex> lock(error_mu);
             if (first_error.empty()) first_error = who + ": " + what;
         }
-        // One thread failing stops the rest: the source first, then any wait on a ring.
-        source->request_stop();
+        // One thread failing stops the rest: the sources first, then any wait on a ring.
+        if (producer_feed) producer_feed->request_stop();
+        if (graph_feed) graph_feed->request_stop();
         abort.store(true, std::memory_order_release);
         for (auto& r : runners) r->request_stop();
     }
 };
 
-pipeline::pipeline(const config& cfg, run_limits limits) : impl_(std::make_unique<impl>(cfg, limits)) {}
+pipeline::pipeline(const config& cfg, run_limits limits, pipeline_mode mode)
+    : impl_(std::make_unique<impl>(cfg, limits, mode)) {}
 
 pipeline::~pipeline() {
     if (impl_) {
@@ -339,14 +602,32 @@ pipeline::~pipeline() {
 void pipeline::start() {
     auto& m = *impl_;
     auto handler = [&m](const std::string& who, const std::string& what) { m.on_error(who, what); };
-    m.runners.push_back(std::make_unique<runner>(*m.source, runner_opts(m.cfg, "tw-source", 0), handler));
+    std::size_t cpu = 0;
+    if (m.producer_feed)
+        m.runners.push_back(
+            std::make_unique<runner>(*m.producer_feed, runner_opts(m.cfg, "tw-produce", cpu++), handler));
+    if (m.graph_feed)
+        m.runners.push_back(std::make_unique<runner>(
+            *m.graph_feed, runner_opts(m.cfg, m.consumer ? "tw-consume" : "tw-source", cpu++), handler));
     const char* names[] = {"tw-pipeline", "tw-analytics"};
     for (std::size_t i = 0; i < m.agents.size(); ++i)
-        m.runners.push_back(std::make_unique<runner>(*m.agents[i], runner_opts(m.cfg, names[i], i + 1), handler));
+        m.runners.push_back(std::make_unique<runner>(*m.agents[i], runner_opts(m.cfg, names[i], cpu++), handler));
     for (auto& r : m.runners) r->start();
 }
 
-void pipeline::stop() noexcept { impl_->source->request_stop(); }
+void pipeline::stop() noexcept {
+    auto& m = *impl_;
+    if (m.producer_feed && m.consumer != nullptr) {
+        // run through Kafka: stop the sources; the consumer ends once it has read back everything
+        // they produced, so what was sent is processed (the embedded broker dies with us).
+        m.producer_feed->request_stop();
+        return;
+    }
+    // Reading a Kafka that outlives this process: leave open windows to the next reader.
+    if (m.consumer != nullptr && !m.broker) m.flush_windows.store(false, std::memory_order_release);
+    if (m.producer_feed) m.producer_feed->request_stop();
+    if (m.graph_feed) m.graph_feed->request_stop();
+}
 
 bool pipeline::finished() const noexcept {
     for (const auto& r : impl_->runners)
@@ -355,19 +636,64 @@ bool pipeline::finished() const noexcept {
 }
 
 std::string pipeline::wait() {
-    for (auto& r : impl_->runners) r->join();
-    std::lock_guard<std::mutex> lock(impl_->error_mu);
-    return impl_->first_error;
+    auto& m = *impl_;
+    for (auto& r : m.runners) r->join();
+    if (m.consumer != nullptr && !m.finished_consumer) {
+        m.finished_consumer = true;
+        std::string err;
+        {
+            std::lock_guard<std::mutex> lock(m.error_mu);
+            err = m.first_error;
+        }
+        // Commit what the outputs hold: everything read when the graph finished cleanly, else the
+        // last offsets the graph published.
+        try {
+            if (err.empty()) {
+                partition_offsets final_offsets;
+                m.an->window.safe_offsets(final_offsets);
+                m.consumer->finish(final_offsets);
+            } else {
+                m.consumer->finish({});
+            }
+        } catch (const std::exception& e) {
+            m.on_error("tw-consume", e.what());
+        }
+    }
+    m.stats.produced.store(m.tick_producer ? m.tick_producer->delivered() : 0, std::memory_order_relaxed);
+    std::lock_guard<std::mutex> lock(m.error_mu);
+    return m.first_error;
 }
 
-const pipeline_stats& pipeline::stats() const noexcept { return impl_->stats; }
+const pipeline_stats& pipeline::stats() const noexcept {
+    auto& m = *impl_;
+    m.stats.messages.store(m.has_graph ? m.consumed_sent.load(std::memory_order_relaxed)
+                                       : m.produce_sent.load(std::memory_order_relaxed),
+                           std::memory_order_relaxed);
+    if (m.tick_producer) m.stats.produced.store(m.tick_producer->delivered(), std::memory_order_relaxed);
+    return m.stats;
+}
 
 std::string pipeline::describe() const {
-    const config& c = impl_->cfg;
-    std::string s = "source=" + c.source.kind + " threads=" + std::to_string(c.pipeline.threads) + " sink=";
-    for (std::size_t i = 0; i < c.sink.kind.size(); ++i) s += (i ? "," : "") + c.sink.kind[i];
-    s += "(" + impl_->an->sink.path() + ")";
+    const auto& m = *impl_;
+    const config& c = m.cfg;
+    std::string s;
+    if (m.mode != pipeline_mode::process) s = "source=" + c.source.kind + " ";
+    if (!c.kafka.brokers.empty()) {
+        s += "kafka=" + std::string(m.broker ? "embedded(" + m.bootstrap + ")" : m.bootstrap) +
+             " topic=" + c.kafka.topic + " ";
+        if (m.mode != pipeline_mode::produce) s += "group=" + c.kafka.group + " ";
+    }
+    if (!m.has_graph) return s + "(produce only)";
+    s += "threads=" + std::to_string(c.pipeline.threads) + " sink=" + m.an->sink.describe();
     return s;
+}
+
+std::string pipeline::embedded_bootstraps() const { return impl_->broker ? impl_->bootstrap : std::string(); }
+
+metrics_registry& pipeline::metrics() noexcept { return impl_->metrics; }
+
+std::size_t pipeline::assigned_partitions() const noexcept {
+    return impl_->consumer != nullptr ? impl_->consumer->assigned() : 0;
 }
 
 } // namespace tapewire

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "src/runtime/metrics.hpp"
 #include "tapewire/config.hpp"
 #include "tapewire/types.hpp"
 
@@ -30,18 +31,27 @@ struct pipeline_stats {
     std::atomic<std::uint64_t> dead_letters{0};
     std::array<std::atomic<std::uint64_t>, k_dead_letter_reasons> dead_by_reason{};
     std::atomic<std::uint64_t> source_stalls{0}; // passes the source found the input ring full
+    std::atomic<std::uint64_t> produced{0};      // produce / run with Kafka: messages delivered to the topic
 };
+
+// Which halves of the job this process runs (see docs/design.md):
+//   run      sources → [Kafka kafka.topic →] graph → sinks; without Kafka when kafka.brokers = ""
+//   produce  sources → Kafka kafka.topic
+//   process  Kafka kafka.topic (a consumer-group member) → graph → sinks
+enum class pipeline_mode { run, produce, process };
 
 class pipeline {
 public:
-    explicit pipeline(const config& cfg, run_limits limits = {});
+    explicit pipeline(const config& cfg, run_limits limits = {}, pipeline_mode mode = pipeline_mode::run);
     ~pipeline();
     pipeline(const pipeline&) = delete;
     pipeline& operator=(const pipeline&) = delete;
 
     // Starts the threads and returns at once.
     void start();
-    // Stops the source; what it already sent is processed and flushed. Safe from any thread.
+    // Stops the source; what it already sent is processed. Open windows are flushed, except when
+    // reading a durable Kafka (`process`), where they stay uncommitted so a restart rebuilds them.
+    // Safe from any thread.
     void stop() noexcept;
     // True once every thread has finished (input ended and drained, or a failure).
     [[nodiscard]] bool finished() const noexcept;
@@ -50,6 +60,11 @@ public:
 
     [[nodiscard]] const pipeline_stats& stats() const noexcept;
     [[nodiscard]] std::string describe() const; // one line: source, threads, sink
+    // The embedded broker's bootstrap list ("" unless kafka.brokers = "embedded").
+    [[nodiscard]] std::string embedded_bootstraps() const;
+    [[nodiscard]] metrics_registry& metrics() noexcept;
+    // Kafka input: partitions assigned to this process now (0 without Kafka input).
+    [[nodiscard]] std::size_t assigned_partitions() const noexcept;
 
 private:
     struct impl;

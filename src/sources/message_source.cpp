@@ -44,7 +44,7 @@ public:
     }
     ~synthetic_source() override { close(); }
 
-    bool next(source_message& out) override {
+    pull_result next(source_message& out) override {
         market_.next(tick_);
         buf_.clear();
         write_tick_json(buf_, tick_);
@@ -57,7 +57,7 @@ public:
         }
         ++count_;
         if ((count_ & 1023) == 0) write_labels();
-        return true;
+        return pull_result::message;
     }
 
     void close() override {
@@ -97,9 +97,9 @@ class replay_source final : public message_source {
 public:
     explicit replay_source(const config& cfg) : reader_(cfg.source.path), pacer_(cfg.source.speed) {}
 
-    bool next(source_message& out) override {
+    pull_result next(source_message& out) override {
         std::string_view line;
-        if (!reader_.next(line)) return false;
+        if (!reader_.next(line)) return pull_result::end;
         out.payload = line;
         std::string_view sym;
         out.key = peek_symbol(line, sym) ? sym : std::string_view{};
@@ -107,7 +107,7 @@ public:
         out.release_at_mono_ns = 0;
         timestamp_ns ts = 0;
         if (pacer_.speed() > 0 && peek_ts(line, ts)) out.release_at_mono_ns = pacer_.release_at_ns(ts, mono_ns());
-        return true;
+        return pull_result::message;
     }
 
 private:

@@ -1,0 +1,78 @@
+#include "src/kafka/client.hpp"
+
+#include <cstdio>
+
+namespace tapewire {
+
+namespace detail {
+
+// librdkafka's log: warnings and worse to stderr, one line each, tagged with the client's name.
+void log_to_stderr(const rd_kafka_t* rk, int level, const char* facility, const char* message) {
+    if (level > 4) return; // 4 = LOG_WARNING
+    std::fprintf(stderr, "tapewire: kafka %s: %s: %s\n", rk != nullptr ? rd_kafka_name(rk) : "-", facility, message);
+}
+
+} // namespace detail
+
+void route_kafka_log(rd_kafka_conf_t* conf) { rd_kafka_conf_set_log_cb(conf, detail::log_to_stderr); }
+
+std::vector<std::pair<std::string, std::string>> kafka_defaults(kafka_role role) {
+    if (role == kafka_role::producer)
+        return {
+            // Exactly once per partition and in order, whatever the broker or network does.
+            {"enable.idempotence", "true"},
+            // Never give up on a message: an outage fills the queue, and QUEUE_FULL stalls the
+            // source instead of dropping (rule: pause and retry, never drop).
+            {"message.timeout.ms", "0"},
+            // Same key → same partition as the Java client and kafka-python (murmur2), so
+            // tapewire and the older producer agree on where a symbol lives.
+            {"partitioner", "murmur2_random"},
+            {"linger.ms", "5"},
+            {"log.connection.close", "false"},
+        };
+    return {
+        // Offsets are stored by tapewire only once the ticks they cover are out of every open
+        // window; librdkafka commits what was stored.
+        {"enable.auto.commit", "true"},
+        {"enable.auto.offset.store", "false"},
+        {"auto.offset.reset", "earliest"},
+        // Only moved partitions are revoked on a rebalance; the others keep their window state.
+        {"partition.assignment.strategy", "cooperative-sticky"},
+        {"enable.partition.eof", "true"},
+        {"log.connection.close", "false"},
+    };
+}
+
+void set_property(rd_kafka_conf_t* conf, const std::string& name, const std::string& value) {
+    char err[512];
+    if (rd_kafka_conf_set(conf, name.c_str(), value.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK)
+        throw kafka_error("kafka property " + name + ": " + err);
+}
+
+kafka_conf make_kafka_conf(const kafka_config& cfg, kafka_role role, const std::string& bootstrap,
+                           const std::string& client_id) {
+    kafka_conf conf(rd_kafka_conf_new());
+    set_property(conf.get(), "bootstrap.servers", bootstrap);
+    set_property(conf.get(), "client.id", client_id);
+    if (role == kafka_role::consumer) set_property(conf.get(), "group.id", cfg.group);
+    for (const auto& [name, value] : kafka_defaults(role)) set_property(conf.get(), name, value);
+    for (const auto& p : role == kafka_role::producer ? cfg.producer : cfg.consumer) {
+        char err[512];
+        if (rd_kafka_conf_set(conf.get(), p.name.c_str(), p.value.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK)
+            throw kafka_error(p.file + ":" + std::to_string(p.line) + ": kafka." +
+                              (role == kafka_role::producer ? "producer." : "consumer.") + p.name + ": " + err);
+    }
+    route_kafka_log(conf.get());
+    return conf;
+}
+
+kafka_handle make_kafka_client(kafka_conf conf, kafka_role role) {
+    char err[512];
+    rd_kafka_t* rk = rd_kafka_new(role == kafka_role::producer ? RD_KAFKA_PRODUCER : RD_KAFKA_CONSUMER, conf.get(),
+                                  err, sizeof err);
+    if (rk == nullptr) throw kafka_error(std::string("cannot create the Kafka client: ") + err);
+    (void)conf.release(); // rd_kafka_new took it
+    return kafka_handle(rk);
+}
+
+} // namespace tapewire

@@ -1,0 +1,258 @@
+#include "src/kafka/consumer.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+
+#include "src/runtime/clock.hpp"
+
+namespace tapewire {
+
+namespace {
+
+constexpr std::size_t k_batch = 1024;
+constexpr std::int64_t k_store_every_ns = 100'000'000;
+constexpr std::int64_t k_lag_every_ns = 1'000'000'000;
+
+kafka_partition_list topic_list(const std::string& topic, const std::vector<std::int32_t>& partitions) {
+    kafka_partition_list l(rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size())));
+    for (std::int32_t p : partitions) (void)rd_kafka_topic_partition_list_add(l.get(), topic.c_str(), p);
+    return l;
+}
+
+} // namespace
+
+kafka_consumer_source::kafka_consumer_source(const config& cfg, const std::string& bootstrap,
+                                             metrics_registry& metrics, const offset_board& board)
+    : cfg_(cfg), metrics_(metrics), board_(board), batch_(k_batch, nullptr),
+      consumed_(&metrics.get_counter("kafka_consumed_total", "messages handed from Kafka to the graph")),
+      rebalances_(&metrics.get_counter("kafka_rebalances_total", "partition assignments and revocations")),
+      pauses_(&metrics.get_counter("kafka_pauses_total", "times the partitions were paused by a full input ring")),
+      errors_(&metrics.get_counter("kafka_consumer_errors_total", "error events from the consumer")),
+      positions_(cfg.kafka.partitions) {
+    kafka_conf conf = make_kafka_conf(cfg.kafka, kafka_role::consumer, bootstrap, "tapewire-process");
+    rd_kafka_conf_set_rebalance_cb(conf.get(), &kafka_consumer_source::rebalance_cb);
+    rd_kafka_conf_set_opaque(conf.get(), this);
+    rk_ = make_kafka_client(std::move(conf), kafka_role::consumer);
+    (void)rd_kafka_poll_set_consumer(rk_.get());
+    queue_.reset(rd_kafka_queue_get_consumer(rk_.get()));
+    kafka_partition_list topics(rd_kafka_topic_partition_list_new(1));
+    (void)rd_kafka_topic_partition_list_add(topics.get(), cfg.kafka.topic.c_str(), RD_KAFKA_PARTITION_UA);
+    if (const rd_kafka_resp_err_t err = rd_kafka_subscribe(rk_.get(), topics.get()); err != RD_KAFKA_RESP_ERR_NO_ERROR)
+        throw kafka_error("cannot subscribe to " + cfg.kafka.topic + ": " + rd_kafka_err2str(err));
+}
+
+kafka_consumer_source::~kafka_consumer_source() {
+    release_batch();
+    if (!closed_ && rk_) (void)rd_kafka_consumer_close(rk_.get());
+    queue_.reset();
+}
+
+void kafka_consumer_source::rebalance_cb(rd_kafka_t*, rd_kafka_resp_err_t err,
+                                         rd_kafka_topic_partition_list_t* parts, void* opaque) {
+    static_cast<kafka_consumer_source*>(opaque)->on_rebalance(err, parts);
+}
+
+void kafka_consumer_source::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts) {
+    rebalances_->add();
+    const bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk_.get()), "COOPERATIVE") == 0;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        for (int i = 0; i < parts->cnt; ++i) {
+            const std::int32_t p = parts->elems[i].partition;
+            if (state_of(p) != nullptr) continue;
+            partition_state s{p};
+            s.lag = &metrics_.get_gauge("kafka_consumer_lag{topic=\"" + cfg_.kafka.topic + "\",partition=\"" +
+                                            std::to_string(p) + "\"}",
+                                        "high watermark minus the consumer's position");
+            assigned_.push_back(s);
+        }
+        std::sort(assigned_.begin(), assigned_.end(),
+                  [](const partition_state& a, const partition_state& b) { return a.partition < b.partition; });
+        ever_assigned_ = true;
+        assigned_count_.store(assigned_.size(), std::memory_order_relaxed);
+        rd_kafka_error_t* e = nullptr;
+        if (cooperative) {
+            e = rd_kafka_incremental_assign(rk_.get(), parts);
+        } else {
+            const rd_kafka_resp_err_t r = rd_kafka_assign(rk_.get(), parts);
+            if (r != RD_KAFKA_RESP_ERR_NO_ERROR) e = rd_kafka_error_new(r, "%s", rd_kafka_err2str(r));
+        }
+        if (e != nullptr) {
+            std::fprintf(stderr, "tapewire: kafka: assign failed: %s\n", rd_kafka_error_string(e));
+            rd_kafka_error_destroy(e);
+        }
+        if (paused_) (void)rd_kafka_pause_partitions(rk_.get(), parts);
+        std::fprintf(stderr, "tapewire: kafka: assigned %d partition(s) of %s, %zu in all\n", parts->cnt,
+                     cfg_.kafka.topic.c_str(), assigned_.size());
+        return;
+    }
+    // Revoked: hand the partitions back with the offsets the graph is done with stored, so the
+    // next owner resumes there; messages fetched but not handed over are dropped (it reads them).
+    std::vector<std::int32_t> revoked;
+    for (int i = 0; i < parts->cnt; ++i) revoked.push_back(parts->elems[i].partition);
+    if (auto safe = board_.read_if_newer(board_seen_); safe) store_offsets(*safe);
+    (void)rd_kafka_commit(rk_.get(), nullptr, 0);
+    for (std::size_t i = batch_next_; i < batch_count_; ++i) {
+        if (batch_[i] == nullptr) continue;
+        if (std::find(revoked.begin(), revoked.end(), batch_[i]->partition) != revoked.end()) {
+            rd_kafka_message_destroy(batch_[i]);
+            batch_[i] = nullptr;
+        }
+    }
+    std::erase_if(assigned_, [&](const partition_state& s) {
+        return std::find(revoked.begin(), revoked.end(), s.partition) != revoked.end();
+    });
+    if (cooperative) {
+        if (rd_kafka_error_t* e = rd_kafka_incremental_unassign(rk_.get(), parts)) rd_kafka_error_destroy(e);
+    } else {
+        (void)rd_kafka_assign(rk_.get(), nullptr);
+    }
+    assigned_count_.store(assigned_.size(), std::memory_order_relaxed);
+    std::fprintf(stderr, "tapewire: kafka: revoked %d partition(s) of %s, %zu left\n", parts->cnt,
+                 cfg_.kafka.topic.c_str(), assigned_.size());
+}
+
+kafka_consumer_source::partition_state* kafka_consumer_source::state_of(std::int32_t partition) {
+    for (auto& s : assigned_)
+        if (s.partition == partition) return &s;
+    return nullptr;
+}
+
+void kafka_consumer_source::release_batch() {
+    for (std::size_t i = 0; i < batch_count_; ++i)
+        if (batch_[i] != nullptr) rd_kafka_message_destroy(batch_[i]);
+    batch_count_ = batch_next_ = 0;
+}
+
+bool kafka_consumer_source::fill_batch() {
+    release_batch();
+    const ssize_t n = rd_kafka_consume_batch_queue(queue_.get(), 0, batch_.data(), batch_.size());
+    if (n < 0) throw kafka_error(std::string("consume failed: ") + rd_kafka_err2str(rd_kafka_last_error()));
+    batch_count_ = static_cast<std::size_t>(n);
+    return n > 0;
+}
+
+pull_result kafka_consumer_source::next(source_message& out) {
+    // The message handed out last is done with once the next one is asked for.
+    if (batch_next_ > 0 && batch_next_ <= batch_count_ && batch_[batch_next_ - 1] != nullptr) {
+        rd_kafka_message_destroy(batch_[batch_next_ - 1]);
+        batch_[batch_next_ - 1] = nullptr;
+    }
+    for (;;) {
+        if (batch_next_ >= batch_count_ && !fill_batch()) return reached_end() ? pull_result::end : pull_result::idle;
+        rd_kafka_message_t* m = batch_[batch_next_++];
+        if (m == nullptr) continue; // dropped on revocation
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            if (partition_state* s = state_of(m->partition)) s->at_end = true;
+            continue;
+        }
+        if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            errors_->add();
+            std::fprintf(stderr, "tapewire: kafka: consumer: %s\n", rd_kafka_message_errstr(m));
+            if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
+                char reason[512];
+                rd_kafka_fatal_error(rk_.get(), reason, sizeof reason);
+                throw kafka_error(std::string("Kafka consumer fatal error: ") + reason);
+            }
+            continue;
+        }
+        if (partition_state* s = state_of(m->partition)) {
+            s->position = m->offset + 1;
+            s->at_end = false;
+        }
+        if (static_cast<std::size_t>(m->partition) < positions_.size())
+            positions_[static_cast<std::size_t>(m->partition)].store(m->offset + 1, std::memory_order_relaxed);
+        out.key = m->key != nullptr ? std::string_view(static_cast<const char*>(m->key), m->key_len)
+                                    : std::string_view{};
+        out.payload = std::string_view(static_cast<const char*>(m->payload), m->len);
+        out.partition = m->partition;
+        out.offset = m->offset;
+        out.release_at_mono_ns = 0;
+        consumed_->add();
+        consumed_bytes_.fetch_add(m->len + m->key_len, std::memory_order_relaxed);
+        return pull_result::message;
+    }
+}
+
+bool kafka_consumer_source::reached_end() const {
+    if (targets_) {
+        if (!target_ends_) {
+            auto t = targets_();
+            if (!t) return false;
+            const_cast<kafka_consumer_source*>(this)->target_ends_ = std::move(t);
+        }
+        for (const auto& [p, end] : *target_ends_) {
+            const auto it = std::find_if(assigned_.begin(), assigned_.end(),
+                                         [p = p](const partition_state& s) { return s.partition == p; });
+            if (it == assigned_.end() || it->position < end) return false;
+        }
+        return true;
+    }
+    if (!cfg_.kafka.stop_at_end || !ever_assigned_ || assigned_.empty()) return false;
+    return std::all_of(assigned_.begin(), assigned_.end(), [](const partition_state& s) { return s.at_end; });
+}
+
+void kafka_consumer_source::poll() {
+    const std::int64_t now = mono_ns();
+    if (now - last_store_ns_ >= k_store_every_ns) {
+        last_store_ns_ = now;
+        if (auto safe = board_.read_if_newer(board_seen_); safe) store_offsets(*safe);
+    }
+    if (now - last_lag_ns_ >= k_lag_every_ns) {
+        last_lag_ns_ = now;
+        update_lag();
+    }
+}
+
+void kafka_consumer_source::store_offsets(const partition_offsets& offsets) {
+    std::vector<std::int32_t> mine;
+    for (const auto& [p, off] : offsets)
+        if (off >= 0 && state_of(p) != nullptr) mine.push_back(p);
+    if (mine.empty()) return;
+    kafka_partition_list l = topic_list(cfg_.kafka.topic, {});
+    for (const auto& [p, off] : offsets)
+        if (off >= 0 && state_of(p) != nullptr)
+            rd_kafka_topic_partition_list_add(l.get(), cfg_.kafka.topic.c_str(), p)->offset = off;
+    (void)rd_kafka_offsets_store(rk_.get(), l.get());
+}
+
+void kafka_consumer_source::update_lag() {
+    for (auto& s : assigned_) {
+        std::int64_t low = 0, high = 0;
+        if (rd_kafka_get_watermark_offsets(rk_.get(), cfg_.kafka.topic.c_str(), s.partition, &low, &high) !=
+                RD_KAFKA_RESP_ERR_NO_ERROR ||
+            high < 0)
+            continue;
+        const std::int64_t pos = s.position >= 0 ? s.position : low;
+        s.lag->set(std::max<std::int64_t>(0, high - pos));
+    }
+}
+
+void kafka_consumer_source::on_stall(bool stalled) {
+    if (stalled == paused_) return;
+    paused_ = stalled;
+    rd_kafka_topic_partition_list_t* parts = nullptr;
+    if (rd_kafka_assignment(rk_.get(), &parts) != RD_KAFKA_RESP_ERR_NO_ERROR || parts == nullptr) return;
+    kafka_partition_list owned(parts);
+    if (stalled) {
+        pauses_->add();
+        (void)rd_kafka_pause_partitions(rk_.get(), parts);
+    } else {
+        (void)rd_kafka_resume_partitions(rk_.get(), parts);
+    }
+}
+
+void kafka_consumer_source::finish(const partition_offsets& final_offsets) {
+    if (closed_) return;
+    release_batch();
+    store_offsets(final_offsets);
+    if (!assigned_.empty()) {
+        const rd_kafka_resp_err_t err = rd_kafka_commit(rk_.get(), nullptr, 0);
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+            std::fprintf(stderr, "tapewire: kafka: final offset commit failed: %s\n", rd_kafka_err2str(err));
+    }
+    (void)rd_kafka_consumer_close(rk_.get());
+    closed_ = true;
+}
+
+} // namespace tapewire

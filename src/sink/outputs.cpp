@@ -1,0 +1,108 @@
+#include "src/sink/outputs.hpp"
+
+#include <algorithm>
+#include <thread>
+
+#include "tapewire/json_write.hpp"
+
+namespace tapewire {
+
+namespace {
+
+bool has_kind(const sink_config& c, std::string_view kind) {
+    return std::find(c.kind.begin(), c.kind.end(), kind) != c.kind.end();
+}
+
+} // namespace
+
+output_sink::output_sink(const config& cfg, kafka_producer* kafka, bool dead_letters_to_kafka)
+    : cfg_(cfg.sink), kafka_(kafka) {
+    if (has_kind(cfg.sink, "ndjson")) ndjson_ = std::make_unique<ndjson_sink>(cfg.sink);
+    if (kafka_ != nullptr && has_kind(cfg.sink, "kafka")) {
+        if (cfg.sink.bars) bars_topic_ = kafka_->topic(cfg.kafka.bars_topic);
+        if (cfg.sink.alerts) alerts_topic_ = kafka_->topic(cfg.kafka.alerts_topic);
+        kafka_desc_ = "kafka(" + cfg.kafka.bars_topic + "," + cfg.kafka.alerts_topic + ")";
+    }
+    if (kafka_ != nullptr && dead_letters_to_kafka && !cfg.kafka.dlq_topic.empty())
+        dlq_topic_ = kafka_->topic(cfg.kafka.dlq_topic);
+}
+
+void output_sink::produce(rd_kafka_topic_t* topic, std::string_view key, std::string_view payload,
+                          const std::vector<kafka_header>& headers) {
+    // A full producer queue holds this thread (and so the graph, and so the input) until the
+    // broker takes more: backpressure, never a drop.
+    while (!kafka_->try_produce(topic, key, payload, headers)) {
+        kafka_->poll(1);
+        if (auto f = kafka_->failure(); !f.empty()) throw kafka_error(f);
+    }
+}
+
+void output_sink::on_bar(const bar& b) {
+    ++bars_;
+    if (ndjson_) ndjson_->on_bar(b);
+    if (bars_topic_ != nullptr) {
+        char buf[640];
+        json_buffer j(buf, sizeof buf);
+        write_bar_json(j, b);
+        produce(bars_topic_, b.sym.view(), j.view());
+    }
+}
+
+void output_sink::on_alert(const alert& a) {
+    ++alerts_;
+    if (ndjson_) ndjson_->on_alert(a);
+    if (alerts_topic_ != nullptr) {
+        char buf[320];
+        json_buffer j(buf, sizeof buf);
+        write_alert_json(j, a);
+        produce(alerts_topic_, a.sym.view(), j.view());
+    }
+}
+
+void output_sink::on_dead_letter(const dead_letter_view& d) {
+    ++dead_letters_;
+    ++by_reason_[static_cast<std::size_t>(d.reason)];
+    if (ndjson_) ndjson_->on_dead_letter(d);
+    if (dlq_topic_ != nullptr && cfg_.dead_letters) {
+        // The original bytes as the value, so a fixed consumer can re-read them; why in headers.
+        const std::string partition = std::to_string(d.src.partition);
+        const std::string offset = std::to_string(d.src.offset);
+        produce(dlq_topic_, d.key, d.payload,
+                {{"reason", to_string(d.reason)},
+                 {"detail", d.detail},
+                 {"source.partition", partition},
+                 {"source.offset", offset}});
+    }
+}
+
+void output_sink::on_timer(timestamp_ns now) {
+    if (ndjson_) ndjson_->on_timer(now);
+    if (kafka_ != nullptr) {
+        kafka_->poll(0);
+        if (auto f = kafka_->failure(); !f.empty()) throw kafka_error(f);
+    }
+}
+
+void output_sink::on_flush() {
+    if (ndjson_) ndjson_->on_flush();
+    if (kafka_ != nullptr) {
+        while (!kafka_->flush(std::chrono::milliseconds(200)))
+            if (auto f = kafka_->failure(); !f.empty()) throw kafka_error(f);
+        if (auto f = kafka_->failure(); !f.empty()) throw kafka_error(f);
+    }
+}
+
+std::uint64_t output_sink::sync_files() {
+    if (ndjson_) ndjson_->on_flush();
+    return kafka_ != nullptr ? kafka_->produced() : 0;
+}
+
+std::string output_sink::describe() const {
+    std::string s;
+    if (ndjson_) s = "ndjson(" + ndjson_->path() + ")";
+    if (!kafka_desc_.empty()) s += (s.empty() ? "" : ",") + kafka_desc_;
+    if (dlq_topic_ != nullptr) s += (s.empty() ? "" : ",") + std::string("dlq(kafka)");
+    return s.empty() ? "none" : s;
+}
+
+} // namespace tapewire

@@ -1,0 +1,63 @@
+// The end of the analytics chain: every configured output behind one emitter. NDJSON (a file or
+// stdout) and Kafka (bars and alerts to their topics, key = symbol; dead letters of Kafka input to
+// the dead-letter topic with the reason in a header) can run side by side. Counts what it is given
+// whatever the outputs, for the status line and the summary.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "src/kafka/producer.hpp"
+#include "src/sink/ndjson.hpp"
+#include "tapewire/config.hpp"
+#include "tapewire/stage.hpp"
+
+namespace tapewire {
+
+class output_sink {
+public:
+    // `kafka` is the outputs' producer (null when no Kafka output is configured); `dead_letters_to_kafka`
+    // sends dead letters to kafka.dlq_topic.
+    output_sink(const config& cfg, kafka_producer* kafka, bool dead_letters_to_kafka);
+
+    void on_tick(const tick&) {}
+    void on_bar(const bar& b);
+    void on_alert(const alert& a);
+    void on_dead_letter(const dead_letter_view& d);
+    void on_watermark(const watermark&) {}
+    void on_timer(timestamp_ns now);
+    void on_flush();
+
+    // Pushes what was written so far to the file (not fsync) so offsets committed after it do not
+    // run ahead of the output; returns the Kafka outputs produced so far, to compare with delivered.
+    std::uint64_t sync_files();
+
+    [[nodiscard]] std::uint64_t bars() const noexcept { return bars_; }
+    [[nodiscard]] std::uint64_t alerts() const noexcept { return alerts_; }
+    [[nodiscard]] std::uint64_t dead_letters() const noexcept { return dead_letters_; }
+    [[nodiscard]] std::uint64_t dead_letters(dead_letter_reason r) const noexcept {
+        return by_reason_[static_cast<std::size_t>(r)];
+    }
+    [[nodiscard]] std::string describe() const;
+
+private:
+    void produce(rd_kafka_topic_t* topic, std::string_view key, std::string_view payload,
+                 const std::vector<kafka_header>& headers = {});
+
+    sink_config cfg_;
+    std::unique_ptr<ndjson_sink> ndjson_;
+    kafka_producer* kafka_ = nullptr;
+    rd_kafka_topic_t* bars_topic_ = nullptr;
+    rd_kafka_topic_t* alerts_topic_ = nullptr;
+    rd_kafka_topic_t* dlq_topic_ = nullptr;
+    std::string kafka_desc_;
+    std::string scratch_;
+    std::uint64_t bars_ = 0, alerts_ = 0, dead_letters_ = 0;
+    std::array<std::uint64_t, k_dead_letter_reasons> by_reason_{};
+};
+
+static_assert(emitter<output_sink>);
+
+} // namespace tapewire
