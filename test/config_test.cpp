@@ -421,3 +421,57 @@ TEST_CASE("durations format in their shortest exact form and read back", "[confi
         CHECK(parse_duration(format_duration(d)) == d);
     }
 }
+
+TEST_CASE("librdkafka properties pass through [kafka.producer] and [kafka.consumer], quoted or dotted",
+          "[config][kafka]") {
+    ::setenv("TAPEWIRE_TEST_KAFKA_PASSWORD", "s3cret", 1);
+    const config c = load_config_text("[kafka]\n"
+                                      "brokers = \"k1:9092,k2:9092\"\n"
+                                      "[kafka.producer]\n"
+                                      "\"linger.ms\" = 20\n"
+                                      "compression.type = \"lz4\"\n"
+                                      "\"sasl.password\" = \"${TAPEWIRE_TEST_KAFKA_PASSWORD}\"\n"
+                                      "[kafka.consumer]\n"
+                                      "enable.partition.eof = false\n",
+                                      "test.toml", {"kafka.producer.linger.ms=0"});
+    CHECK(c.kafka.brokers == "k1:9092,k2:9092");
+    REQUIRE(c.kafka.producer.size() == 3);
+    CHECK(c.kafka.producer[0].name == "linger.ms");
+    CHECK(c.kafka.producer[0].value == "0"); // the override wins
+    CHECK(c.kafka.producer[1].name == "compression.type");
+    CHECK(c.kafka.producer[1].value == "lz4");
+    CHECK(c.kafka.producer[1].line == 5);
+    CHECK(c.kafka.producer[2].value == "s3cret");
+    REQUIRE(c.kafka.consumer.size() == 1);
+    CHECK(c.kafka.consumer[0].name == "enable.partition.eof");
+    CHECK(c.kafka.consumer[0].value == "false");
+    // check-config shows the properties but not the secret.
+    const std::string shown = describe_config(c);
+    CHECK(shown.find("\"compression.type\" = \"lz4\"") != std::string::npos);
+    CHECK(shown.find("s3cret") == std::string::npos);
+}
+
+TEST_CASE("a property librdkafka refuses names the file, line and key", "[config][kafka]") {
+    const auto unknown = text_error("[kafka.producer]\n\"linger.ms\" = 5\n\"lingr.ms\" = 5\n");
+    CHECK(unknown.file == "test.toml");
+    CHECK(unknown.line == 3);
+    CHECK(unknown.key == "kafka.producer.lingr.ms");
+    CHECK_THAT(unknown.message, Catch::Contains("lingr.ms"));
+
+    const auto range = text_error("[kafka.consumer]\n\"fetch.wait.max.ms\" = -3\n");
+    CHECK(range.line == 2);
+    CHECK(range.key == "kafka.consumer.fetch.wait.max.ms");
+
+    const auto override_error = text_error("", {"kafka.consumer.no.such.thing=1"});
+    CHECK(override_error.file == "--set");
+    CHECK(override_error.key == "kafka.consumer.no.such.thing");
+}
+
+TEST_CASE("topic names follow Kafka's rules and the kafka sink needs a broker", "[config][kafka]") {
+    const auto bad = text_error("[kafka]\ntopic = \"ticks/raw\"\n");
+    CHECK(bad.line == 2);
+    CHECK(bad.key == "kafka.topic");
+    const auto no_broker = text_error("[sink]\nkind = [\"ndjson\", \"kafka\"]\n[kafka]\nbrokers = \"\"\n");
+    CHECK(no_broker.key == "sink.kind");
+    CHECK(no_broker.line == 2);
+}

@@ -343,3 +343,49 @@ TEST_CASE("negative timestamps floor to the window below", "[window]") {
     CHECK(c.bars[1].window_start == -1 * k_s);
     CHECK(c.bars[1].window_end == 0);
 }
+
+TEST_CASE("safe offsets point at the first tick of the oldest open window, per partition", "[window][kafka]") {
+    window_stage w(opts(200 * k_ms));
+    collector c;
+    // Partition 0: A's window at T0 holds offsets 10, 11; then B opens T0 + 1 s at offset 12.
+    w.on_tick(trade_at("A", T0 + 100 * k_ms, 10.0, 1, 0, 10), c);
+    w.on_tick(trade_at("A", T0 + 300 * k_ms, 10.0, 1, 0, 11), c);
+    // Partition 1: C at offsets 5, 6 closes its first window with the second tick.
+    w.on_tick(trade_at("C", T0 + 100 * k_ms, 20.0, 1, 1, 5), c);
+    w.on_tick(trade_at("C", T0 + 1300 * k_ms, 20.0, 1, 1, 6), c);
+    REQUIRE(c.bars.size() == 1); // C's T0 window
+    std::vector<std::pair<std::int32_t, std::int64_t>> safe;
+    w.safe_offsets(safe);
+    REQUIRE(safe.size() == 2);
+    CHECK(safe[0] == std::pair<std::int32_t, std::int64_t>{0, 10}); // A's open window starts at 10
+    CHECK(safe[1] == std::pair<std::int32_t, std::int64_t>{1, 6});  // C's open window starts at 6
+
+    w.on_tick(trade_at("A", T0 + 1300 * k_ms, 10.0, 1, 0, 12), c); // closes A's T0 window
+    w.safe_offsets(safe);
+    CHECK(safe[0] == std::pair<std::int32_t, std::int64_t>{0, 12});
+
+    w.flush(c); // nothing open: everything read is done with
+    w.safe_offsets(safe);
+    CHECK(safe[0] == std::pair<std::int32_t, std::int64_t>{0, 13});
+    CHECK(safe[1] == std::pair<std::int32_t, std::int64_t>{1, 7});
+}
+
+TEST_CASE("discarding a revoked partition forgets its open windows without emitting them", "[window][kafka]") {
+    window_stage w(opts(200 * k_ms));
+    collector c;
+    w.on_tick(trade_at("A", T0 + 100 * k_ms, 10.0, 1, 0, 1), c);
+    w.on_tick(trade_at("B", T0 + 100 * k_ms, 20.0, 2, 1, 1), c);
+    REQUIRE(w.open_windows() == 2);
+    w.discard_partitions({1});
+    CHECK(w.open_windows() == 1);
+    CHECK(w.watermark_of(1) == k_no_time);
+    // Partition 1 comes back (re-read from its committed offset): B's window is rebuilt, not merged
+    // into a stale one.
+    w.on_tick(trade_at("B", T0 + 100 * k_ms, 20.0, 2, 1, 1), c);
+    w.flush(c);
+    const bar* b = find_bar(c, "B", T0);
+    REQUIRE(b != nullptr);
+    CHECK(b->trades == 1);
+    CHECK(b->volume == 2.0);
+    CHECK(c.bars.size() == 2);
+}

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "tapewire/idle.hpp"
 #include "tapewire/spsc_ring.hpp"
@@ -27,7 +28,7 @@ struct owned_dead_letter {
     [[nodiscard]] dead_letter_view view() const noexcept { return {reason, payload, key, detail, src}; }
 };
 
-enum class record_kind : std::uint8_t { tick, bar, alert, dead_letter, watermark, flush };
+enum class record_kind : std::uint8_t { tick, bar, alert, dead_letter, watermark, flush, revoke };
 
 struct flush_marker {}; // end of input, in band
 
@@ -41,6 +42,7 @@ struct record {
         alert a;
         watermark w;
         owned_dead_letter* d;
+        std::vector<std::int32_t>* revoked; // partitions taken away from this graph's input
     };
 
     explicit record(const tick& x) noexcept : kind(record_kind::tick), t(x) {}
@@ -49,6 +51,7 @@ struct record {
     explicit record(const watermark& x) noexcept : kind(record_kind::watermark), w(x) {}
     explicit record(owned_dead_letter* x) noexcept : kind(record_kind::dead_letter), d(x) {}
     explicit record(flush_marker) noexcept : kind(record_kind::flush), w() {}
+    explicit record(std::vector<std::int32_t>* x) noexcept : kind(record_kind::revoke), revoked(x) {}
 };
 
 using record_ring = spsc_ring<record>;
@@ -72,6 +75,11 @@ public:
     void on_flush() {
         put_record(flush_marker{});
         publish();
+    }
+    // Partitions of the input were taken away; travels in band behind their last ticks.
+    void on_revoke(const std::vector<std::int32_t>& partitions) {
+        auto* v = new std::vector<std::int32_t>(partitions);
+        if (!put_record(v)) delete v;
     }
 
     // Publishes staged records; call at the end of every batch of work.
@@ -131,6 +139,11 @@ template <class E> std::size_t drain_ring(record_ring& ring, E& out, std::size_t
             out.on_flush();
             flushed = true;
             break;
+        case record_kind::revoke: {
+            std::unique_ptr<std::vector<std::int32_t>> v(r->revoked);
+            if constexpr (requires { out.on_revoke(*v); }) out.on_revoke(*v);
+            break;
+        }
         }
         ring.pop();
         ++n;
@@ -142,6 +155,7 @@ template <class E> std::size_t drain_ring(record_ring& ring, E& out, std::size_t
 inline void discard_ring(record_ring& ring) {
     while (record* r = ring.front()) {
         if (r->kind == record_kind::dead_letter) delete r->d;
+        if (r->kind == record_kind::revoke) delete r->revoked;
         ring.pop();
     }
 }

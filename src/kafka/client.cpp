@@ -68,8 +68,8 @@ kafka_conf make_kafka_conf(const kafka_config& cfg, kafka_role role, const std::
 
 kafka_handle make_kafka_client(kafka_conf conf, kafka_role role) {
     char err[512];
-    rd_kafka_t* rk = rd_kafka_new(role == kafka_role::producer ? RD_KAFKA_PRODUCER : RD_KAFKA_CONSUMER, conf.get(),
-                                  err, sizeof err);
+    rd_kafka_t* rk =
+        rd_kafka_new(role == kafka_role::producer ? RD_KAFKA_PRODUCER : RD_KAFKA_CONSUMER, conf.get(), err, sizeof err);
     if (rk == nullptr) throw kafka_error(std::string("cannot create the Kafka client: ") + err);
     (void)conf.release(); // rd_kafka_new took it
     return kafka_handle(rk);

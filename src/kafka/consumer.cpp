@@ -22,8 +22,8 @@ kafka_partition_list topic_list(const std::string& topic, const std::vector<std:
 
 } // namespace
 
-kafka_consumer_source::kafka_consumer_source(const config& cfg, const std::string& bootstrap,
-                                             metrics_registry& metrics, const offset_board& board)
+kafka_consumer_source::kafka_consumer_source(const config& cfg, const std::string& bootstrap, metrics_registry& metrics,
+                                             const offset_board& board)
     : cfg_(cfg), metrics_(metrics), board_(board), batch_(k_batch, nullptr),
       consumed_(&metrics.get_counter("kafka_consumed_total", "messages handed from Kafka to the graph")),
       rebalances_(&metrics.get_counter("kafka_rebalances_total", "partition assignments and revocations")),
@@ -48,8 +48,8 @@ kafka_consumer_source::~kafka_consumer_source() {
     queue_.reset();
 }
 
-void kafka_consumer_source::rebalance_cb(rd_kafka_t*, rd_kafka_resp_err_t err,
-                                         rd_kafka_topic_partition_list_t* parts, void* opaque) {
+void kafka_consumer_source::rebalance_cb(rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts,
+                                         void* opaque) {
     static_cast<kafka_consumer_source*>(opaque)->on_rebalance(err, parts);
 }
 
@@ -99,6 +99,10 @@ void kafka_consumer_source::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic
             batch_[i] = nullptr;
         }
     }
+    // The graph forgets the open windows of these partitions when this reaches it, behind the
+    // last of their ticks: the next owner rebuilds them from the committed offsets.
+    if (control_.empty()) control_ = "revoke";
+    for (std::int32_t p : revoked) control_ += " " + std::to_string(p);
     std::erase_if(assigned_, [&](const partition_state& s) {
         return std::find(revoked.begin(), revoked.end(), s.partition) != revoked.end();
     });
@@ -139,7 +143,20 @@ pull_result kafka_consumer_source::next(source_message& out) {
         batch_[batch_next_ - 1] = nullptr;
     }
     for (;;) {
-        if (batch_next_ >= batch_count_ && !fill_batch()) return reached_end() ? pull_result::end : pull_result::idle;
+        if (!control_.empty()) {
+            control_sent_.swap(control_);
+            control_.clear();
+            out.key = {};
+            out.payload = control_sent_;
+            out.partition = k_control_partition;
+            out.offset = -1;
+            out.release_at_mono_ns = 0;
+            return pull_result::control;
+        }
+        if (batch_next_ >= batch_count_ && !fill_batch()) {
+            if (!control_.empty()) continue; // a revocation came with the (empty) batch
+            return reached_end() ? pull_result::end : pull_result::idle;
+        }
         rd_kafka_message_t* m = batch_[batch_next_++];
         if (m == nullptr) continue; // dropped on revocation
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
@@ -162,8 +179,8 @@ pull_result kafka_consumer_source::next(source_message& out) {
         }
         if (static_cast<std::size_t>(m->partition) < positions_.size())
             positions_[static_cast<std::size_t>(m->partition)].store(m->offset + 1, std::memory_order_relaxed);
-        out.key = m->key != nullptr ? std::string_view(static_cast<const char*>(m->key), m->key_len)
-                                    : std::string_view{};
+        out.key =
+            m->key != nullptr ? std::string_view(static_cast<const char*>(m->key), m->key_len) : std::string_view{};
         out.payload = std::string_view(static_cast<const char*>(m->payload), m->len);
         out.partition = m->partition;
         out.offset = m->offset;

@@ -17,6 +17,7 @@
 #include "src/kafka/client.hpp"
 #include "src/runtime/metrics.hpp"
 #include "src/sources/message_source.hpp"
+#include "tapewire/types.hpp"
 
 namespace tapewire {
 
@@ -56,9 +57,7 @@ public:
 
     // `run`: the input ends once the positions reach these (the producer's delivered ends). The
     // function returns nothing until the producer has finished.
-    void end_when_reached(std::function<std::optional<partition_offsets>()> targets) {
-        targets_ = std::move(targets);
-    }
+    void end_when_reached(std::function<std::optional<partition_offsets>()> targets) { targets_ = std::move(targets); }
 
     // After the graph has drained: stores `final_offsets`, commits synchronously, leaves the group.
     void finish(const partition_offsets& final_offsets);
@@ -113,6 +112,8 @@ private:
     std::atomic<std::uint64_t> consumed_bytes_{0};
     std::vector<std::atomic<std::int64_t>> positions_; // kafka.partitions of them
     std::atomic<std::size_t> assigned_count_{0};
+    std::string control_;      // "revoke 1 2 3" waiting to be handed to the graph
+    std::string control_sent_; // the one handed out last (valid until the next call)
     bool closed_ = false;
 };
 

@@ -31,10 +31,15 @@ void embedded_broker::set_broker_down(int broker_id) { (void)rd_kafka_mock_broke
 
 void embedded_broker::set_broker_up(int broker_id) { (void)rd_kafka_mock_broker_set_up(cluster_, broker_id); }
 
+void embedded_broker::set_group_coordinator(const std::string& group, int broker_id) {
+    const rd_kafka_resp_err_t err = rd_kafka_mock_coordinator_set(cluster_, "group", group.c_str(), broker_id);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+        throw kafka_error("embedded broker: cannot set the coordinator of " + group + ": " + rd_kafka_err2str(err));
+}
+
 void embedded_broker::push_request_errors(int api_key, int count, rd_kafka_resp_err_t error) {
     std::vector<rd_kafka_resp_err_t> errors(static_cast<std::size_t>(count), error);
-    rd_kafka_mock_push_request_errors_array(cluster_, static_cast<std::int16_t>(api_key), errors.size(),
-                                            errors.data());
+    rd_kafka_mock_push_request_errors_array(cluster_, static_cast<std::int16_t>(api_key), errors.size(), errors.data());
 }
 
 } // namespace tapewire

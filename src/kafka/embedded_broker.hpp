@@ -31,6 +31,8 @@ public:
     // Fault injection for tests: broker ids are 1..brokers.
     void set_broker_down(int broker_id);
     void set_broker_up(int broker_id);
+    // Makes broker `broker_id` the coordinator of consumer group `group`.
+    void set_group_coordinator(const std::string& group, int broker_id);
     // The next `count` requests of `api_key` (RD_KAFKAP_Produce = 0, ...) fail with `error`.
     void push_request_errors(int api_key, int count, rd_kafka_resp_err_t error);
 

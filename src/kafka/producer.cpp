@@ -8,12 +8,12 @@ namespace tapewire {
 
 kafka_producer::kafka_producer(const kafka_config& cfg, const std::string& bootstrap, metrics_registry& metrics,
                                const std::string& role)
-    : produced_(&metrics.get_counter("kafka_produced_total{producer=\"" + role + "\"}",
-                                     "messages handed to librdkafka")),
-      delivered_(&metrics.get_counter("kafka_delivered_total{producer=\"" + role + "\"}",
-                                      "messages the broker acknowledged")),
-      errors_(&metrics.get_counter("kafka_produce_errors_total{producer=\"" + role + "\"}",
-                                   "permanent delivery failures")),
+    : produced_(
+          &metrics.get_counter("kafka_produced_total{producer=\"" + role + "\"}", "messages handed to librdkafka")),
+      delivered_(
+          &metrics.get_counter("kafka_delivered_total{producer=\"" + role + "\"}", "messages the broker acknowledged")),
+      errors_(
+          &metrics.get_counter("kafka_produce_errors_total{producer=\"" + role + "\"}", "permanent delivery failures")),
       queue_full_(&metrics.get_counter("kafka_produce_queue_full_total{producer=\"" + role + "\"}",
                                        "produce calls refused with QUEUE_FULL (backpressure)")),
       delivery_latency_(&metrics.get_histogram("kafka_delivery_latency_ns{producer=\"" + role + "\"}",
@@ -108,7 +108,8 @@ void kafka_producer::on_report(const rd_kafka_message_t* m) {
         errors_->add();
         std::lock_guard<std::mutex> lock(mu_);
         if (failure_.empty())
-            failure_ = std::string("delivery to ") + rd_kafka_topic_name(m->rkt) + " failed: " + rd_kafka_err2str(m->err);
+            failure_ =
+                std::string("delivery to ") + rd_kafka_topic_name(m->rkt) + " failed: " + rd_kafka_err2str(m->err);
         return;
     }
     delivered_->add();

@@ -1,6 +1,7 @@
 #include "src/runtime/pipeline.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -149,6 +150,7 @@ public:
                 }
                 if (r == pull_result::idle) break;
                 pending_ = true;
+                control_ = r == pull_result::control;
             }
             if (msg_.release_at_mono_ns > now) break; // paced: not due yet
             // Stamped with the pass's clock: the batch becomes visible at one publish anyway, so a
@@ -175,7 +177,7 @@ public:
                 src_->on_stall(false);
             }
             pending_ = false;
-            ++sent_;
+            if (!control_) ++sent_;
             ++n;
         }
         out_.publish();
@@ -206,6 +208,7 @@ private:
     pipeline_stats& stats_;
     source_message msg_;
     bool pending_ = false;
+    bool control_ = false; // the pending message is an instruction, not input
     bool stalled_ = false;
     bool finished_ = false;
     std::uint64_t sent_ = 0;
@@ -266,6 +269,27 @@ private:
 // ---- pipeline threads ----------------------------------------------------------------------------
 
 // Pulls raw messages and parses them into `Out` (the fused analytics, or a ring to the next thread).
+// "revoke 3 7 12" → {3, 7, 12}
+std::vector<std::int32_t> revoked_partitions(std::string_view text) {
+    std::vector<std::int32_t> out;
+    std::size_t i = text.find(' ');
+    while (i != std::string_view::npos && i < text.size()) {
+        ++i;
+        std::int32_t p = 0;
+        const auto [end, ec] = std::from_chars(text.data() + i, text.data() + text.size(), p);
+        if (ec != std::errc{}) break;
+        out.push_back(p);
+        i = static_cast<std::size_t>(end - text.data());
+    }
+    return out;
+}
+
+// `Out` takes the instruction: the fused analytics forget the windows, a ring carries it on.
+void forward_revoke(analytics_head& out, const std::vector<std::int32_t>& partitions) {
+    out.stage().discard_partitions(partitions);
+}
+void forward_revoke(ring_emitter& out, const std::vector<std::int32_t>& partitions) { out.on_revoke(partitions); }
+
 template <class Out> class parse_driver {
 public:
     parse_driver(message_ring& in, parse_stage& parse, std::uint32_t batch, const std::atomic<bool>& input_done)
@@ -277,7 +301,10 @@ public:
         std::size_t n = 0;
         raw_message m;
         while (n < batch_ && in_.front(m)) {
-            parse_.on_message(m, out);
+            if (m.src.partition == k_control_partition) [[unlikely]]
+                forward_revoke(out, revoked_partitions(m.payload));
+            else
+                parse_.on_message(m, out);
             in_.pop();
             ++n;
         }
@@ -305,6 +332,7 @@ struct end_of_input {
     void on_dead_letter(const dead_letter_view& d) { an.head.on_dead_letter(d); }
     void on_watermark(const watermark& w) { an.head.on_watermark(w); }
     void on_timer(timestamp_ns now) { an.head.on_timer(now); }
+    void on_revoke(const std::vector<std::int32_t>& partitions) { an.window.discard_partitions(partitions); }
     void on_flush() {
         if (flush_windows.load(std::memory_order_acquire))
             an.head.on_flush();

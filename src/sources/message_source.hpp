@@ -20,6 +20,7 @@ struct source_message {
 
 enum class pull_result {
     message, // `out` holds the next message
+    control, // `out` holds an instruction for the graph (partition k_control_partition)
     idle,    // nothing right now; ask again later
     end,     // the input is over
 };
