@@ -475,3 +475,18 @@ TEST_CASE("topic names follow Kafka's rules and the kafka sink needs a broker", 
     CHECK(no_broker.key == "sink.kind");
     CHECK(no_broker.line == 2);
 }
+
+TEST_CASE("conf/examples/kafka-cluster.toml loads with its secrets from the environment", "[config][kafka]") {
+    ::unsetenv("KAFKA_PASSWORD");
+    ::setenv("KAFKA_USER", "tapewire", 1);
+    const auto missing = error_of([] { (void)load_config_file(k_conf_dir + "/examples/kafka-cluster.toml"); });
+    CHECK(missing.key == "kafka.producer.sasl.password");
+    CHECK_THAT(missing.message, Catch::Contains("KAFKA_PASSWORD"));
+    ::setenv("KAFKA_PASSWORD", "not-in-any-file", 1);
+    const config c = load_config_file(k_conf_dir + "/examples/kafka-cluster.toml");
+    CHECK(c.kafka.group == "tapewire-analytics");
+    REQUIRE(c.kafka.consumer.size() == 4);
+    CHECK(c.kafka.consumer[3].value == "not-in-any-file");
+    ::unsetenv("KAFKA_PASSWORD");
+    ::unsetenv("KAFKA_USER");
+}
