@@ -39,6 +39,11 @@ bool anomaly_stage::check_tick(const tick& t, alert& out) {
 std::size_t anomaly_stage::check_bar(const bar& b, alert* out) {
     if (b.revision > 0) return 0;
     symbol_state& s = state(b.sym);
+    // Each window is judged once, in order: a bar for a window at or before the newest judged one
+    // is a repeat (input re-read after a rebalance or restart) or an old window's first late
+    // emission, and its return against a newer close would mean nothing.
+    if (s.last_start != k_no_time && b.window_start <= s.last_start) return 0;
+    s.last_start = b.window_start;
     std::size_t n = 0;
     const double a = opt_.ewma_alpha;
     auto fire = [&](alert_kind kind, double value, double threshold) {

@@ -65,6 +65,7 @@ private:
         std::uint32_t bars = 0; // bars with a return seen
         std::uint32_t volume_bars = 0;
         bool vwap_dev_active = false;
+        timestamp_ns last_start = k_no_time; // newest window judged
     };
 
     symbol_state& state(const symbol& s);
