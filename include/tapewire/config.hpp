@@ -95,17 +95,18 @@ struct kafka_property {
 };
 
 struct kafka_config {
-    std::string brokers = "embedded";     // "embedded" = in-process broker, "" = no Kafka, else host:port,...
-    std::string topic = "ticks";          // input topic (the producer writes it, the consumer reads it)
-    std::string group = "tapewire";       // consumer group of `process` / `run`
-    std::uint32_t partitions = 64;        // embedded broker: partitions of each topic it creates
-    std::uint32_t embedded_brokers = 1;   // embedded broker: brokers in the cluster
-    std::string bars_topic = "bars";      // sink kind "kafka": bars go here
-    std::string alerts_topic = "alerts";  // sink kind "kafka": alerts go here
-    std::string dlq_topic = "ticks.dlq";  // dead letters of Kafka input ("" = none), reason in a header
-    bool stop_at_end = false;             // process: stop once every assigned partition is read to its end
-    std::vector<kafka_property> producer; // librdkafka producer properties, passed through
-    std::vector<kafka_property> consumer; // librdkafka consumer properties, passed through
+    std::string brokers = "embedded";    // "embedded" = in-process broker, "" = no Kafka, else host:port,...
+    std::string topic = "ticks";         // input topic (the producer writes it, the consumer reads it)
+    std::string group = "tapewire";      // consumer group of `process` / `run`
+    std::uint32_t partitions = 64;       // embedded broker: partitions of each topic it creates
+    std::uint32_t embedded_brokers = 1;  // embedded broker: brokers in the cluster
+    std::string bars_topic = "bars";     // sink kind "kafka": bars go here
+    std::string alerts_topic = "alerts"; // sink kind "kafka": alerts go here
+    std::string dlq_topic = "ticks.dlq"; // dead letters of Kafka input ("" = none), reason in a header
+    bool stop_at_end = false;            // process: stop once every assigned partition is read to its end
+    duration pause_after = std::chrono::milliseconds(100); // input ring full this long → pause the partitions
+    std::vector<kafka_property> producer;                  // librdkafka producer properties, passed through
+    std::vector<kafka_property> consumer;                  // librdkafka consumer properties, passed through
 };
 
 struct config {

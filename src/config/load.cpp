@@ -512,7 +512,8 @@ const std::vector<field_spec>& fields() {
             .add("bars_topic", &kafka_config::bars_topic, k_topic_name)
             .add("alerts_topic", &kafka_config::alerts_topic, k_topic_name)
             .add("dlq_topic", &kafka_config::dlq_topic, k_optional_topic_name)
-            .add("stop_at_end", &kafka_config::stop_at_end);
+            .add("stop_at_end", &kafka_config::stop_at_end)
+            .add("pause_after", &kafka_config::pause_after);
         return f;
     }();
     return table;

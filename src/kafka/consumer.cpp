@@ -222,15 +222,16 @@ void kafka_consumer_source::poll() {
 }
 
 void kafka_consumer_source::store_offsets(const partition_offsets& offsets) {
-    std::vector<std::int32_t> mine;
-    for (const auto& [p, off] : offsets)
-        if (off >= 0 && state_of(p) != nullptr) mine.push_back(p);
-    if (mine.empty()) return;
-    kafka_partition_list l = topic_list(cfg_.kafka.topic, {});
-    for (const auto& [p, off] : offsets)
-        if (off >= 0 && state_of(p) != nullptr)
-            rd_kafka_topic_partition_list_add(l.get(), cfg_.kafka.topic.c_str(), p)->offset = off;
-    (void)rd_kafka_offsets_store(rk_.get(), l.get());
+    // Never backwards: a snapshot published before a later one may arrive after it (on a
+    // revocation during close), and storing it would make the next reader repeat work.
+    kafka_partition_list l(rd_kafka_topic_partition_list_new(static_cast<int>(offsets.size())));
+    for (const auto& [p, off] : offsets) {
+        partition_state* s = state_of(p);
+        if (off < 0 || s == nullptr || off <= s->stored) continue;
+        s->stored = off;
+        rd_kafka_topic_partition_list_add(l.get(), cfg_.kafka.topic.c_str(), p)->offset = off;
+    }
+    if (l->cnt > 0) (void)rd_kafka_offsets_store(rk_.get(), l.get());
 }
 
 void kafka_consumer_source::update_lag() {
@@ -263,10 +264,54 @@ void kafka_consumer_source::finish(const partition_offsets& final_offsets) {
     if (closed_) return;
     release_batch();
     store_offsets(final_offsets);
-    if (!assigned_.empty()) {
-        const rd_kafka_resp_err_t err = rd_kafka_commit(rk_.get(), nullptr, 0);
-        if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+    // Committed explicitly, for the partitions owned now: stored offsets do not survive a
+    // rebalance, and the group may be rebalancing at this very moment (another member joining or
+    // leaving), when the coordinator refuses commits until it settles. Serve it and try again.
+    kafka_partition_list mine(rd_kafka_topic_partition_list_new(static_cast<int>(final_offsets.size())));
+    for (const auto& [p, off] : final_offsets)
+        if (off >= 0 && state_of(p) != nullptr)
+            rd_kafka_topic_partition_list_add(mine.get(), cfg_.kafka.topic.c_str(), p)->offset = off;
+    struct commit_result {
+        bool done = false;
+        rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    };
+    auto on_commit = [](rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t*, void* opaque) {
+        auto* r = static_cast<commit_result*>(opaque);
+        r->done = true;
+        r->err = err;
+    };
+    kafka_queue results(rd_kafka_queue_new(rk_.get()));
+    // A real cluster settles in moments; the embedded broker can take its session timeout (45 s)
+    // after another member left, and then the commit is given up (the next reader re-reads).
+    const std::int64_t started = mono_ns();
+    const std::int64_t deadline = started + 20'000'000'000;
+    bool told = false;
+    while (mine->cnt > 0) {
+        // Asynchronous, and the consumer polled meanwhile: a synchronous commit would wait forever
+        // on a rebalance that only polling can serve.
+        commit_result r;
+        rd_kafka_resp_err_t err = rd_kafka_commit_queue(rk_.get(), mine.get(), results.get(), on_commit, &r);
+        while (err == RD_KAFKA_RESP_ERR_NO_ERROR && !r.done && mono_ns() < deadline) {
+            if (!told && mono_ns() - started > 2'000'000'000) {
+                told = true;
+                std::fprintf(stderr, "tapewire: kafka: waiting for the group to settle to commit the final offsets\n");
+            }
+            if (rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_.get(), 50)) rd_kafka_message_destroy(m);
+            (void)rd_kafka_queue_poll_callback(results.get(), 0);
+        }
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) err = r.done ? r.err : RD_KAFKA_RESP_ERR__TIMED_OUT;
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
+        if (mono_ns() >= deadline) {
             std::fprintf(stderr, "tapewire: kafka: final offset commit failed: %s\n", rd_kafka_err2str(err));
+            break;
+        }
+        // Refused while the group settles (REBALANCE_IN_PROGRESS, ILLEGAL_GENERATION, no
+        // coordinator yet): serve the consumer a moment and send it again.
+        if (!told && mono_ns() - started > 2'000'000'000) {
+            told = true;
+            std::fprintf(stderr, "tapewire: kafka: waiting for the group to settle to commit the final offsets\n");
+        }
+        if (rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_.get(), 100)) rd_kafka_message_destroy(m);
     }
     (void)rd_kafka_consumer_close(rk_.get());
     closed_ = true;

@@ -77,6 +77,7 @@ private:
     struct partition_state {
         std::int32_t partition;
         std::int64_t position = -1; // next offset to hand over (-1: nothing seen yet)
+        std::int64_t stored = -1;   // highest offset stored for commit while assigned
         bool at_end = false;
         gauge* lag = nullptr;
     };

@@ -49,8 +49,9 @@ bool kafka_producer::try_produce(rd_kafka_topic_t* topic, std::string_view key, 
             err = rd_kafka_last_error();
     } else {
         rd_kafka_headers_t* hs = rd_kafka_headers_new(headers.size());
-        for (const auto& h : headers)
-            rd_kafka_header_add(hs, h.name, -1, h.value.data(), static_cast<ssize_t>(h.value.size()));
+        for (const auto& h : headers) // an empty value is "", not a null header
+            rd_kafka_header_add(hs, h.name, -1, h.value.empty() ? "" : h.value.data(),
+                                static_cast<ssize_t>(h.value.size()));
         err = rd_kafka_producev(rk_.get(), RD_KAFKA_V_RKT(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                                 RD_KAFKA_V_KEY(key.data(), key.size()),
                                 RD_KAFKA_V_VALUE(const_cast<char*>(payload.data()), payload.size()),

@@ -72,14 +72,17 @@ public:
     kafka_outlet(kafka_producer& p, const std::string& topic) : producer_(p), topic_(p.topic(topic)) {}
 
     // Run with the embedded broker, which keeps only ~5 MiB per partition and silently drops the
-    // oldest messages beyond: `too_far(average message bytes)` says when the consumer is so far
-    // behind that producing more could cost a message. Asked every 256 messages, and on every
-    // attempt while it holds.
-    void hold_while(std::function<bool(std::uint64_t)> too_far) { too_far_ = std::move(too_far); }
+    // oldest messages beyond: `backlog(average message bytes)` says how full the consumer's worst
+    // partition could get, as a fraction of what is safe. Over 1 holds the producer; it resumes
+    // below 1/2, so that it then writes large batches (this broker serves one batch per partition
+    // per fetch, and a trickle of small ones would slow the consumer down further). Asked every
+    // 256 messages, and on every attempt while holding.
+    void hold_while(std::function<double(std::uint64_t)> backlog) { backlog_ = std::move(backlog); }
 
     bool try_put(const source_message& m, const origin&) {
-        if (too_far_ && (holding_ || (count_ & 255) == 0)) {
-            holding_ = too_far_(count_ == 0 ? 128 : bytes_ / count_);
+        if (backlog_ && (holding_ || (count_ & 255) == 0)) {
+            const double f = backlog_(count_ == 0 ? 128 : bytes_ / count_);
+            holding_ = holding_ ? f >= 0.5 : f > 1.0;
             if (holding_) return false;
         }
         if (!producer_.try_produce(topic_, m.key, m.payload)) return false;
@@ -104,7 +107,7 @@ public:
 private:
     kafka_producer& producer_;
     rd_kafka_topic_t* topic_;
-    std::function<bool(std::uint64_t)> too_far_;
+    std::function<double(std::uint64_t)> backlog_;
     bool holding_ = false;
     std::uint64_t bytes_ = 0, count_ = 0;
 };
@@ -123,10 +126,13 @@ protected:
 
 template <class Outlet> class feed_agent final : public feed_base {
 public:
+    // A stall that lasts `hold_after_ns` is passed on to the source (a Kafka consumer pauses its
+    // partitions); shorter ones are absorbed by what the source buffers.
     feed_agent(std::unique_ptr<message_source> src, Outlet out, std::uint32_t batch, std::uint64_t max_ticks,
-               std::atomic<bool>& input_done, std::atomic<std::uint64_t>& sent_counter, pipeline_stats& stats)
+               std::atomic<bool>& input_done, std::atomic<std::uint64_t>& sent_counter, pipeline_stats& stats,
+               std::int64_t hold_after_ns = 0)
         : src_(std::move(src)), out_(std::move(out)), batch_(batch), max_ticks_(max_ticks), input_done_(input_done),
-          sent_counter_(sent_counter), stats_(stats) {}
+          sent_counter_(sent_counter), stats_(stats), hold_after_ns_(hold_after_ns) {}
 
     std::size_t do_work() override {
         if (finished_) return 0;
@@ -166,14 +172,16 @@ public:
                     throw std::runtime_error("source message larger than pipeline.input_ring_bytes / 4");
                 }
                 stats_.source_stalls.fetch_add(1, std::memory_order_relaxed);
-                if (!stalled_) {
-                    stalled_ = true;
+                if (stalled_since_ == 0) stalled_since_ = now;
+                if (!held_ && now - stalled_since_ >= hold_after_ns_) {
+                    held_ = true;
                     src_->on_stall(true);
                 }
                 break; // backpressure: downstream is behind; keep the message and retry
             }
-            if (stalled_) {
-                stalled_ = false;
+            stalled_since_ = 0;
+            if (held_) {
+                held_ = false;
                 src_->on_stall(false);
             }
             pending_ = false;
@@ -209,7 +217,9 @@ private:
     source_message msg_;
     bool pending_ = false;
     bool control_ = false; // the pending message is an instruction, not input
-    bool stalled_ = false;
+    std::int64_t hold_after_ns_;
+    std::int64_t stalled_since_ = 0; // mono time the current stall began (0: not stalled)
+    bool held_ = false;              // the source was told to hold
     bool finished_ = false;
     std::uint64_t sent_ = 0;
 };
@@ -539,11 +549,13 @@ struct pipeline::impl {
                 kafka_consumer_source* cons = consumer;
                 kafka_producer* prod = tick_producer.get();
                 out.hold_while([cons, prod, topic = c.kafka.topic](std::uint64_t avg_bytes) {
-                    const auto limit = static_cast<std::int64_t>((std::uint64_t{4} << 20) / (avg_bytes + 64));
+                    const double limit = static_cast<double>((std::uint64_t{4} << 20) / (avg_bytes + 64));
                     std::int64_t worst = 0;
                     for (const auto& [p, end] : prod->delivered_ends(topic))
                         worst = std::max(worst, end - cons->position(p));
-                    return worst + static_cast<std::int64_t>(prod->produced() - prod->delivered()) > limit;
+                    return static_cast<double>(worst +
+                                               static_cast<std::int64_t>(prod->produced() - prod->delivered())) /
+                           limit;
                 });
             }
             producer_feed =
@@ -568,9 +580,9 @@ struct pipeline::impl {
                     return tick_producer->delivered_ends(cfg.kafka.topic);
                 });
             }
-            graph_feed =
-                std::make_unique<feed_agent<ring_outlet>>(std::move(kafka_in), ring_outlet(input), c.pipeline.batch,
-                                                          produces ? 0 : l.max_ticks, input_done, consumed_sent, stats);
+            graph_feed = std::make_unique<feed_agent<ring_outlet>>(
+                std::move(kafka_in), ring_outlet(input), c.pipeline.batch, produces ? 0 : l.max_ticks, input_done,
+                consumed_sent, stats, c.kafka.pause_after.count());
         } else {
             graph_feed =
                 std::make_unique<feed_agent<ring_outlet>>(make_message_source(c), ring_outlet(input), c.pipeline.batch,

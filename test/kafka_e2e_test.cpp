@@ -1,0 +1,736 @@
+// End-to-end through Kafka: the tapewire binary's broker, produce, process and run commands, with
+// kcat as an independent Kafka client, checked on the NDJSON the processes write. Every child
+// process is owned by a guard that kills and reaps it if a test fails half-way.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdint>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <simdjson.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char** environ;
+
+namespace {
+
+using namespace std::chrono_literals;
+using clock_type = std::chrono::steady_clock;
+
+// Event time of the first synthetic tick: fixed and in the past, so rate = 0 never runs ahead of
+// the wall clock (future_ts).
+constexpr const char* k_start = "2024-11-27T15:00:00Z";
+
+// ---- child processes -------------------------------------------------------------------------------
+
+struct exit_status {
+    bool timed_out = false;
+    bool exited = false;
+    int code = -1;
+    int signal = 0;
+
+    [[nodiscard]] bool ok() const { return exited && code == 0; }
+    [[nodiscard]] std::string text() const {
+        if (timed_out) return "timed out (killed)";
+        if (exited) return "exit " + std::to_string(code);
+        return "killed by signal " + std::to_string(signal);
+    }
+};
+
+// Owns one child: a child still running when this goes away (a failed REQUIRE, an exception) is
+// killed and reaped.
+class child_process {
+public:
+    child_process() = default;
+    child_process(const child_process&) = delete;
+    child_process& operator=(const child_process&) = delete;
+    ~child_process() {
+        kill_now();
+        if (stdout_pipe_ >= 0) ::close(stdout_pipe_);
+    }
+
+    // Starts argv[0] (searched in PATH). stdin from `in` (or /dev/null), stdout to `out` (or, when
+    // empty, a pipe read with read_line), stderr to `err`.
+    void spawn(const std::vector<std::string>& argv, const std::string& in, const std::string& out,
+               const std::string& err) {
+        REQUIRE(pid_ < 0);
+        posix_spawn_file_actions_t fa;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_addopen(&fa, 0, in.empty() ? "/dev/null" : in.c_str(), O_RDONLY, 0);
+        int pipe_fds[2] = {-1, -1};
+        if (out.empty()) {
+            REQUIRE(::pipe2(pipe_fds, O_CLOEXEC) == 0);
+            posix_spawn_file_actions_adddup2(&fa, pipe_fds[1], 1);
+        } else {
+            posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        }
+        posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        // The child starts with default signal dispositions and nothing blocked, whatever the
+        // test runner installed.
+        posix_spawnattr_t attr;
+        posix_spawnattr_init(&attr);
+        sigset_t none, all;
+        sigemptyset(&none);
+        sigfillset(&all);
+        posix_spawnattr_setsigmask(&attr, &none);
+        posix_spawnattr_setsigdefault(&attr, &all);
+        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+        std::vector<char*> args;
+        for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+        args.push_back(nullptr);
+        pid_t pid = -1;
+        const int rc = posix_spawnp(&pid, args[0], &fa, &attr, args.data(), environ);
+        posix_spawn_file_actions_destroy(&fa);
+        posix_spawnattr_destroy(&attr);
+        if (pipe_fds[1] >= 0) ::close(pipe_fds[1]);
+        if (pipe_fds[0] >= 0) stdout_pipe_ = pipe_fds[0];
+        INFO("spawning " << argv[0]);
+        REQUIRE(rc == 0);
+        pid_ = pid;
+    }
+
+    // One line from the child's stdout pipe (without the newline), or nothing by the deadline.
+    std::optional<std::string> read_line(std::chrono::milliseconds timeout) {
+        const auto deadline = clock_type::now() + timeout;
+        std::string line;
+        for (;;) {
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now());
+            if (left.count() <= 0) return std::nullopt;
+            pollfd p{stdout_pipe_, POLLIN, 0};
+            if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+            char c = 0;
+            const ssize_t n = ::read(stdout_pipe_, &c, 1);
+            if (n <= 0) return std::nullopt; // closed: the child died
+            if (c == '\n') return line;
+            line += c;
+        }
+    }
+
+    void signal(int sig) const {
+        if (pid_ > 0) ::kill(pid_, sig);
+    }
+
+    // Waits for the exit; past the timeout the child is killed and the status says so.
+    exit_status wait(std::chrono::milliseconds timeout) {
+        exit_status s;
+        if (pid_ <= 0) return s;
+        const auto deadline = clock_type::now() + timeout;
+        int st = 0;
+        for (;;) {
+            const pid_t r = ::waitpid(pid_, &st, WNOHANG);
+            if (r == pid_) break;
+            if (clock_type::now() >= deadline) {
+                kill_now();
+                s.timed_out = true;
+                return s;
+            }
+            std::this_thread::sleep_for(10ms);
+        }
+        pid_ = -1;
+        s.exited = WIFEXITED(st);
+        if (s.exited) s.code = WEXITSTATUS(st);
+        if (WIFSIGNALED(st)) s.signal = WTERMSIG(st);
+        return s;
+    }
+
+private:
+    void kill_now() {
+        if (pid_ <= 0) return;
+        ::kill(pid_, SIGKILL);
+        int st = 0;
+        ::waitpid(pid_, &st, 0);
+        pid_ = -1;
+    }
+
+    pid_t pid_ = -1;
+    int stdout_pipe_ = -1;
+};
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+std::vector<std::string> split_lines(const std::string& text) {
+    std::vector<std::string> lines;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);)
+        if (!line.empty()) lines.push_back(line);
+    return lines;
+}
+
+void write_file(const std::string& path, const std::string& text) {
+    std::ofstream f(path, std::ios::trunc);
+    f << text;
+}
+
+struct command_result {
+    exit_status status;
+    std::string out, err;
+};
+
+// Runs a command to its end (at most `timeout`), stdout and stderr kept in files named after `tag`.
+command_result run_command(const std::vector<std::string>& argv, const std::string& tag,
+                           std::chrono::milliseconds timeout = 30s, const std::string& stdin_path = "") {
+    child_process c;
+    c.spawn(argv, stdin_path, tag + ".stdout", tag + ".stderr");
+    command_result r;
+    r.status = c.wait(timeout);
+    r.out = read_file(tag + ".stdout");
+    r.err = read_file(tag + ".stderr");
+    return r;
+}
+
+// `tapewire <args...>`
+std::vector<std::string> tapewire(std::initializer_list<std::string> args) {
+    std::vector<std::string> v{TAPEWIRE_BINARY};
+    v.insert(v.end(), args);
+    return v;
+}
+
+std::vector<std::string> operator+(std::vector<std::string> a, const std::vector<std::string>& b) {
+    a.insert(a.end(), b.begin(), b.end());
+    return a;
+}
+
+// `tapewire broker` with these topics, as a child; returns its bootstrap list.
+std::string start_broker(child_process& broker, const std::string& tag, const std::vector<std::string>& topics) {
+    std::vector<std::string> argv = tapewire({"broker"});
+    for (const auto& t : topics) argv = argv + std::vector<std::string>{"--topic", t};
+    broker.spawn(argv, "", "", tag + ".broker.stderr");
+    const std::optional<std::string> line = broker.read_line(10s);
+    INFO(read_file(tag + ".broker.stderr"));
+    REQUIRE(line.has_value());
+    REQUIRE(line->rfind("127.0.0.1:", 0) == 0);
+    return *line;
+}
+
+void stop_broker(child_process& broker, const std::string& tag) {
+    broker.signal(SIGINT);
+    const exit_status s = broker.wait(10s);
+    INFO(read_file(tag + ".broker.stderr"));
+    INFO("broker: " << s.text());
+    CHECK(s.ok());
+}
+
+// ---- what the processes print --------------------------------------------------------------------
+
+// The number after `label` in the end-of-run summary ("  produced      1,000,000"), -1 when absent.
+std::int64_t summary_count(const std::string& err, const std::string& label) {
+    for (const std::string& line : split_lines(err)) {
+        if (line.rfind("  " + label + " ", 0) != 0) continue;
+        std::size_t i = 2 + label.size();
+        while (i < line.size() && line[i] == ' ') ++i;
+        std::int64_t n = 0;
+        bool any = false;
+        for (; i < line.size() && ((line[i] >= '0' && line[i] <= '9') || line[i] == ','); ++i) {
+            if (line[i] == ',') continue;
+            n = n * 10 + (line[i] - '0');
+            any = true;
+        }
+        if (any) return n;
+    }
+    return -1;
+}
+
+// The partition counts of every "tapewire: kafka: assigned N partition(s)" line, in order.
+std::vector<int> assignments(const std::string& err) {
+    std::vector<int> out;
+    const std::string prefix = "tapewire: kafka: assigned ";
+    for (const std::string& line : split_lines(err))
+        if (line.rfind(prefix, 0) == 0) out.push_back(std::stoi(line.substr(prefix.size())));
+    return out;
+}
+
+using bar_key = std::pair<std::string, std::int64_t>; // (symbol, window_start)
+
+struct ndjson_output {
+    std::map<bar_key, std::string> bars;                           // full lines
+    std::vector<std::string> bar_lines;                            // every bar line, in order (duplicates kept)
+    std::multiset<std::string> alerts;                             // full lines
+    std::vector<std::pair<std::string, std::string>> dead_letters; // (reason, payload)
+};
+
+ndjson_output read_output(const std::string& path) {
+    ndjson_output o;
+    simdjson::dom::parser parser;
+    for (const std::string& line : split_lines(read_file(path))) {
+        simdjson::dom::element e;
+        INFO(path << ": " << line);
+        REQUIRE(parser.parse(line).get(e) == simdjson::SUCCESS);
+        const std::string_view type = e["type"].get_string().value();
+        if (type == "bar") {
+            const bar_key k{std::string(e["symbol"].get_string().value()), e["window_start"].get_int64().value()};
+            o.bar_lines.push_back(line);
+            o.bars[k] = line;
+        } else if (type == "alert") {
+            o.alerts.insert(line);
+        } else if (type == "dead_letter") {
+            o.dead_letters.emplace_back(std::string(e["reason"].get_string().value()),
+                                        std::string(e["payload"].get_string().value()));
+        }
+    }
+    return o;
+}
+
+struct bar_fields {
+    double open = 0, high = 0, low = 0, close = 0, volume = 0, vwap = NAN;
+    std::int64_t start = 0, end = 0;
+    std::uint64_t trades = 0, revision = 0;
+};
+
+bar_fields parse_bar(const std::string& line) {
+    simdjson::dom::parser parser;
+    simdjson::dom::element e = parser.parse(line);
+    bar_fields b;
+    b.start = e["window_start"].get_int64();
+    b.end = e["window_end"].get_int64();
+    b.open = e["open"].get_double();
+    b.high = e["high"].get_double();
+    b.low = e["low"].get_double();
+    b.close = e["close"].get_double();
+    b.volume = e["volume"].get_double();
+    b.trades = e["trades"].get_uint64();
+    b.revision = e["revision"].get_uint64();
+    if (!e["vwap"].is_null()) b.vwap = e["vwap"].get_double();
+    return b;
+}
+
+// Lines in `a` but not in `b` (as multisets), at most `limit` of them.
+std::vector<std::string> missing_from(const std::multiset<std::string>& a, const std::multiset<std::string>& b,
+                                      std::size_t limit = 3) {
+    std::vector<std::string> out;
+    std::set_difference(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(out));
+    if (out.size() > limit) out.resize(limit);
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("1 000 000 synthetic ticks round-trip through the embedded broker exactly once and give the bars of a "
+          "run without Kafka",
+          "[kafka][e2e]") {
+    // 10 000 ticks/s of event time: 100 s, so the injected anomalies (after a minute of warm-up)
+    // give alerts to compare as well as bars.
+    const std::vector<std::string> common = {"run",
+                                             "--ticks",
+                                             "1000000",
+                                             "--set",
+                                             "source.rate=0",
+                                             "--set",
+                                             "source.event_rate=10000",
+                                             "--set",
+                                             std::string("source.start=") + k_start,
+                                             "--set",
+                                             "source.anomalies.enabled=true"};
+    const command_result a =
+        run_command(std::vector<std::string>{TAPEWIRE_BINARY} + common +
+                        std::vector<std::string>{"--set", "sink.path=kafka_roundtrip_embedded.ndjson"},
+                    "kafka_roundtrip_embedded", 60s);
+    const command_result b = run_command(
+        std::vector<std::string>{TAPEWIRE_BINARY} + common +
+            std::vector<std::string>{"--set", "sink.path=kafka_roundtrip_direct.ndjson", "--set", "kafka.brokers="},
+        "kafka_roundtrip_direct", 30s);
+    INFO("through Kafka: " << a.status.text() << "\n" << a.err);
+    INFO("without Kafka: " << b.status.text() << "\n" << b.err);
+    REQUIRE(a.status.ok());
+    REQUIRE(b.status.ok());
+    CHECK(a.err.find("kafka=embedded") != std::string::npos);
+    CHECK(b.err.find("kafka=") == std::string::npos);
+    CHECK(summary_count(a.err, "produced") == 1'000'000);
+    CHECK(summary_count(a.err, "messages in") == 1'000'000);
+    CHECK(summary_count(a.err, "dead letters") == 0);
+    CHECK(summary_count(b.err, "messages in") == 1'000'000);
+    CHECK(summary_count(b.err, "dead letters") == 0);
+
+    const ndjson_output oa = read_output("kafka_roundtrip_embedded.ndjson");
+    const ndjson_output ob = read_output("kafka_roundtrip_direct.ndjson");
+    std::uint64_t trades = 0;
+    for (const auto& line : oa.bar_lines) trades += parse_bar(line).trades;
+    CHECK(trades == 1'000'000); // every tick counted once: none lost, none read twice
+    CHECK(oa.dead_letters.empty());
+    CHECK(oa.bars.size() == oa.bar_lines.size()); // one bar per (symbol, window): no re-emission
+
+    std::vector<std::string> sa = oa.bar_lines, sb = ob.bar_lines;
+    std::sort(sa.begin(), sa.end());
+    std::sort(sb.begin(), sb.end());
+    REQUIRE(sa.size() == sb.size());
+    std::size_t differing = 0;
+    for (std::size_t i = 0; i < sa.size(); ++i) {
+        if (sa[i] == sb[i]) continue;
+        if (++differing <= 3) {
+            INFO("through Kafka: " << sa[i] << "\nwithout Kafka: " << sb[i]);
+            CHECK(sa[i] == sb[i]);
+        }
+    }
+    CHECK(differing == 0);
+    CHECK(!oa.alerts.empty());
+    CHECK(oa.alerts.size() == ob.alerts.size());
+    CHECK(missing_from(oa.alerts, ob.alerts) == std::vector<std::string>{}); // alerts only through Kafka
+    CHECK(missing_from(ob.alerts, oa.alerts) == std::vector<std::string>{}); // alerts only without Kafka
+}
+
+TEST_CASE("kcat lists and reads what tapewire produced, and tapewire process consumes what kcat produced",
+          "[kafka][e2e]") {
+    const std::string tag = "kafka_kcat";
+    child_process broker;
+    const std::string bs = start_broker(broker, tag, {"ticks:4"});
+
+    const command_result p =
+        run_command(tapewire({"produce", "--ticks", "1000", "--set", "kafka.brokers=" + bs, "--set", "source.rate=0",
+                              "--set", std::string("source.start=") + k_start, "--set", "source.symbol_count=20"}),
+                    tag + ".produce");
+    INFO("produce: " << p.status.text() << "\n" << p.err);
+    REQUIRE(p.status.ok());
+    CHECK(summary_count(p.err, "produced") == 1000);
+
+    // kcat sees the topic and its partitions.
+    const command_result meta = run_command({"kcat", "-b", bs, "-L"}, tag + ".kcat_list");
+    INFO("kcat -L: " << meta.status.text() << "\n" << meta.out << meta.err);
+    REQUIRE(meta.status.ok());
+    CHECK(meta.out.find("topic \"ticks\" with 4 partitions:") != std::string::npos);
+
+    // ... and reads a message: key = the symbol, value = canonical tick JSON.
+    const command_result one =
+        run_command({"kcat", "-b", bs, "-C", "-t", "ticks", "-o", "beginning", "-c", "1", "-e", "-q", "-f", "%k\t%s\n"},
+                    tag + ".kcat_consume");
+    INFO("kcat -C: " << one.status.text() << "\n" << one.out << one.err);
+    REQUIRE(one.status.ok());
+    const std::vector<std::string> lines = split_lines(one.out);
+    REQUIRE(lines.size() == 1);
+    const std::size_t tab = lines[0].find('\t');
+    REQUIRE(tab != std::string::npos);
+    const std::string key = lines[0].substr(0, tab);
+    const std::string value = lines[0].substr(tab + 1);
+    simdjson::dom::parser parser;
+    simdjson::dom::element e;
+    REQUIRE(parser.parse(value).get(e) == simdjson::SUCCESS);
+    simdjson::dom::object obj;
+    REQUIRE(e.get_object().get(obj) == simdjson::SUCCESS);
+    const std::set<std::string> canonical{"symbol", "ts", "price", "size", "bid", "ask"};
+    for (auto field : obj) CHECK(canonical.count(std::string(field.key)) == 1);
+    std::string_view symbol;
+    REQUIRE(e["symbol"].get_string().get(symbol) == simdjson::SUCCESS);
+    CHECK(symbol == key);
+    std::int64_t ts = 0;
+    double price = 0, size = 0;
+    REQUIRE(e["ts"].get_int64().get(ts) == simdjson::SUCCESS);
+    REQUIRE(e["price"].get_double().get(price) == simdjson::SUCCESS);
+    REQUIRE(e["size"].get_double().get(size) == simdjson::SUCCESS);
+    CHECK(price > 0);
+    CHECK(size >= 0);
+    // The first tick's event time is the configured start.
+    CHECK(ts >= 1'732'719'600'000'000'000); // 2024-11-27T15:00:00Z
+    CHECK(ts < 1'732'719'601'000'000'000);
+
+    // kcat produces a tick of a new symbol, in the same second as the produced ticks (not late).
+    const double kcat_price = 12.5, kcat_size = 300;
+    write_file(tag + ".kcat_in",
+               "KCATX:{\"symbol\":\"KCATX\",\"ts\":" + std::to_string(ts) + ",\"price\":12.5,\"size\":300}\n");
+    const command_result put =
+        run_command({"kcat", "-b", bs, "-P", "-t", "ticks", "-K:"}, tag + ".kcat_produce", 30s, tag + ".kcat_in");
+    INFO("kcat -P: " << put.status.text() << "\n" << put.err);
+    REQUIRE(put.status.ok());
+
+    const command_result proc =
+        run_command(tapewire({"process", "--set", "kafka.brokers=" + bs, "--set", "kafka.stop_at_end=true", "--set",
+                              "sink.path=" + tag + ".ndjson"}),
+                    tag + ".process");
+    INFO("process: " << proc.status.text() << "\n" << proc.err);
+    REQUIRE(proc.status.ok());
+    CHECK(summary_count(proc.err, "messages in") == 1001);
+    CHECK(summary_count(proc.err, "dead letters") == 0);
+    const ndjson_output o = read_output(tag + ".ndjson");
+    const std::int64_t window = (ts / 1'000'000'000) * 1'000'000'000;
+    const auto it = o.bars.find({"KCATX", window});
+    REQUIRE(it != o.bars.end());
+    const bar_fields b = parse_bar(it->second);
+    CHECK(b.end == window + 1'000'000'000);
+    CHECK(b.open == kcat_price);
+    CHECK(b.high == kcat_price);
+    CHECK(b.low == kcat_price);
+    CHECK(b.close == kcat_price);
+    CHECK(b.volume == kcat_size);
+    CHECK(b.trades == 1);
+    CHECK(b.vwap == kcat_price);
+    std::uint64_t trades = 0;
+    for (const auto& line : o.bar_lines) trades += parse_bar(line).trades;
+    CHECK(trades == 1001);
+
+    stop_broker(broker, tag);
+}
+
+TEST_CASE("two process instances in one group split the partitions and their bars together equal one instance's",
+          "[kafka][e2e]") {
+    const std::string tag = "kafka_group";
+    child_process broker;
+    const std::string bs = start_broker(broker, tag, {"ticks:8"});
+    const command_result p = run_command(
+        tapewire({"produce", "--ticks", "200000", "--set", "kafka.brokers=" + bs, "--set", "source.rate=0", "--set",
+                  std::string("source.start=") + k_start, "--set", "source.symbol_count=64", "--set", "source.seed=5"}),
+        tag + ".produce");
+    INFO("produce: " << p.status.text() << "\n" << p.err);
+    REQUIRE(p.status.ok());
+    REQUIRE(summary_count(p.err, "produced") == 200'000);
+
+    auto process_args = [&](const std::string& name, const std::string& group) {
+        return tapewire({"process", "--set", "kafka.brokers=" + bs, "--set", "kafka.group=" + group, "--set",
+                         "kafka.stop_at_end=true", "--set", "sink.path=" + tag + "." + name + ".ndjson"});
+    };
+    // Both start at once, well inside the broker's initial rebalance delay: one generation.
+    child_process first, second;
+    first.spawn(process_args("first", "pair"), "", tag + ".first.stdout", tag + ".first.stderr");
+    second.spawn(process_args("second", "pair"), "", tag + ".second.stdout", tag + ".second.stderr");
+    const exit_status s1 = first.wait(30s);
+    const exit_status s2 = second.wait(30s);
+    const std::string err1 = read_file(tag + ".first.stderr"), err2 = read_file(tag + ".second.stderr");
+    INFO("first: " << s1.text() << "\n" << err1);
+    INFO("second: " << s2.text() << "\n" << err2);
+    CHECK(s1.ok());
+    CHECK(s2.ok());
+    const std::vector<int> a1 = assignments(err1), a2 = assignments(err2);
+    REQUIRE(!a1.empty());
+    REQUIRE(!a2.empty());
+    CHECK(a1.front() > 0);
+    CHECK(a2.front() > 0);
+    CHECK(a1.front() + a2.front() == 8);
+    // Each message read by exactly one of them.
+    const std::int64_t m1 = summary_count(err1, "messages in"), m2 = summary_count(err2, "messages in");
+    REQUIRE(m1 >= 0);
+    REQUIRE(m2 >= 0);
+    CHECK(m1 + m2 == 200'000);
+
+    const command_result single = run_command(process_args("single", "single"), tag + ".single");
+    INFO("single: " << single.status.text() << "\n" << single.err);
+    REQUIRE(single.status.ok());
+    CHECK(assignments(single.err) == std::vector<int>{8});
+    CHECK(summary_count(single.err, "messages in") == 200'000);
+
+    const ndjson_output o1 = read_output(tag + ".first.ndjson");
+    const ndjson_output o2 = read_output(tag + ".second.ndjson");
+    const ndjson_output os = read_output(tag + ".single.ndjson");
+    CHECK(!o1.bars.empty());
+    CHECK(!o2.bars.empty());
+    std::map<bar_key, std::string> both = o1.bars;
+    std::size_t in_both = 0;
+    for (const auto& [k, line] : o2.bars) {
+        if (!both.emplace(k, line).second && ++in_both <= 3) {
+            INFO("first: " << o1.bars.at(k) << "\nsecond: " << line);
+            CHECK(false); // a window read by both instances
+        }
+    }
+    CHECK(in_both == 0);
+    CHECK(both.size() == os.bars.size());
+    std::size_t differing = 0;
+    for (const auto& [k, line] : os.bars) {
+        const auto it = both.find(k);
+        const std::string got = it == both.end() ? std::string("(missing)") : it->second;
+        if (got != line && ++differing <= 3) {
+            INFO("single: " << line << "\npair:   " << got);
+            CHECK(got == line);
+        }
+    }
+    CHECK(differing == 0);
+    std::uint64_t trades = 0;
+    for (const auto& [k, line] : both) trades += parse_bar(line).trades;
+    CHECK(trades == 200'000);
+    // Alerts too: each symbol is read by one instance, in its partition's order.
+    std::multiset<std::string> alerts = o1.alerts;
+    alerts.insert(o2.alerts.begin(), o2.alerts.end());
+    CHECK(alerts.size() == os.alerts.size());
+    CHECK(missing_from(alerts, os.alerts) == std::vector<std::string>{}); // alerts only from the pair
+    CHECK(missing_from(os.alerts, alerts) == std::vector<std::string>{}); // alerts only from the single one
+
+    stop_broker(broker, tag);
+}
+
+TEST_CASE("the older producer's bar messages on topic stock-data become bars", "[kafka][e2e]") {
+    const std::string tag = "kafka_legacy";
+    child_process broker;
+    const std::string bs = start_broker(broker, tag, {"stock-data:2"});
+
+    // Minute bars of 2025-05-29, New York time (UTC-4); `minute` is the minute past 15:00 local.
+    struct legacy {
+        std::string key; // "" = no key: the symbol comes from source.symbol (MSFT)
+        int partition;
+        int minute;
+        double open, high, low, close, volume;
+    };
+    // Per partition in this order. Out of order within a window (15:37 after 15:38, 15:38 after
+    // 15:39) is within the watermark; the keyless one is read from the other symbol's partition.
+    const std::vector<legacy> msgs = {
+        {"AAPL", 0, 36, 200.0, 201.0, 199.5, 200.5, 1000},  {"AAPL", 0, 38, 200.5, 202.0, 200.0, 201.75, 1500},
+        {"AAPL", 0, 37, 200.4, 200.9, 199.0, 200.6, 500},   {"AAPL", 0, 41, 201.8, 203.0, 201.5, 202.5, 2000},
+        {"AAPL", 0, 44, 202.5, 202.75, 201.0, 201.25, 800}, {"", 0, 43, 411.9, 412.5, 411.0, 411.2, 400},
+        {"MSFT", 1, 39, 410.0, 411.0, 409.5, 410.5, 700},   {"MSFT", 1, 38, 409.0, 410.2, 408.8, 410.0, 300},
+        {"MSFT", 1, 42, 410.5, 412.0, 410.1, 411.9, 900},
+    };
+    std::tm day{};
+    day.tm_year = 2025 - 1900;
+    day.tm_mon = 4;
+    day.tm_mday = 29;
+    day.tm_hour = 19; // 15:00 at UTC-4
+    const std::int64_t base_ns = static_cast<std::int64_t>(timegm(&day)) * 1'000'000'000;
+    const std::int64_t W = 5 * 60 * 1'000'000'000LL;
+
+    struct acc {
+        std::int64_t open_ts = 0, close_ts = 0;
+        double open = 0, high = 0, low = 0, close = 0, volume = 0, pv = 0;
+        std::uint64_t trades = 0;
+    };
+    std::map<bar_key, acc> expected;
+    std::map<std::pair<int, bool>, std::string> inputs; // (partition, keyed) → kcat input
+    for (const legacy& m : msgs) {
+        char json[256];
+        std::snprintf(json, sizeof json,
+                      "{\"timestamp\":\"2025-05-29 15:%02d:00-04:00\",\"open\":%.17g,\"high\":%.17g,\"low\":%.17g,"
+                      "\"close\":%.17g,\"volume\":%.17g}",
+                      m.minute, m.open, m.high, m.low, m.close, m.volume);
+        inputs[{m.partition, !m.key.empty()}] += (m.key.empty() ? "" : m.key + ":") + json + "\n";
+        const std::int64_t ts = base_ns + m.minute * 60'000'000'000LL;
+        auto [it, fresh] = expected.try_emplace({m.key.empty() ? "MSFT" : m.key, (ts / W) * W});
+        acc& a = it->second;
+        if (fresh) {
+            a.open_ts = a.close_ts = ts;
+            a.open = m.open;
+            a.close = m.close;
+            a.high = m.high;
+            a.low = m.low;
+        }
+        if (ts < a.open_ts) {
+            a.open_ts = ts;
+            a.open = m.open;
+        }
+        if (ts >= a.close_ts) {
+            a.close_ts = ts;
+            a.close = m.close;
+        }
+        a.high = std::max(a.high, m.high);
+        a.low = std::min(a.low, m.low);
+        a.volume += m.volume;
+        a.pv += (m.high + m.low + m.close) / 3 * m.volume;
+        ++a.trades;
+    }
+    REQUIRE(expected.size() == 4); // AAPL and MSFT, two 5-minute windows each
+    // Keyed ones first in partition 0, then the keyless one.
+    for (const bool keyed : {true, false}) {
+        for (const auto& [where, text] : inputs) {
+            if (where.second != keyed) continue;
+            const std::string in = tag + ".in." + std::to_string(where.first) + (keyed ? ".keyed" : ".keyless");
+            write_file(in, text);
+            std::vector<std::string> argv{"kcat", "-b",         bs,   "-P",
+                                          "-t",   "stock-data", "-p", std::to_string(where.first)};
+            if (keyed) argv.push_back("-K:");
+            const command_result put = run_command(argv, in, 30s, in);
+            INFO("kcat -P " << in << ": " << put.status.text() << "\n" << put.err);
+            REQUIRE(put.status.ok());
+        }
+    }
+
+    const command_result proc =
+        run_command(tapewire({"process", "--set", "kafka.brokers=" + bs, "--set", "kafka.topic=stock-data", "--set",
+                              "source.format=bar", "--set", "source.symbol=MSFT", "--set", "window.width=5m", "--set",
+                              "kafka.stop_at_end=true", "--set", "sink.path=" + tag + ".ndjson"}),
+                    tag + ".process");
+    INFO("process: " << proc.status.text() << "\n" << proc.err);
+    REQUIRE(proc.status.ok());
+    CHECK(summary_count(proc.err, "messages in") == static_cast<std::int64_t>(msgs.size()));
+    CHECK(summary_count(proc.err, "dead letters") == 0);
+    const ndjson_output o = read_output(tag + ".ndjson");
+    CHECK(o.dead_letters.empty());
+    CHECK(o.bar_lines.size() == expected.size());
+    for (const auto& [k, a] : expected) {
+        INFO(k.first << " window " << k.second);
+        const auto it = o.bars.find(k);
+        REQUIRE(it != o.bars.end());
+        INFO(it->second);
+        const bar_fields b = parse_bar(it->second);
+        CHECK(b.end == k.second + W);
+        CHECK(b.open == a.open);
+        CHECK(b.high == a.high);
+        CHECK(b.low == a.low);
+        CHECK(b.close == a.close);
+        CHECK(b.volume == a.volume);
+        CHECK(b.trades == a.trades);
+        CHECK(b.revision == 0);
+        const double vwap = a.pv / a.volume;
+        CHECK(std::fabs(b.vwap - vwap) <= 1e-9 * vwap);
+    }
+
+    stop_broker(broker, tag);
+}
+
+TEST_CASE("a message that is not a tick goes to ticks.dlq with its reason in a header", "[kafka][e2e]") {
+    const std::string tag = "kafka_dlq";
+    child_process broker;
+    const std::string bs = start_broker(broker, tag, {"ticks:1", "ticks.dlq:1"});
+    const std::string bad_price = R"({"symbol":"X","ts":1,"price":-1,"size":1})";
+    write_file(tag + ".in", "not json\n" + bad_price + "\n");
+    const command_result put =
+        run_command({"kcat", "-b", bs, "-P", "-t", "ticks", "-p", "0"}, tag + ".kcat_produce", 30s, tag + ".in");
+    INFO("kcat -P: " << put.status.text() << "\n" << put.err);
+    REQUIRE(put.status.ok());
+
+    const command_result proc =
+        run_command(tapewire({"process", "--set", "kafka.brokers=" + bs, "--set", "kafka.stop_at_end=true", "--set",
+                              "sink.path=" + tag + ".ndjson"}),
+                    tag + ".process");
+    INFO("process: " << proc.status.text() << "\n" << proc.err);
+    REQUIRE(proc.status.ok());
+    CHECK(summary_count(proc.err, "dead letters") == 2);
+    const ndjson_output o = read_output(tag + ".ndjson");
+    CHECK(o.dead_letters ==
+          std::vector<std::pair<std::string, std::string>>{{"not_json", "not json"}, {"bad_price", bad_price}});
+
+    const command_result dlq =
+        run_command({"kcat", "-b", bs, "-C", "-t", "ticks.dlq", "-o", "beginning", "-e", "-q", "-f", "%h|%s\n"},
+                    tag + ".kcat_consume");
+    INFO("kcat -C ticks.dlq: " << dlq.status.text() << "\n" << dlq.out << dlq.err);
+    REQUIRE(dlq.status.ok());
+    const std::vector<std::string> lines = split_lines(dlq.out);
+    REQUIRE(lines.size() == 2);
+    struct expect {
+        std::string reason, offset, payload;
+    };
+    const std::vector<expect> want{{"not_json", "0", "not json"}, {"bad_price", "1", bad_price}};
+    for (std::size_t i = 0; i < want.size(); ++i) {
+        INFO(lines[i]);
+        const std::size_t bar = lines[i].find('|');
+        REQUIRE(bar != std::string::npos);
+        CHECK(lines[i].substr(bar + 1) == want[i].payload);
+        // kcat prints the headers as name=value,name=value (NULL for a null value).
+        std::map<std::string, std::string> headers;
+        std::istringstream hs(lines[i].substr(0, bar));
+        for (std::string h; std::getline(hs, h, ',');) {
+            const std::size_t eq = h.find('=');
+            REQUIRE(eq != std::string::npos);
+            headers[h.substr(0, eq)] = h.substr(eq + 1);
+        }
+        CHECK(headers["reason"] == want[i].reason);
+        CHECK(headers.count("detail") == 1);
+        CHECK(headers["source.partition"] == "0");
+        CHECK(headers["source.offset"] == want[i].offset);
+    }
+
+    stop_broker(broker, tag);
+}
