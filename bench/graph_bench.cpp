@@ -475,6 +475,7 @@ void usage(std::FILE* to) {
     std::fputs("usage: tapewire-bench jitter [--seconds S]\n"
                "       tapewire-bench graph [--ticks N] [--symbols S] [--threads 1|2] [--rate R] [--json]\n"
                "                     [--warmup N] [--warmup-span S] [--ring N] [--seed N] [--pin] [--no-latency]\n"
+               "       tapewire-bench kafka [options]   (Kafka input against its floors; tapewire-bench kafka --help)\n"
                "jitter: one thread per CPU spins on the clock for S seconds (default 5) and reports the gaps,\n"
                "        the floor under any latency tail on this machine.\n"
                "graph: parse -> window -> vwap -> anomaly over pre-generated tick JSON\n"
@@ -612,11 +613,15 @@ int jitter_main(int argc, char** argv) {
 }
 
 } // namespace
+
+int kafka_main(int argc, char** argv); // kafka_bench.cpp
+
 } // namespace tapewire::bench
 
 int main(int argc, char** argv) {
     if (argc >= 2 && std::string_view(argv[1]) == "graph") return tapewire::bench::graph_main(argc - 2, argv + 2);
     if (argc >= 2 && std::string_view(argv[1]) == "jitter") return tapewire::bench::jitter_main(argc - 2, argv + 2);
+    if (argc >= 2 && std::string_view(argv[1]) == "kafka") return tapewire::bench::kafka_main(argc - 2, argv + 2);
     const bool help = argc >= 2 && (std::string_view(argv[1]) == "-h" || std::string_view(argv[1]) == "--help");
     tapewire::bench::usage(help ? stdout : stderr);
     return help ? 0 : 2;

@@ -14,12 +14,6 @@ constexpr std::size_t k_batch = 1024;
 constexpr std::int64_t k_store_every_ns = 100'000'000;
 constexpr std::int64_t k_lag_every_ns = 1'000'000'000;
 
-kafka_partition_list topic_list(const std::string& topic, const std::vector<std::int32_t>& partitions) {
-    kafka_partition_list l(rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size())));
-    for (std::int32_t p : partitions) (void)rd_kafka_topic_partition_list_add(l.get(), topic.c_str(), p);
-    return l;
-}
-
 } // namespace
 
 kafka_consumer_source::kafka_consumer_source(const config& cfg, const std::string& bootstrap, metrics_registry& metrics,
@@ -281,10 +275,11 @@ void kafka_consumer_source::finish(const partition_offsets& final_offsets) {
         r->err = err;
     };
     kafka_queue results(rd_kafka_queue_new(rk_.get()));
-    // A real cluster settles in moments; the embedded broker can take its session timeout (45 s)
-    // after another member left, and then the commit is given up (the next reader re-reads).
+    // A real cluster settles in moments. The embedded broker can take its session timeout (45 s)
+    // after another member left; the commit is given up after 5 s, and the next reader of the
+    // group re-reads from the offsets auto-committed during the run (at least once).
     const std::int64_t started = mono_ns();
-    const std::int64_t deadline = started + 20'000'000'000;
+    const std::int64_t deadline = started + 5'000'000'000;
     bool told = false;
     while (mine->cnt > 0) {
         // Asynchronous, and the consumer polled meanwhile: a synchronous commit would wait forever

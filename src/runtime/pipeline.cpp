@@ -611,6 +611,12 @@ struct pipeline::impl {
             broker->create_topic(cfg.kafka.bars_topic, parts, replication);
             broker->create_topic(cfg.kafka.alerts_topic, parts, replication);
             bootstrap = broker->bootstraps();
+            // This broker holds a fetch that finds nothing for the whole fetch.wait.max.ms (500 ms
+            // by default) even when data arrives meanwhile: bars would trail their ticks by seconds.
+            const bool set = std::any_of(cfg.kafka.consumer.begin(), cfg.kafka.consumer.end(),
+                                         [](const kafka_property& p) { return p.name == "fetch.wait.max.ms"; });
+            if (!set)
+                cfg.kafka.consumer.insert(cfg.kafka.consumer.begin(), {"fetch.wait.max.ms", "5", "(embedded)", 0});
         } else {
             bootstrap = cfg.kafka.brokers;
         }
