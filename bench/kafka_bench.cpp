@@ -54,6 +54,7 @@
 #include "src/kafka/producer.hpp"
 #include "src/runtime/clock.hpp"
 #include "src/runtime/metrics.hpp"
+#include "src/runtime/options.hpp"
 #include "src/runtime/pipeline.hpp"
 #include "src/runtime/tzif.hpp"
 #include "src/sink/outputs.hpp"
@@ -706,30 +707,6 @@ kcat_result run_kcat(const std::string& bootstrap, const std::string& topic, std
 
 // ---- latency: produce() → bar emitted --------------------------------------------------------------
 
-// Runtime option mapping, as src/runtime/pipeline.cpp does it (its helpers are internal there).
-window_options window_opts(const config& c) {
-    return {c.window.width.count(), c.window.allowed_lateness.count(), c.window.idle_timeout.count(),
-            c.window.late_update_horizon.count()};
-}
-anomaly_options anomaly_opts(const config& c) {
-    const auto& x = c.anomaly;
-    return {x.price_jump, x.return_z, x.volume_spike, x.vwap_dev_bps, x.ewma_alpha, x.warmup_bars};
-}
-vwap_options vwap_opts(const config& c) {
-    vwap_options o;
-    o.rolling_windows = c.vwap.rolling_windows;
-    const std::int64_t horizon_windows =
-        c.window.late_update_horizon.count() / std::max<std::int64_t>(1, c.window.width.count());
-    o.history = static_cast<std::uint32_t>(std::clamp<std::int64_t>(horizon_windows + 2, o.rolling_windows, 4096));
-    o.calendar = make_session_calendar(c.vwap.session_tz, c.vwap.session_start);
-    return o;
-}
-parse_options parse_opts(const config& c) {
-    parse_options o;
-    o.max_future_skew_ns = c.window.max_future_skew.count();
-    return o;
-}
-
 struct stamp {
     std::int32_t partition;
     std::int64_t offset;
@@ -1041,8 +1018,9 @@ latency_result tapewire_latency(const std::string& bootstrap, const std::string&
     offset_board board; // never published: the bench commits nothing
     kafka_consumer_source src(c, bootstrap, metrics, board);
     message_ring ring(c.pipeline.input_ring_bytes);
-    parse_stage parse(parse_opts(c));
-    auto chain = std::make_unique<latency_chain>(window_opts(c), vwap_opts(c), anomaly_opts(c), c, expected + 1024,
+    parse_stage parse(to_parse_options(c));
+    auto chain = std::make_unique<latency_chain>(to_window_options(c.window), to_vwap_options(c),
+                                                 to_anomaly_options(c.anomaly), c, expected + 1024,
                                                  static_cast<std::size_t>(a.symbols * (total_s + 4) * 2) + 1024);
     consume_agent feed(src, ring, c.pipeline.batch);
     process_agent proc(ring, parse, *chain, c.pipeline.batch);

@@ -131,6 +131,17 @@ bool parse_options(int argc, char** argv, int first, run_args& out, std::vector<
     return true;
 }
 
+// SIGINT/SIGTERM are taken by the calling thread with sigtimedwait/sigwaitinfo; threads started
+// afterwards inherit the mask, so no other thread is interrupted by them.
+sigset_t block_stop_signals() {
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    return signals;
+}
+
 config load(const run_args& a) {
     if (a.config_path.empty()) return load_config_text("", "(defaults)", a.overrides);
     return load_config_file(a.config_path, a.overrides);
@@ -222,12 +233,7 @@ int cmd_pipeline(int argc, char** argv, pipeline_mode mode) {
         return k_exit_usage;
     }
 
-    // SIGINT/SIGTERM are taken by this thread with sigtimedwait; the pipeline threads inherit the mask.
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGINT);
-    sigaddset(&signals, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    const sigset_t signals = block_stop_signals();
 
     std::unique_ptr<pipeline> p;
     try {
@@ -315,11 +321,7 @@ int cmd_broker(int argc, char** argv) {
         for (const auto& name : {cfg.kafka.topic, cfg.kafka.dlq_topic, cfg.kafka.bars_topic, cfg.kafka.alerts_topic})
             if (!name.empty()) topics.emplace_back(name, n);
     }
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGINT);
-    sigaddset(&signals, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    const sigset_t signals = block_stop_signals();
 
     const int brokers = args.brokers != 0 ? args.brokers : static_cast<int>(cfg.kafka.embedded_brokers);
     embedded_broker broker(brokers);

@@ -1,0 +1,19 @@
+// From the configuration to each operator's options: the one mapping the runtime, the tests and
+// the benchmarks share, so that what they run is what `tapewire run` runs.
+#pragma once
+
+#include "operators/anomaly.hpp"
+#include "operators/parse.hpp"
+#include "operators/vwap.hpp"
+#include "operators/window.hpp"
+#include "tapewire/config.hpp"
+
+namespace tapewire {
+
+window_options to_window_options(const window_config& c);
+anomaly_options to_anomaly_options(const anomaly_config& c);
+// Reads the session time zone (throws std::runtime_error when it is unknown).
+vwap_options to_vwap_options(const config& c);
+parse_options to_parse_options(const config& c);
+
+} // namespace tapewire
