@@ -38,7 +38,7 @@ kafka_consumer_source::kafka_consumer_source(const config& cfg, const std::strin
 
 kafka_consumer_source::~kafka_consumer_source() {
     release_batch();
-    if (!closed_ && rk_) (void)rd_kafka_consumer_close(rk_.get());
+    if (!closed_ && rk_) leave_group();
     queue_.reset();
 }
 
@@ -85,7 +85,8 @@ void kafka_consumer_source::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic
     std::vector<std::int32_t> revoked;
     for (int i = 0; i < parts->cnt; ++i) revoked.push_back(parts->elems[i].partition);
     if (auto safe = board_.read_if_newer(board_seen_); safe) store_offsets(*safe);
-    (void)rd_kafka_commit(rk_.get(), nullptr, 0);
+    // Asynchronous: a synchronous commit inside a rebalance can wait on that very rebalance.
+    (void)rd_kafka_commit(rk_.get(), nullptr, 1);
     for (std::size_t i = batch_next_; i < batch_count_; ++i) {
         if (batch_[i] == nullptr) continue;
         if (std::find(revoked.begin(), revoked.end(), batch_[i]->partition) != revoked.end()) {
@@ -307,6 +308,34 @@ void kafka_consumer_source::finish(const partition_offsets& final_offsets) {
             std::fprintf(stderr, "tapewire: kafka: waiting for the group to settle to commit the final offsets\n");
         }
         if (rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_.get(), 100)) rd_kafka_message_destroy(m);
+    }
+    leave_group();
+}
+
+void kafka_consumer_source::leave_group() {
+    // rd_kafka_consumer_close waits for the group to take the assignment back, which on the
+    // embedded broker can be its whole session timeout when another member left at the same time.
+    // Give the partitions back first, with a deadline; close only once that is done, else leave
+    // without the goodbye (the group then notices through the session timeout).
+    (void)rd_kafka_unsubscribe(rk_.get());
+    const std::int64_t deadline = mono_ns() + 3'000'000'000;
+    for (;;) {
+        rd_kafka_topic_partition_list_t* parts = nullptr;
+        const bool empty =
+            rd_kafka_assignment(rk_.get(), &parts) == RD_KAFKA_RESP_ERR_NO_ERROR && parts != nullptr && parts->cnt == 0;
+        if (parts != nullptr) rd_kafka_topic_partition_list_destroy(parts);
+        if (empty || mono_ns() >= deadline) {
+            if (!empty) {
+                std::fprintf(stderr, "tapewire: kafka: the group did not take the partitions back in time; leaving\n");
+                release_batch();
+                queue_.reset();
+                rd_kafka_destroy_flags(rk_.release(), RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+                closed_ = true;
+                return;
+            }
+            break;
+        }
+        if (rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_.get(), 50)) rd_kafka_message_destroy(m);
     }
     (void)rd_kafka_consumer_close(rk_.get());
     closed_ = true;

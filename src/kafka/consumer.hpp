@@ -91,6 +91,7 @@ private:
     bool reached_end() const;
     void store_offsets(const partition_offsets& offsets);
     void update_lag();
+    void leave_group();
 
     const config& cfg_;
     metrics_registry& metrics_;
