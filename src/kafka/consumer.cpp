@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
+#include <vector>
 
 #include "src/runtime/clock.hpp"
 
@@ -326,10 +328,15 @@ void kafka_consumer_source::leave_group() {
         if (parts != nullptr) rd_kafka_topic_partition_list_destroy(parts);
         if (empty || mono_ns() >= deadline) {
             if (!empty) {
+                // Even rd_kafka_destroy waits for the group then. The offsets are committed or
+                // given up already: leave the client to the process's exit, kept reachable.
                 std::fprintf(stderr, "tapewire: kafka: the group did not take the partitions back in time; leaving\n");
                 release_batch();
-                queue_.reset();
-                rd_kafka_destroy_flags(rk_.release(), RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+                static std::mutex abandoned_mu;
+                static std::vector<rd_kafka_t*> abandoned;
+                std::lock_guard<std::mutex> lock(abandoned_mu);
+                abandoned.push_back(rk_.release());
+                (void)queue_.release();
                 closed_ = true;
                 return;
             }
