@@ -18,6 +18,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "output_bar.hpp"
+
 namespace {
 
 struct run_result {
@@ -47,12 +49,7 @@ std::vector<std::string> read_lines(const std::string& path) {
     return lines;
 }
 
-struct out_bar {
-    std::string symbol;
-    std::int64_t start = 0, end = 0;
-    double open = 0, high = 0, low = 0, close = 0, volume = 0, vwap = NAN;
-    std::uint64_t trades = 0;
-};
+using tapewire::test::out_bar;
 
 struct out_alert {
     std::string symbol;
@@ -73,18 +70,7 @@ output read_output(const std::string& path) {
         simdjson::dom::element e = parser.parse(line);
         const std::string_view type = e["type"].get_string();
         if (type == "bar") {
-            out_bar b;
-            b.symbol = std::string(std::string_view(e["symbol"].get_string()));
-            b.start = e["window_start"].get_int64();
-            b.end = e["window_end"].get_int64();
-            b.open = e["open"].get_double();
-            b.high = e["high"].get_double();
-            b.low = e["low"].get_double();
-            b.close = e["close"].get_double();
-            b.volume = e["volume"].get_double();
-            b.trades = e["trades"].get_uint64();
-            if (!e["vwap"].is_null()) b.vwap = e["vwap"].get_double();
-            out.bars.push_back(b);
+            out.bars.push_back(tapewire::test::bar_from(e));
         } else if (type == "alert") {
             out.alerts.push_back({std::string(std::string_view(e["symbol"].get_string())), e["ts"].get_int64(),
                                   std::string(std::string_view(e["kind"].get_string()))});

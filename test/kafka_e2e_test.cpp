@@ -28,6 +28,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "output_bar.hpp"
+
 extern char** environ;
 
 namespace {
@@ -202,7 +204,7 @@ command_result run_command(const std::vector<std::string>& argv, const std::stri
 }
 
 // `tapewire <args...>`
-std::vector<std::string> tapewire(std::initializer_list<std::string> args) {
+std::vector<std::string> tapewire_cmd(std::initializer_list<std::string> args) {
     std::vector<std::string> v{TAPEWIRE_BINARY};
     v.insert(v.end(), args);
     return v;
@@ -215,7 +217,7 @@ std::vector<std::string> operator+(std::vector<std::string> a, const std::vector
 
 // `tapewire broker` with these topics, as a child; returns its bootstrap list.
 std::string start_broker(child_process& broker, const std::string& tag, const std::vector<std::string>& topics) {
-    std::vector<std::string> argv = tapewire({"broker"});
+    std::vector<std::string> argv = tapewire_cmd({"broker"});
     for (const auto& t : topics) argv = argv + std::vector<std::string>{"--topic", t};
     broker.spawn(argv, "", "", tag + ".broker.stderr");
     const std::optional<std::string> line = broker.read_line(10s);
@@ -293,28 +295,7 @@ ndjson_output read_output(const std::string& path) {
     return o;
 }
 
-struct bar_fields {
-    double open = 0, high = 0, low = 0, close = 0, volume = 0, vwap = NAN;
-    std::int64_t start = 0, end = 0;
-    std::uint64_t trades = 0, revision = 0;
-};
-
-bar_fields parse_bar(const std::string& line) {
-    simdjson::dom::parser parser;
-    simdjson::dom::element e = parser.parse(line);
-    bar_fields b;
-    b.start = e["window_start"].get_int64();
-    b.end = e["window_end"].get_int64();
-    b.open = e["open"].get_double();
-    b.high = e["high"].get_double();
-    b.low = e["low"].get_double();
-    b.close = e["close"].get_double();
-    b.volume = e["volume"].get_double();
-    b.trades = e["trades"].get_uint64();
-    b.revision = e["revision"].get_uint64();
-    if (!e["vwap"].is_null()) b.vwap = e["vwap"].get_double();
-    return b;
-}
+using tapewire::test::parse_bar;
 
 // Lines in `a` but not in `b` (as multisets), at most `limit` of them.
 std::vector<std::string> missing_from(const std::multiset<std::string>& a, const std::multiset<std::string>& b,
@@ -396,10 +377,10 @@ TEST_CASE("kcat lists and reads what tapewire produced, and tapewire process con
     child_process broker;
     const std::string bs = start_broker(broker, tag, {"ticks:4"});
 
-    const command_result p =
-        run_command(tapewire({"produce", "--ticks", "1000", "--set", "kafka.brokers=" + bs, "--set", "source.rate=0",
-                              "--set", std::string("source.start=") + k_start, "--set", "source.symbol_count=20"}),
-                    tag + ".produce");
+    const command_result p = run_command(
+        tapewire_cmd({"produce", "--ticks", "1000", "--set", "kafka.brokers=" + bs, "--set", "source.rate=0", "--set",
+                      std::string("source.start=") + k_start, "--set", "source.symbol_count=20"}),
+        tag + ".produce");
     INFO("produce: " << p.status.text() << "\n" << p.err);
     REQUIRE(p.status.ok());
     CHECK(summary_count(p.err, "produced") == 1000);
@@ -453,8 +434,8 @@ TEST_CASE("kcat lists and reads what tapewire produced, and tapewire process con
     REQUIRE(put.status.ok());
 
     const command_result proc =
-        run_command(tapewire({"process", "--set", "kafka.brokers=" + bs, "--set", "kafka.stop_at_end=true", "--set",
-                              "sink.path=" + tag + ".ndjson"}),
+        run_command(tapewire_cmd({"process", "--set", "kafka.brokers=" + bs, "--set", "kafka.stop_at_end=true", "--set",
+                                  "sink.path=" + tag + ".ndjson"}),
                     tag + ".process");
     INFO("process: " << proc.status.text() << "\n" << proc.err);
     REQUIRE(proc.status.ok());
@@ -464,7 +445,7 @@ TEST_CASE("kcat lists and reads what tapewire produced, and tapewire process con
     const std::int64_t window = (ts / 1'000'000'000) * 1'000'000'000;
     const auto it = o.bars.find({"KCATX", window});
     REQUIRE(it != o.bars.end());
-    const bar_fields b = parse_bar(it->second);
+    const tapewire::test::out_bar b = parse_bar(it->second);
     CHECK(b.end == window + 1'000'000'000);
     CHECK(b.open == kcat_price);
     CHECK(b.high == kcat_price);
@@ -485,17 +466,18 @@ TEST_CASE("two process instances in one group split the partitions and their bar
     const std::string tag = "kafka_group";
     child_process broker;
     const std::string bs = start_broker(broker, tag, {"ticks:8"});
-    const command_result p = run_command(
-        tapewire({"produce", "--ticks", "200000", "--set", "kafka.brokers=" + bs, "--set", "source.rate=0", "--set",
-                  std::string("source.start=") + k_start, "--set", "source.symbol_count=64", "--set", "source.seed=5"}),
-        tag + ".produce");
+    const command_result p =
+        run_command(tapewire_cmd({"produce", "--ticks", "200000", "--set", "kafka.brokers=" + bs, "--set",
+                                  "source.rate=0", "--set", std::string("source.start=") + k_start, "--set",
+                                  "source.symbol_count=64", "--set", "source.seed=5"}),
+                    tag + ".produce");
     INFO("produce: " << p.status.text() << "\n" << p.err);
     REQUIRE(p.status.ok());
     REQUIRE(summary_count(p.err, "produced") == 200'000);
 
     auto process_args = [&](const std::string& name, const std::string& group) {
-        return tapewire({"process", "--set", "kafka.brokers=" + bs, "--set", "kafka.group=" + group, "--set",
-                         "kafka.stop_at_end=true", "--set", "sink.path=" + tag + "." + name + ".ndjson"});
+        return tapewire_cmd({"process", "--set", "kafka.brokers=" + bs, "--set", "kafka.group=" + group, "--set",
+                             "kafka.stop_at_end=true", "--set", "sink.path=" + tag + "." + name + ".ndjson"});
     };
     // Both start at once, well inside the broker's initial rebalance delay: one generation.
     child_process first, second;
@@ -648,9 +630,9 @@ TEST_CASE("the older producer's bar messages on topic stock-data become bars", "
     }
 
     const command_result proc =
-        run_command(tapewire({"process", "--set", "kafka.brokers=" + bs, "--set", "kafka.topic=stock-data", "--set",
-                              "source.format=bar", "--set", "source.symbol=MSFT", "--set", "window.width=5m", "--set",
-                              "kafka.stop_at_end=true", "--set", "sink.path=" + tag + ".ndjson"}),
+        run_command(tapewire_cmd({"process", "--set", "kafka.brokers=" + bs, "--set", "kafka.topic=stock-data", "--set",
+                                  "source.format=bar", "--set", "source.symbol=MSFT", "--set", "window.width=5m",
+                                  "--set", "kafka.stop_at_end=true", "--set", "sink.path=" + tag + ".ndjson"}),
                     tag + ".process");
     INFO("process: " << proc.status.text() << "\n" << proc.err);
     REQUIRE(proc.status.ok());
@@ -664,7 +646,7 @@ TEST_CASE("the older producer's bar messages on topic stock-data become bars", "
         const auto it = o.bars.find(k);
         REQUIRE(it != o.bars.end());
         INFO(it->second);
-        const bar_fields b = parse_bar(it->second);
+        const tapewire::test::out_bar b = parse_bar(it->second);
         CHECK(b.end == k.second + W);
         CHECK(b.open == a.open);
         CHECK(b.high == a.high);
@@ -692,8 +674,8 @@ TEST_CASE("a message that is not a tick goes to ticks.dlq with its reason in a h
     REQUIRE(put.status.ok());
 
     const command_result proc =
-        run_command(tapewire({"process", "--set", "kafka.brokers=" + bs, "--set", "kafka.stop_at_end=true", "--set",
-                              "sink.path=" + tag + ".ndjson"}),
+        run_command(tapewire_cmd({"process", "--set", "kafka.brokers=" + bs, "--set", "kafka.stop_at_end=true", "--set",
+                                  "sink.path=" + tag + ".ndjson"}),
                     tag + ".process");
     INFO("process: " << proc.status.text() << "\n" << proc.err);
     REQUIRE(proc.status.ok());
