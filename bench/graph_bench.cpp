@@ -33,6 +33,7 @@
 #include <x86intrin.h>
 
 #include "alloc_count.hpp"
+#include "args.hpp"
 #include "operators/analytics.hpp"
 #include "operators/anomaly.hpp"
 #include "operators/parse.hpp"
@@ -493,17 +494,6 @@ void usage(std::FILE* to) {
                "                show what the measurement itself costs\n"
                "  --json        one JSON object instead of text\n",
                to);
-}
-
-template <class T> bool parse_number(std::string_view s, T& out) {
-    const auto r = std::from_chars(s.data(), s.data() + s.size(), out);
-    return r.ec == std::errc() && r.ptr == s.data() + s.size();
-}
-
-bool parse_double(const char* s, double& out) {
-    char* end = nullptr;
-    out = std::strtod(s, &end);
-    return end != s && *end == '\0' && std::isfinite(out) && out >= 0;
 }
 
 int graph_main(int argc, char** argv) {

@@ -46,6 +46,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "args.hpp"
 #include "operators/analytics.hpp"
 #include "operators/parse.hpp"
 #include "src/kafka/client.hpp"
@@ -1188,16 +1189,7 @@ void usage(std::FILE* to) {
         to);
 }
 
-template <class T> bool parse_number(std::string_view s, T& out) {
-    const auto r = std::from_chars(s.data(), s.data() + s.size(), out);
-    return r.ec == std::errc() && r.ptr == s.data() + s.size();
-}
-
-bool parse_positive(const char* s, double& out) {
-    char* end = nullptr;
-    out = std::strtod(s, &end);
-    return end != s && *end == '\0' && std::isfinite(out) && out > 0;
-}
+bool parse_positive(const char* s, double& out) { return parse_double(s, out) && out > 0; }
 
 std::string json_number(double v) {
     char buf[64];
