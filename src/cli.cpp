@@ -147,6 +147,17 @@ config load(const run_args& a) {
     return load_config_file(a.config_path, a.overrides);
 }
 
+// Loads the configuration, or says what is wrong with it (file:line: key: ...) and returns false.
+bool load_reporting(const run_args& a, config& out) {
+    try {
+        out = load(a);
+        return true;
+    } catch (const config_error& e) {
+        std::fprintf(stderr, "tapewire: config error: %s\n", e.what());
+        return false;
+    }
+}
+
 std::string thousands(std::uint64_t n) {
     std::string s = std::to_string(n);
     for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<std::size_t>(i), ",");
@@ -226,12 +237,7 @@ int cmd_pipeline(int argc, char** argv, pipeline_mode mode) {
         return k_exit_usage;
     }
     config cfg;
-    try {
-        cfg = load(args);
-    } catch (const config_error& e) {
-        std::fprintf(stderr, "tapewire: config error: %s\n", e.what());
-        return k_exit_usage;
-    }
+    if (!load_reporting(args, cfg)) return k_exit_usage;
 
     const sigset_t signals = block_stop_signals();
 
@@ -297,12 +303,7 @@ int cmd_broker(int argc, char** argv) {
         return k_exit_usage;
     }
     config cfg;
-    try {
-        cfg = load(args);
-    } catch (const config_error& e) {
-        std::fprintf(stderr, "tapewire: config error: %s\n", e.what());
-        return k_exit_usage;
-    }
+    if (!load_reporting(args, cfg)) return k_exit_usage;
     // Topics: --topic NAME[:PARTITIONS] as given, else the ones the config uses.
     std::vector<std::pair<std::string, int>> topics;
     for (const auto& t : args.topics) {

@@ -183,7 +183,6 @@ pull_result kafka_consumer_source::next(source_message& out) {
         out.offset = m->offset;
         out.release_at_mono_ns = 0;
         consumed_->add();
-        consumed_bytes_.fetch_add(m->len + m->key_len, std::memory_order_relaxed);
         return pull_result::message;
     }
 }

@@ -69,9 +69,6 @@ public:
         return i < positions_.size() ? positions_[i].load(std::memory_order_relaxed) : 0;
     }
     [[nodiscard]] std::uint64_t consumed() const noexcept { return consumed_->value(); }
-    [[nodiscard]] std::uint64_t consumed_bytes() const noexcept {
-        return consumed_bytes_.load(std::memory_order_relaxed);
-    }
 
 private:
     struct partition_state {
@@ -111,7 +108,6 @@ private:
     counter* rebalances_;
     counter* pauses_;
     counter* errors_;
-    std::atomic<std::uint64_t> consumed_bytes_{0};
     std::vector<std::atomic<std::int64_t>> positions_; // kafka.partitions of them
     std::atomic<std::size_t> assigned_count_{0};
     std::string control_;      // "revoke 1 2 3" waiting to be handed to the graph

@@ -35,7 +35,7 @@ rd_kafka_topic_t* kafka_producer::topic(const std::string& name) {
     if (t == nullptr) throw kafka_error("cannot open topic " + name + ": " + rd_kafka_err2str(rd_kafka_last_error()));
     topics_.emplace_back(name, t);
     std::lock_guard<std::mutex> lock(mu_);
-    ends_.emplace_back(name, std::vector<std::int64_t>{});
+    ends_.push_back({t, name, {}});
     return t;
 }
 
@@ -91,7 +91,7 @@ std::string kafka_producer::failure() const {
 std::vector<std::pair<std::int32_t, std::int64_t>> kafka_producer::delivered_ends(const std::string& topic) const {
     std::lock_guard<std::mutex> lock(mu_);
     std::vector<std::pair<std::int32_t, std::int64_t>> out;
-    for (const auto& [name, ends] : ends_) {
+    for (const auto& [handle, name, ends] : ends_) {
         if (name != topic) continue;
         for (std::size_t p = 0; p < ends.size(); ++p)
             if (ends[p] > 0) out.emplace_back(static_cast<std::int32_t>(p), ends[p]);
@@ -117,9 +117,8 @@ void kafka_producer::on_report(const rd_kafka_message_t* m) {
     delivery_latency_->record(mono_ns() - stamp);
     if (on_delivery) on_delivery(m->partition, m->offset, stamp);
     std::lock_guard<std::mutex> lock(mu_);
-    const char* name = rd_kafka_topic_name(m->rkt);
-    for (auto& [n, ends] : ends_) {
-        if (n != name) continue;
+    for (auto& [handle, name, ends] : ends_) {
+        if (handle != m->rkt) continue;
         const auto p = static_cast<std::size_t>(m->partition);
         if (ends.size() <= p) ends.resize(p + 1, 0);
         ends[p] = std::max(ends[p], m->offset + 1);

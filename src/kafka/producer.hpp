@@ -74,7 +74,12 @@ private:
     histogram* delivery_latency_;
     mutable std::mutex mu_; // delivery reports may be served by flush() on another thread
     std::string failure_;
-    std::vector<std::pair<std::string, std::vector<std::int64_t>>> ends_; // topic → per partition
+    struct topic_ends {
+        const rd_kafka_topic_t* handle;
+        std::string name;
+        std::vector<std::int64_t> ends; // per partition: offset after the last delivered
+    };
+    std::vector<topic_ends> ends_;
 };
 
 } // namespace tapewire

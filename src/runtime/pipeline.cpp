@@ -244,13 +244,6 @@ public:
         release();
     }
 
-    // After the graph has finished: everything seen is done with.
-    [[nodiscard]] partition_offsets final_offsets(const window_stage& window) const {
-        partition_offsets out;
-        window.safe_offsets(out);
-        return out;
-    }
-
 private:
     void release() {
         const std::uint64_t delivered = outputs_ != nullptr ? outputs_->delivered() : 0;
@@ -376,7 +369,6 @@ public:
     }
     void on_close() override { publish(); }
     [[nodiscard]] bool done() const override { return done_; }
-    [[nodiscard]] const offset_publisher& offsets() const { return offsets_; }
 
 private:
     void publish() {
