@@ -83,6 +83,21 @@ struct sink_config {
     bool bars = true;                          // write bars
     bool alerts = true;                        // write alerts
     bool dead_letters = true;                  // write dead letters
+
+    // kind "odbc": an ODBC connection string ("Driver=...;..." or "DSN=...;..."); ${ENV} expands.
+    std::string connection = "Driver=SQLite3;Database=data/tapewire.db";
+    std::uint32_t batch_rows = 5000;                          // commit once this many rows are pending
+    duration batch_interval = std::chrono::milliseconds(500); // or once the oldest pending row is this old
+    bool archive_ticks = false;                               // also write every tick to ticks_table
+    duration retry_min = std::chrono::milliseconds(100);      // back-off after a transient database error
+    duration retry_max = std::chrono::seconds(10);            // back-off cap
+    std::uint32_t ring_size = 65536;                          // rows between the graph and the writer thread
+    std::string bars_table = "bars";
+    std::string alerts_table = "alerts";
+    std::string dead_letters_table = "dead_letters";
+    std::string ticks_table = "ticks";
+    std::string offsets_table = "tapewire_offsets";
+    std::string state_table = "tapewire_state";
 };
 
 // One librdkafka property from [kafka.producer] or [kafka.consumer], with where it was set so a

@@ -422,6 +422,16 @@ const auto k_time_of_day = [](const std::string& s) -> std::string {
     return parse_time_of_day(s) ? "" : "must be a local time HH:MM (00:00 to 23:59), got " + quote(s);
 };
 
+// Table names are pasted into SQL text (values never are): a letter or '_', then letters, digits
+// and '_', at most 63 bytes (PostgreSQL's limit, the smallest of the three databases).
+const auto k_sql_identifier = [](const std::string& s) -> std::string {
+    const auto letter = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
+    bool ok = !s.empty() && s.size() <= 63 && letter(s[0]);
+    for (char c : s) ok = ok && (letter(c) || (c >= '0' && c <= '9'));
+    return ok ? ""
+              : "must be a table name: a letter or '_', then letters, digits or '_', at most 63 bytes; got " + quote(s);
+};
+
 const auto k_weight = [](double v) -> std::string { return v > 0 && v <= 1 ? "" : "must be in (0, 1]"; };
 
 const auto k_thread_count = [](std::uint32_t v) -> std::string {
@@ -497,11 +507,25 @@ const std::vector<field_spec>& fields() {
             .add("cpus", &pipeline_config::cpus, k_cpu_list);
         section_binder(
             "sink", [](auto& c) -> auto& { return c.sink; }, f)
-            .add("kind", &sink_config::kind, each_one_of({"ndjson", "kafka"}, "sink kind"), string_or_list_reader{})
+            .add("kind", &sink_config::kind, each_one_of({"ndjson", "kafka", "odbc"}, "sink kind"),
+                 string_or_list_reader{})
             .add("path", &sink_config::path, k_non_empty_text)
             .add("bars", &sink_config::bars)
             .add("alerts", &sink_config::alerts)
-            .add("dead_letters", &sink_config::dead_letters);
+            .add("dead_letters", &sink_config::dead_letters)
+            .add("connection", &sink_config::connection, k_non_empty_text)
+            .add("batch_rows", &sink_config::batch_rows, k_positive)
+            .add("batch_interval", &sink_config::batch_interval, k_positive)
+            .add("archive_ticks", &sink_config::archive_ticks)
+            .add("retry_min", &sink_config::retry_min, k_positive)
+            .add("retry_max", &sink_config::retry_max, k_positive)
+            .add("ring_size", &sink_config::ring_size, k_positive)
+            .add("bars_table", &sink_config::bars_table, k_sql_identifier)
+            .add("alerts_table", &sink_config::alerts_table, k_sql_identifier)
+            .add("dead_letters_table", &sink_config::dead_letters_table, k_sql_identifier)
+            .add("ticks_table", &sink_config::ticks_table, k_sql_identifier)
+            .add("offsets_table", &sink_config::offsets_table, k_sql_identifier)
+            .add("state_table", &sink_config::state_table, k_sql_identifier);
         section_binder(
             "kafka", [](auto& c) -> auto& { return c.kafka; }, f)
             .add("brokers", &kafka_config::brokers)
