@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "operators/checkpoint.hpp"
+
 namespace tapewire {
 
 namespace {
@@ -96,6 +98,34 @@ std::size_t anomaly_stage::check_bar(const bar& b, alert* out) {
         s.vwap_dev_active = outside;
     }
     return n;
+}
+
+// Checkpointing -------------------------------------------------------------------------------------
+
+void anomaly_stage::save_checkpoint(const std::vector<symbol>& syms, checkpoint_writer& out) const {
+    const symbol_state initial;
+    for (const symbol& sym : syms) {
+        const std::uint32_t id = symbols_.find(sym);
+        const symbol_state& s = id == symbol_table::k_none ? initial : states_[id];
+        out.record(s.last_price, s.prev_close, s.mean_r, s.var_r, s.mean_volume, s.bars, s.volume_bars, s.last_start,
+                   s.vwap_dev_active);
+    }
+}
+
+void anomaly_stage::restore_checkpoint(const std::vector<symbol>& syms, checkpoint_reader& in, bool apply) {
+    for (const symbol& sym : syms) {
+        symbol_state s;
+        in.record("anomaly state", s.last_price, s.prev_close, s.mean_r, s.var_r, s.mean_volume, s.bars, s.volume_bars,
+                  s.last_start, s.vwap_dev_active);
+        if (apply) state(sym) = s;
+    }
+}
+
+void anomaly_stage::forget(const std::vector<symbol>& syms) {
+    for (const symbol& sym : syms) {
+        const std::uint32_t id = symbols_.find(sym);
+        if (id != symbol_table::k_none) states_[id] = symbol_state{};
+    }
 }
 
 } // namespace tapewire

@@ -21,6 +21,9 @@
 
 namespace tapewire {
 
+class checkpoint_reader;
+class checkpoint_writer;
+
 struct anomaly_options {
     double price_jump = 0.02;
     double return_z = 6.0;
@@ -55,6 +58,15 @@ public:
     std::size_t check_bar(const bar& b, alert* out);
 
     [[nodiscard]] std::uint64_t alerts() const noexcept { return alerts_; }
+
+    // Checkpointing (operators/checkpoint.hpp). The state of each of `syms` (the initial one for a
+    // symbol never seen): EWMAs, counts, last price and close, the vwap_dev flag, the newest window judged.
+    void save_checkpoint(const std::vector<symbol>& syms, checkpoint_writer& out) const;
+    // Reads what save_checkpoint wrote. apply = false only checks it (throws std::runtime_error on
+    // malformed input, changes nothing); apply = true installs it.
+    void restore_checkpoint(const std::vector<symbol>& syms, checkpoint_reader& in, bool apply);
+    // The symbols' state goes back to never seen.
+    void forget(const std::vector<symbol>& syms);
 
 private:
     struct symbol_state {

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "operators/checkpoint.hpp"
+
 namespace tapewire {
 
 vwap_stage::vwap_stage(vwap_options opt) : opt_(std::move(opt)) {
@@ -68,6 +70,54 @@ void vwap_stage::enrich(bar& b) {
     b.rolling_vwap = rv > 0 ? rpv / rv : k_null_double;
     b.vwap_dev_bps = std::isnan(b.session_vwap) ? k_null_double : (b.close - b.session_vwap) / b.session_vwap * 1e4;
     if (h.size() > opt_.history) h.erase(h.begin()); // capacity reserved: no allocation
+}
+
+// Checkpointing -------------------------------------------------------------------------------------
+
+namespace {
+constexpr std::size_t k_entry_bytes = 2 * 8 + 4 * 8; // start, session, pv, v, cum_pv, cum_v
+} // namespace
+
+void vwap_stage::save_checkpoint(const std::vector<symbol>& syms, checkpoint_writer& out) const {
+    for (const symbol& sym : syms) {
+        const std::uint32_t id = symbols_.find(sym);
+        if (id == symbol_table::k_none) {
+            out.u32(0);
+            continue;
+        }
+        const auto& h = states_[id].history;
+        out.u32(static_cast<std::uint32_t>(h.size()));
+        for (const entry& e : h) out.record(e.start, e.session, e.pv, e.v, e.cum_pv, e.cum_v);
+    }
+}
+
+void vwap_stage::restore_checkpoint(const std::vector<symbol>& syms, checkpoint_reader& in, bool apply) {
+    std::vector<entry> h;
+    for (const symbol& sym : syms) {
+        h.clear();
+        const std::uint32_t n = in.count(k_entry_bytes, "vwap history");
+        for (std::uint32_t i = 0; i < n; ++i) {
+            entry e{};
+            in.record("vwap entry", e.start, e.session, e.pv, e.v, e.cum_pv, e.cum_v);
+            if (!h.empty() && e.start <= h.back().start) in.fail("vwap history not in ascending order");
+            h.push_back(e);
+        }
+        if (!apply) continue;
+        bool added = false;
+        const std::uint32_t id = symbols_.intern(sym, added);
+        if (added) states_.emplace_back();
+        auto& dst = states_[id].history;
+        dst.reserve(opt_.history + 1); // enrich never allocates
+        const std::size_t keep = std::min<std::size_t>(h.size(), opt_.history);
+        dst.assign(h.end() - static_cast<std::ptrdiff_t>(keep), h.end());
+    }
+}
+
+void vwap_stage::forget(const std::vector<symbol>& syms) {
+    for (const symbol& sym : syms) {
+        const std::uint32_t id = symbols_.find(sym);
+        if (id != symbol_table::k_none) states_[id].history.clear();
+    }
 }
 
 } // namespace tapewire

@@ -17,6 +17,9 @@
 
 namespace tapewire {
 
+class checkpoint_reader;
+class checkpoint_writer;
+
 struct vwap_options {
     std::uint32_t rolling_windows = 20;
     std::uint32_t history = 64; // windows per symbol kept to apply corrections (>= rolling_windows)
@@ -35,6 +38,15 @@ public:
 
     // Fills session_vwap, rolling_vwap and vwap_dev_bps of `b` and updates the symbol's sums.
     void enrich(bar& b);
+
+    // Checkpointing (operators/checkpoint.hpp). The history of each of `syms` (none for a symbol
+    // never seen), so corrections and rolling sums continue exactly.
+    void save_checkpoint(const std::vector<symbol>& syms, checkpoint_writer& out) const;
+    // Reads what save_checkpoint wrote. apply = false only checks it (throws std::runtime_error on
+    // malformed input, changes nothing); apply = true installs it, keeping the newest `history`.
+    void restore_checkpoint(const std::vector<symbol>& syms, checkpoint_reader& in, bool apply);
+    // The symbols' state goes back to never seen.
+    void forget(const std::vector<symbol>& syms);
 
 private:
     struct entry {

@@ -1,6 +1,10 @@
 #include "operators/window.hpp"
 
 #include <algorithm>
+#include <limits>
+#include <string>
+
+#include "operators/checkpoint.hpp"
 
 namespace tapewire {
 
@@ -69,9 +73,12 @@ window_stage::accept_result window_stage::accept(const tick& t) {
         states_.back().sym = t.sym;
         states_.back().open.reserve(4);
     }
+    partition_state& ps = partition(t.src.partition);
+    const std::int32_t listed = t.src.partition < 0 ? 0 : t.src.partition; // partition() maps < 0 to 0
+    if (states_[id].listed != listed) join(id, listed);                    // a new symbol (or one that moved)
     symbol_state& s = states_[id];
     s.partition = t.src.partition;
-    partition_state& ps = partition(t.src.partition);
+    ps.changed = true;
     ps.last_seen = now_;
     ps.next_offset = t.src.offset + 1;
 
@@ -136,6 +143,7 @@ window_stage::accept_result window_stage::accept(const tick& t) {
 
 void window_stage::advance(std::int32_t p, partition_state& ps, timestamp_ns wm) {
     ps.watermark = wm;
+    ps.changed = true;
     auto later = [](const heap_entry& a, const heap_entry& b) { return heap_later(a, b); };
     bool closed_any = false;
     while (!ps.heap.empty() && ps.heap.front().end <= wm) {
@@ -260,12 +268,192 @@ void window_stage::discard_partitions(const std::vector<std::int32_t>& partition
             open_count_ -= s.open.size();
             s.open.clear();
         }
-        partitions_[static_cast<std::size_t>(p)] = partition_state{};
+        // The symbols stay listed: their retained windows, vwap and anomaly state are still here.
+        partition_state& ps = partitions_[static_cast<std::size_t>(p)];
+        std::vector<std::uint32_t> members = std::move(ps.members);
+        ps = partition_state{};
+        ps.members = std::move(members);
+        ps.changed = true;
     }
 }
 
 void window_stage::close_all() {
     for (std::size_t p = 0; p < partitions_.size(); ++p) close_partition(static_cast<std::int32_t>(p), partitions_[p]);
+}
+
+// Checkpointing -------------------------------------------------------------------------------------
+
+void window_stage::join(std::uint32_t id, std::int32_t p) {
+    leave(id);
+    states_[id].listed = p;
+    partition(p).members.push_back(id);
+}
+
+// Takes the symbol off its partition's member list. Only a symbol that changes partition (input not
+// keyed by symbol) or one a restore claims has to: rare, so a linear erase is fine.
+void window_stage::leave(std::uint32_t id) {
+    symbol_state& s = states_[id];
+    if (s.listed < 0) return;
+    partition_state& ps = partitions_[static_cast<std::size_t>(s.listed)];
+    std::erase(ps.members, id);
+    ps.changed = true;
+    s.listed = -1;
+}
+
+void window_stage::changed_partitions(std::vector<std::int32_t>& out) {
+    out.clear();
+    for (std::size_t p = 0; p < partitions_.size(); ++p) {
+        if (!partitions_[p].changed) continue;
+        partitions_[p].changed = false;
+        out.push_back(static_cast<std::int32_t>(p));
+    }
+}
+
+void window_stage::known_partitions(std::vector<std::int32_t>& out) const {
+    out.clear();
+    for (std::size_t p = 0; p < partitions_.size(); ++p) {
+        const partition_state& ps = partitions_[p];
+        if (!ps.members.empty() || !ps.heap.empty() || ps.max_ts != k_no_time || ps.watermark != k_no_time ||
+            ps.next_offset >= 0)
+            out.push_back(static_cast<std::int32_t>(p));
+    }
+}
+
+void window_stage::partition_symbols(std::int32_t p, std::vector<symbol>& out) const {
+    out.clear();
+    if (p < 0 || static_cast<std::size_t>(p) >= partitions_.size()) return;
+    std::vector<std::uint32_t> ids = partitions_[static_cast<std::size_t>(p)].members;
+    std::sort(ids.begin(), ids.end());
+    out.reserve(ids.size());
+    for (std::uint32_t id : ids) out.push_back(states_[id].sym);
+}
+
+namespace {
+
+// start, open_ts, close_ts, open, high, low, close, volume, pv, trades, first_offset, last_offset,
+// revision, empty.
+constexpr std::size_t k_window_bytes = 3 * 8 + 6 * 8 + 8 + 2 * 8 + 4 + 1;
+// A symbol's record: open count, windows, retained count, windows.
+constexpr std::size_t k_window_symbol_bytes = 4 + 4;
+constexpr std::size_t k_window_partition_bytes = 4 * 8;
+
+} // namespace
+
+void window_stage::save_checkpoint(std::int32_t p, const std::vector<symbol>& syms, checkpoint_writer& out) const {
+    const bool known = p >= 0 && static_cast<std::size_t>(p) < partitions_.size();
+    const partition_state none;
+    const partition_state& ps = known ? partitions_[static_cast<std::size_t>(p)] : none;
+    out.record(ps.max_ts, ps.watermark, ps.emitted_watermark, ps.next_offset);
+    auto put = [&out](const window_state& w) {
+        out.record(w.start, w.open_ts, w.close_ts, w.open, w.high, w.low, w.close, w.volume, w.pv, w.trades,
+                   w.first_offset, w.last_offset, w.revision, w.empty);
+    };
+    for (const symbol& sym : syms) {
+        const std::uint32_t id = symbols_.find(sym);
+        if (id == symbol_table::k_none) {
+            out.u32(0);
+            out.u32(0);
+            continue;
+        }
+        const symbol_state& s = states_[id];
+        out.u32(static_cast<std::uint32_t>(s.open.size()));
+        for (const window_state& w : s.open) put(w);
+        // Retained windows oldest first: restored into a ring with head 0, they are found, and
+        // overwritten, in the same order as here.
+        const retained& r = s.closed;
+        out.u32(static_cast<std::uint32_t>(r.count));
+        for (std::size_t i = 0, at = r.head; i < r.count; ++i, at = at + 1 == r.items.size() ? 0 : at + 1)
+            put(r.items[at]);
+    }
+}
+
+void window_stage::restore_checkpoint(std::int32_t p, const std::vector<symbol>& syms, checkpoint_reader& in,
+                                      bool apply, timestamp_ns now) {
+    const std::int64_t width = opt_.width_ns;
+    auto get = [&in, width](const char* what) {
+        window_state w;
+        in.record(what, w.start, w.open_ts, w.close_ts, w.open, w.high, w.low, w.close, w.volume, w.pv, w.trades,
+                  w.first_offset, w.last_offset, w.revision, w.empty);
+        if (w.start % width != 0 || w.start > std::numeric_limits<timestamp_ns>::max() - width)
+            in.fail(std::string(what) + " window start not a window boundary");
+        return w;
+    };
+
+    if (in.left() < k_window_partition_bytes + syms.size() * k_window_symbol_bytes)
+        in.fail("truncated: window section shorter than its symbols");
+    partition_state fields;
+    in.record("partition fields", fields.max_ts, fields.watermark, fields.emitted_watermark, fields.next_offset);
+
+    partition_state* ps = nullptr;
+    if (apply) {
+        ps = &partition(p);
+        // Forget what the partition holds: its symbols' windows and its watermarks.
+        for (std::uint32_t id : ps->members) {
+            symbol_state& s = states_[id];
+            open_count_ -= s.open.size();
+            s.open.clear();
+            s.closed.items.clear();
+            s.closed.head = s.closed.count = 0;
+            s.listed = -1;
+        }
+        ps->members.clear();
+        ps->heap.clear();
+        ps->max_ts = fields.max_ts;
+        ps->watermark = fields.watermark;
+        ps->emitted_watermark = fields.emitted_watermark;
+        ps->next_offset = fields.next_offset;
+        ps->last_seen = now;
+    }
+
+    std::vector<window_state> open, closed;
+    for (const symbol& sym : syms) {
+        open.clear();
+        closed.clear();
+        const std::uint32_t n_open = in.count(k_window_bytes, "open windows");
+        for (std::uint32_t i = 0; i < n_open; ++i) {
+            open.push_back(get("open window"));
+            if (i > 0 && open[i].start <= open[i - 1].start) in.fail("open windows not in ascending order");
+        }
+        const std::uint32_t n_closed = in.count(k_window_bytes, "retained windows");
+        for (std::uint32_t i = 0; i < n_closed; ++i) closed.push_back(get("retained window"));
+        if (!apply) continue;
+
+        bool added = false;
+        const std::uint32_t id = symbols_.intern(sym, added);
+        if (added) {
+            states_.emplace_back();
+            states_.back().sym = sym;
+            states_.back().open.reserve(4);
+        }
+        if (states_[id].listed >= 0) { // held by another partition here: take it over
+            symbol_state& s = states_[id];
+            partition_state& other = partitions_[static_cast<std::size_t>(s.listed)];
+            std::erase_if(other.heap, [id](const heap_entry& e) { return e.sym == id; });
+            std::make_heap(other.heap.begin(), other.heap.end(),
+                           [](const heap_entry& a, const heap_entry& b) { return heap_later(a, b); });
+            open_count_ -= s.open.size();
+            s.open.clear();
+            leave(id);
+        }
+        symbol_state& s = states_[id];
+        s.partition = p;
+        s.listed = p;
+        ps->members.push_back(id);
+        s.open.assign(open.begin(), open.end());
+        open_count_ += s.open.size();
+        for (const window_state& w : s.open) ps->heap.push_back({w.start + width, id});
+        // The newest retain_capacity_ (this stage's horizon may be shorter than the saver's).
+        const std::size_t keep = std::min(closed.size(), retain_capacity_);
+        s.closed.items.assign(closed.end() - static_cast<std::ptrdiff_t>(keep), closed.end());
+        s.closed.head = 0;
+        s.closed.count = keep;
+    }
+    in.expect_end("window section");
+    if (!apply) return;
+    std::make_heap(ps->heap.begin(), ps->heap.end(),
+                   [](const heap_entry& a, const heap_entry& b) { return heap_later(a, b); });
+    if (pending_bars_.capacity() <= open_count_) pending_bars_.reserve(2 * open_count_);
+    ps->changed = false;
 }
 
 } // namespace tapewire

@@ -21,6 +21,9 @@
 
 namespace tapewire {
 
+class checkpoint_reader;
+class checkpoint_writer;
+
 struct window_options {
     std::int64_t width_ns = 1'000'000'000;
     std::int64_t allowed_lateness_ns = 200'000'000;
@@ -78,6 +81,29 @@ public:
     // their open windows (without emitting them) and their watermarks.
     void discard_partitions(const std::vector<std::int32_t>& partitions);
 
+    // Checkpointing (operators/checkpoint.hpp defines the format and drives the save/restore calls).
+    //
+    // Partitions whose state changed since the last call (a tick, on time or late, a window closed by
+    // a timer or a flush, a discard), ascending; clears their flags. `out` is replaced. A restore
+    // clears its partition's flag: the state is then the saved one.
+    void changed_partitions(std::vector<std::int32_t>& out);
+    // Partitions holding any state (symbols, windows, a watermark or an offset), ascending.
+    void known_partitions(std::vector<std::int32_t>& out) const;
+    // The symbols of `partition` (whose last tick came from it), in the order of their ids here.
+    // Each partition keeps a list of its symbols, so this and a save cost O(the partition's symbols).
+    void partition_symbols(std::int32_t partition, std::vector<symbol>& out) const;
+    [[nodiscard]] std::int64_t width_ns() const noexcept { return opt_.width_ns; }
+    // Writes the partition's fields, then, for each of `syms` (from partition_symbols), its open
+    // windows and its retained closed windows.
+    void save_checkpoint(std::int32_t partition, const std::vector<symbol>& syms, checkpoint_writer& out) const;
+    // Reads what save_checkpoint wrote. apply = false only checks it: throws std::runtime_error on
+    // malformed input and changes nothing. apply = true (on bytes that passed the check) replaces the
+    // partition's state and its symbols' windows (other symbols of the partition are forgotten;
+    // `syms` held by another partition here move over); last_seen restarts at `now`. The heap of open
+    // windows is rebuilt from them (with this stage's symbol ids), not saved.
+    void restore_checkpoint(std::int32_t partition, const std::vector<symbol>& syms, checkpoint_reader& in, bool apply,
+                            timestamp_ns now);
+
 private:
     enum class accept_result { accepted, late };
 
@@ -101,6 +127,7 @@ private:
     struct symbol_state {
         symbol sym;
         std::int32_t partition = 0;
+        std::int32_t listed = -1;       // the partition whose member list holds this symbol (-1: none)
         std::vector<window_state> open; // sorted by start, usually one or two
         retained closed;
     };
@@ -114,9 +141,11 @@ private:
         timestamp_ns max_ts = k_no_time;
         timestamp_ns watermark = k_no_time;
         timestamp_ns emitted_watermark = k_no_time;
-        timestamp_ns last_seen = 0;    // processing time of the last tick
-        std::int64_t next_offset = -1; // offset after the last tick seen (-1: none numbered)
-        std::vector<heap_entry> heap;  // min-heap on (end, sym) of open windows
+        timestamp_ns last_seen = 0;         // processing time of the last tick
+        std::int64_t next_offset = -1;      // offset after the last tick seen (-1: none numbered)
+        std::vector<heap_entry> heap;       // min-heap on (end, sym) of open windows
+        std::vector<std::uint32_t> members; // symbols whose last tick came from here (checkpoints)
+        bool changed = false;               // state changed since the last changed_partitions()
     };
 
     accept_result accept(const tick& t);
@@ -129,6 +158,8 @@ private:
     window_state* find_retained(symbol_state& s, timestamp_ns start);
     void retain(symbol_state& s, const window_state& w);
     void push_bar(const symbol_state& s, const window_state& w);
+    void join(std::uint32_t id, std::int32_t partition);
+    void leave(std::uint32_t id);
     static void merge(window_state& w, const tick& t);
 
     template <class E> void drain(E& out) {

@@ -1,0 +1,263 @@
+#include "operators/checkpoint.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+#include <vector>
+
+#include "operators/anomaly.hpp"
+#include "operators/vwap.hpp"
+#include "operators/window.hpp"
+
+namespace tapewire {
+
+namespace {
+
+constexpr char k_magic[4] = {'T', 'W', 'C', 'P'};
+constexpr std::size_t k_header_bytes = 48;
+constexpr std::size_t k_checksum_at = 32;
+constexpr std::size_t k_symbol_bytes = 16;
+
+constexpr std::uint64_t k_p1 = 0x9E3779B97F4A7C15ULL;
+constexpr std::uint64_t k_p2 = 0xC2B2AE3D27D4EB4FULL;
+
+std::uint64_t load_le64(const unsigned char* p) noexcept {
+    std::uint64_t x;
+    std::memcpy(&x, p, sizeof x);
+    return detail::to_little_endian(x);
+}
+
+std::uint64_t finish(std::uint64_t h) noexcept {
+    h ^= h >> 33;
+    h *= 0xFF51AFD7ED558CCDULL;
+    h ^= h >> 33;
+    h *= 0xC4CEB9FE1A85EC53ULL;
+    h ^= h >> 33;
+    return h;
+}
+
+// A 64-bit integrity check over `data`: sixteen independent lanes of 8-byte words (independent, so
+// the multiplies overlap; about 5 bytes a cycle). Each step, (l ^ w) * odd then an xor-shift, is a
+// bijection of the lane for a fixed word and of the word for a fixed lane, so any change confined to
+// one word always changes the result; other changes escape with probability about 2^-64. Not a
+// defence against deliberate tampering.
+std::uint64_t checksum(std::string_view data, std::uint64_t seed) noexcept {
+    constexpr std::size_t k_lanes = 16, k_block = 8 * k_lanes;
+    const auto* p = reinterpret_cast<const unsigned char*>(data.data());
+    const std::size_t n = data.size();
+    std::uint64_t lane[k_lanes];
+    for (std::size_t j = 0; j < k_lanes; ++j) lane[j] = seed ^ (k_p2 * (j + 1));
+    auto step = [](std::uint64_t l, std::uint64_t w) noexcept {
+        l = (l ^ w) * k_p1;
+        return l ^ (l >> 29);
+    };
+    std::size_t i = 0;
+    for (; i + k_block <= n; i += k_block)
+        for (std::size_t j = 0; j < k_lanes; ++j) lane[j] = step(lane[j], load_le64(p + i + 8 * j));
+    unsigned char tail[k_block] = {};
+    std::copy(p + i, p + n, tail);
+    for (std::size_t j = 0; j < k_lanes; ++j) lane[j] = step(lane[j], load_le64(tail + 8 * j));
+    std::uint64_t h = finish(n ^ k_p2);
+    for (std::size_t j = 0; j < k_lanes; ++j) h ^= finish(lane[j] + j * k_p2);
+    return finish(h);
+}
+
+// The checksum covers every byte but its own.
+std::uint64_t blob_checksum(std::string_view blob) noexcept {
+    return checksum(blob.substr(k_checksum_at + 8), checksum(blob.substr(0, k_checksum_at), 0));
+}
+
+// "1s", "250ms", "1500us", "7ns".
+std::string duration_text(std::int64_t ns) {
+    if (ns != 0 && ns % 1'000'000'000 == 0) return std::to_string(ns / 1'000'000'000) + "s";
+    if (ns != 0 && ns % 1'000'000 == 0) return std::to_string(ns / 1'000'000) + "ms";
+    if (ns != 0 && ns % 1'000 == 0) return std::to_string(ns / 1'000) + "us";
+    return std::to_string(ns) + "ns";
+}
+
+void begin_section(checkpoint_writer& out, const char (&tag)[5], std::size_t& size_at) {
+    out.bytes(std::string_view(tag, 4));
+    size_at = out.size();
+    out.u64(0);
+}
+
+void end_section(checkpoint_writer& out, std::size_t size_at) { out.patch_u64(size_at, out.size() - size_at - 8); }
+
+// The next section, which must carry `tag`: a reader over its bytes.
+checkpoint_reader section(checkpoint_reader& in, const char (&tag)[5]) {
+    const std::string_view t = in.bytes(4, "section tag");
+    if (t != std::string_view(tag, 4)) in.fail(std::string("expected section ") + tag);
+    const std::uint64_t size = in.u64();
+    if (size > in.left()) in.fail(std::string("truncated: section ") + tag + " runs past the end");
+    const std::size_t start = in.position();
+    return checkpoint_reader(in.bytes(static_cast<std::size_t>(size), tag), start);
+}
+
+} // namespace
+
+void checkpoint_writer::sym(const symbol& s) {
+    char* p = room(k_symbol_bytes);
+    std::memset(p, 0, k_symbol_bytes);
+    const std::string_view v = s.view();
+    std::copy(v.begin(), v.end(), p);
+}
+
+void checkpoint_writer::patch_u64(std::size_t at, std::uint64_t x) noexcept {
+    x = detail::to_little_endian(x);
+    std::memcpy(out_->data() + at, &x, sizeof x);
+}
+
+void checkpoint_writer::grow(std::size_t n) { out_->resize(std::max({out_->size() * 2, pos_ + n, std::size_t{4096}})); }
+
+bool checkpoint_reader::boolean() {
+    const std::uint8_t x = u8();
+    if (x > 1) fail("a flag that is neither 0 nor 1");
+    return x == 1;
+}
+
+symbol checkpoint_reader::sym() {
+    const std::string_view b = bytes(k_symbol_bytes, "symbol");
+    std::size_t len = 0;
+    while (len < symbol::k_max_size && b[len] != '\0') ++len;
+    for (std::size_t i = len; i < k_symbol_bytes; ++i)
+        if (b[i] != '\0') fail("a symbol that is not zero padded");
+    if (len == 0) fail("an empty symbol");
+    return symbol::from(b.substr(0, len));
+}
+
+std::string_view checkpoint_reader::bytes(std::size_t n, const char* what) {
+    if (left() < n) fail(std::string("truncated: ") + what + " past the end");
+    const std::string_view v = b_.substr(pos_, n);
+    pos_ += n;
+    return v;
+}
+
+std::uint32_t checkpoint_reader::count(std::size_t record_bytes, const char* what) {
+    const std::uint32_t n = u32();
+    if (record_bytes > 0 && n > left() / record_bytes)
+        fail(std::string("truncated: ") + std::to_string(n) + " " + what + " do not fit in the bytes left");
+    return n;
+}
+
+void checkpoint_reader::expect_end(const char* what) const {
+    if (left() != 0) fail(std::to_string(left()) + " unread bytes at the end of the " + what);
+}
+
+void checkpoint_reader::fail(const std::string& what) const {
+    throw std::runtime_error("checkpoint: " + what + " (at byte " + std::to_string(position()) + ")");
+}
+
+void save_partition_state(const window_stage& w, const vwap_stage& v, const anomaly_stage& a, std::int32_t partition,
+                          std::string& out) {
+    if (partition < 0) throw std::invalid_argument("checkpoint: negative partition " + std::to_string(partition));
+    // The window stage keeps a list of each partition's symbols: no scan of all symbols.
+    std::vector<symbol> syms;
+    w.partition_symbols(partition, syms);
+
+    out.clear();
+    checkpoint_writer o(out); // grows `out` ahead, zero filled; finish() trims it
+    o.bytes(std::string_view(k_magic, 4));
+    o.u16(k_checkpoint_version);
+    o.u16(static_cast<std::uint16_t>(k_header_bytes));
+    o.i32(partition);
+    o.u32(static_cast<std::uint32_t>(syms.size()));
+    o.i64(w.width_ns());
+    const std::size_t body_size_at = o.size();
+    o.u64(0); // body size
+    o.u64(0); // checksum
+    o.u64(0); // reserved
+
+    for (const symbol& s : syms) o.sym(s);
+    std::size_t at = 0;
+    begin_section(o, "WNDW", at);
+    w.save_checkpoint(partition, syms, o);
+    end_section(o, at);
+    begin_section(o, "VWAP", at);
+    v.save_checkpoint(syms, o);
+    end_section(o, at);
+    begin_section(o, "ANOM", at);
+    a.save_checkpoint(syms, o);
+    end_section(o, at);
+
+    o.finish();
+    o.patch_u64(body_size_at, out.size() - k_header_bytes);
+    o.patch_u64(k_checksum_at, blob_checksum(out));
+}
+
+std::string save_partition_state(const window_stage& w, const vwap_stage& v, const anomaly_stage& a,
+                                 std::int32_t partition) {
+    std::string out;
+    save_partition_state(w, v, a, partition, out);
+    return out;
+}
+
+void restore_partition_state(window_stage& w, vwap_stage& v, anomaly_stage& a, std::int32_t partition,
+                             std::string_view bytes, timestamp_ns now) {
+    const std::string context = "restoring partition " + std::to_string(partition) + ": ";
+    if (partition < 0) throw std::invalid_argument(context + "negative partition");
+    std::vector<symbol> syms;
+    const checkpoint_reader none{std::string_view{}};
+    checkpoint_reader sections[3] = {none, none, none};
+    try {
+        checkpoint_reader in(bytes);
+        if (bytes.size() < 4 || bytes.substr(0, 4) != std::string_view(k_magic, 4))
+            in.fail("not a tapewire operator checkpoint (no \"TWCP\" magic, " + std::to_string(bytes.size()) +
+                    " bytes)");
+        (void)in.bytes(4, "magic");
+        const std::uint16_t version = in.u16();
+        if (version != k_checkpoint_version)
+            in.fail("format version " + std::to_string(version) + ", this build reads version " +
+                    std::to_string(k_checkpoint_version));
+        const std::uint16_t header_size = in.u16();
+        if (header_size != k_header_bytes) in.fail("header size " + std::to_string(header_size) + ", expected 48");
+        if (bytes.size() < k_header_bytes) in.fail("truncated header");
+        const std::int32_t saved_partition = in.i32();
+        const std::uint32_t n_symbols = in.u32();
+        const std::int64_t width = in.i64();
+        const std::uint64_t body_size = in.u64();
+        const std::uint64_t sum = in.u64();
+        (void)in.u64(); // reserved
+        if (body_size != bytes.size() - k_header_bytes)
+            in.fail(bytes.size() - k_header_bytes < body_size
+                        ? "truncated: body of " + std::to_string(bytes.size() - k_header_bytes) + " bytes, saved " +
+                              std::to_string(body_size)
+                        : std::to_string(bytes.size() - k_header_bytes - body_size) + " bytes after the end");
+        if (sum != blob_checksum(bytes)) in.fail("checksum mismatch: the bytes are corrupted");
+        if (saved_partition != partition) in.fail("saved for partition " + std::to_string(saved_partition));
+        if (width != w.width_ns())
+            in.fail("saved with window width " + duration_text(width) + ", configured " + duration_text(w.width_ns()));
+
+        if (n_symbols > in.left() / k_symbol_bytes) in.fail("truncated: symbol list past the end");
+        syms.reserve(n_symbols);
+        for (std::uint32_t i = 0; i < n_symbols; ++i) syms.push_back(in.sym());
+        {
+            std::vector<symbol> sorted = syms;
+            std::sort(sorted.begin(), sorted.end());
+            if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end()) in.fail("a symbol listed twice");
+        }
+        sections[0] = section(in, "WNDW");
+        sections[1] = section(in, "VWAP");
+        sections[2] = section(in, "ANOM");
+        in.expect_end("checkpoint");
+
+        // Check every section before touching anything.
+        checkpoint_reader check[3] = {sections[0], sections[1], sections[2]};
+        w.restore_checkpoint(partition, syms, check[0], false, now);
+        v.restore_checkpoint(syms, check[1], false);
+        a.restore_checkpoint(syms, check[2], false);
+        check[1].expect_end("vwap section");
+        check[2].expect_end("anomaly section");
+    } catch (const std::runtime_error& e) {
+        throw std::runtime_error(context + e.what());
+    }
+
+    // Apply: the same reads on bytes that passed, so nothing throws here but std::bad_alloc.
+    std::vector<symbol> old;
+    w.partition_symbols(partition, old);
+    v.forget(old);
+    a.forget(old);
+    w.restore_checkpoint(partition, syms, sections[0], true, now);
+    v.restore_checkpoint(syms, sections[1], true);
+    a.restore_checkpoint(syms, sections[2], true);
+}
+
+} // namespace tapewire
