@@ -1,0 +1,651 @@
+// Checkpoints of operator state per input partition: a chain that saves its partitions at any point,
+// and a fresh chain that restores them and reads on, must together emit exactly what one chain
+// emits over the whole input (doubles compared by their bits).
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <bit>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "collect.hpp"
+#include "operators/analytics.hpp"
+#include "operators/checkpoint.hpp"
+
+using namespace tapewire;
+using tapewire::test::collector;
+using tapewire::test::trade_at;
+
+namespace {
+
+constexpr std::int64_t k_ms = 1'000'000;
+constexpr std::int64_t k_s = 1'000'000'000;
+// 2025-05-29 13:30:00 UTC = 09:30 New York (UTC-4 in summer): a session start.
+constexpr timestamp_ns k_session_open = (1'748'476'800 + 48'600) * k_s;
+// The input starts 90 s before it, so it runs across the session boundary.
+constexpr timestamp_ns T0 = k_session_open - 90 * k_s;
+constexpr std::int32_t k_partitions = 4;
+
+using chain = analytics_chain<collector>;
+
+window_options window_opts(std::int64_t width_ns = k_s) {
+    window_options o;
+    o.width_ns = width_ns;
+    o.allowed_lateness_ns = 200 * k_ms;
+    o.idle_timeout_ns = 0; // processing time stays out: on_timer is never called here
+    o.late_update_horizon_ns = 60 * k_s;
+    return o;
+}
+
+// As in the vwap tests: New York in summer, sessions start at 09:30 local.
+vwap_options vwap_opts() {
+    vwap_options o;
+    o.rolling_windows = 20;
+    o.history = 64;
+    o.calendar = session_calendar({{0, -4 * 3600}}, 34'200);
+    return o;
+}
+
+anomaly_options anomaly_opts() {
+    anomaly_options o;
+    o.warmup_bars = 10; // alerts of every kind within a few minutes of input
+    return o;
+}
+
+std::unique_ptr<chain> make_chain(std::int64_t width_ns = k_s) {
+    return std::make_unique<chain>(window_opts(width_ns), vwap_opts(), anomaly_opts());
+}
+
+std::int32_t partition_of(const symbol& s, std::int32_t partitions = k_partitions) {
+    return static_cast<std::int32_t>(s.hash() % static_cast<std::uint64_t>(partitions));
+}
+
+// A deterministic generator (splitmix64), so every run sees the same input.
+class rng {
+public:
+    explicit rng(std::uint64_t seed) : s_(seed) {}
+    std::uint64_t next() {
+        std::uint64_t z = (s_ += 0x9E3779B97F4A7C15ULL);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+        return z ^ (z >> 31);
+    }
+    double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; } // [0, 1)
+    std::int64_t between(std::int64_t lo, std::int64_t hi) {
+        return lo + static_cast<std::int64_t>(next() % static_cast<std::uint64_t>(hi - lo + 1));
+    }
+
+private:
+    std::uint64_t s_;
+};
+
+// ~40 symbols keyed to 4 partitions by hash, in-order ticks with some out of order within the allowed
+// lateness, some late within the update horizon (corrections) and a few beyond it, bar-shaped updates,
+// price jumps and volume bursts, across a session start. Four symbols only appear in the second half.
+std::vector<tick> make_input(std::size_t n, std::uint64_t seed = 42, std::int32_t partitions = k_partitions) {
+    rng r(seed);
+    constexpr int k_symbols = 40;
+    struct sym_state {
+        symbol sym;
+        double price;
+        timestamp_ns burst_until = 0;
+    };
+    std::vector<sym_state> syms;
+    for (int i = 0; i < k_symbols; ++i) {
+        const std::string name = "S" + std::to_string(100 + i * 7);
+        syms.push_back({symbol::from(name), 20.0 + 3.0 * i});
+    }
+    std::int64_t offsets[k_partitions] = {};
+    std::vector<tick> out;
+    out.reserve(n);
+    timestamp_ns clock = T0;
+    for (std::size_t i = 0; i < n; ++i) {
+        clock += r.between(0, 18) * k_ms + r.between(0, 999);
+        const int limit = i < n / 2 ? k_symbols - 4 : k_symbols;
+        sym_state& s = syms[static_cast<std::size_t>(r.between(0, limit - 1))];
+
+        // Price: a small random walk, now and then a jump of 4 %.
+        const double u = r.uniform();
+        s.price *= 1.0 + (u - 0.5) * 0.001;
+        const double jump = r.uniform();
+        if (jump < 0.002) s.price *= 1.04;
+        if (jump > 0.998) s.price *= 0.96;
+        double size = static_cast<double>(r.between(1, 500));
+        if (r.uniform() < 0.003) s.burst_until = clock + k_s;
+        if (clock < s.burst_until) size *= 40;
+
+        timestamp_ns ts = clock;
+        const double when = r.uniform();
+        if (when < 0.10)
+            ts = clock - r.between(0, 180) * k_ms; // out of order, within the allowed lateness
+        else if (when < 0.115)
+            ts = clock - r.between(400, 20'000) * k_ms; // late: its window is final, corrected
+        else if (when < 0.118)
+            ts = clock - r.between(70, 100) * k_s; // beyond the update horizon
+
+        tick t;
+        if (r.uniform() < 0.04) { // a bar-shaped update
+            t.sym = s.sym;
+            t.ts = ts;
+            t.open = s.price * (1.0 + (r.uniform() - 0.5) * 0.002);
+            t.close = s.price;
+            t.high = std::max(t.open, t.close) * (1.0 + r.uniform() * 0.001);
+            t.low = std::min(t.open, t.close) * (1.0 - r.uniform() * 0.001);
+            t.volume = size * 10;
+            t.pv = (t.high + t.low + t.close) / 3.0 * t.volume;
+            t.trades = 0;
+            t.is_bar = true;
+        } else {
+            t = tick::trade(s.sym, ts, s.price, size);
+        }
+        t.src.partition = partition_of(s.sym, partitions);
+        t.src.offset = offsets[t.src.partition]++;
+        out.push_back(t);
+    }
+    return out;
+}
+
+void feed(chain& c, const std::vector<tick>& input, std::size_t from, std::size_t to) {
+    for (std::size_t i = from; i < to; ++i) c.head.on_tick(input[i]);
+}
+
+bool same_bits(double a, double b) { return std::bit_cast<std::uint64_t>(a) == std::bit_cast<std::uint64_t>(b); }
+
+bool same(const tick& a, const tick& b) {
+    return a.sym == b.sym && a.ts == b.ts && same_bits(a.open, b.open) && same_bits(a.high, b.high) &&
+           same_bits(a.low, b.low) && same_bits(a.close, b.close) && same_bits(a.volume, b.volume) &&
+           same_bits(a.pv, b.pv) && same_bits(a.bid, b.bid) && same_bits(a.ask, b.ask) && a.trades == b.trades &&
+           a.is_bar == b.is_bar && a.src.partition == b.src.partition && a.src.offset == b.src.offset;
+}
+
+bool same(const bar& a, const bar& b) {
+    return a.sym == b.sym && a.window_start == b.window_start && a.window_end == b.window_end &&
+           same_bits(a.open, b.open) && same_bits(a.high, b.high) && same_bits(a.low, b.low) &&
+           same_bits(a.close, b.close) && same_bits(a.volume, b.volume) && same_bits(a.pv, b.pv) &&
+           a.trades == b.trades && same_bits(a.vwap, b.vwap) && same_bits(a.session_vwap, b.session_vwap) &&
+           same_bits(a.rolling_vwap, b.rolling_vwap) && same_bits(a.vwap_dev_bps, b.vwap_dev_bps) &&
+           a.revision == b.revision && a.partition == b.partition && a.last_offset == b.last_offset;
+}
+
+bool same(const alert& a, const alert& b) {
+    return a.sym == b.sym && a.ts == b.ts && a.kind == b.kind && same_bits(a.value, b.value) &&
+           same_bits(a.threshold, b.threshold) && same_bits(a.score, b.score) && a.partition == b.partition;
+}
+
+bool same(const test::collected_dead_letter& a, const test::collected_dead_letter& b) {
+    return a.reason == b.reason && a.payload == b.payload && a.key == b.key && a.detail == b.detail &&
+           a.src.partition == b.src.partition && a.src.offset == b.src.offset;
+}
+
+bool same(const watermark& a, const watermark& b) { return a.partition == b.partition && a.ts == b.ts; }
+
+template <class T> std::string first_difference(const char* what, const std::vector<T>& a, const std::vector<T>& b) {
+    for (std::size_t i = 0; i < std::min(a.size(), b.size()); ++i)
+        if (!same(a[i], b[i])) return std::string(what) + " #" + std::to_string(i) + " differs";
+    if (a.size() != b.size())
+        return std::string(what) + ": " + std::to_string(a.size()) + " vs " + std::to_string(b.size());
+    return {};
+}
+
+// "" when both saw the same events in the same order, else what differs first.
+std::string difference(const collector& a, const collector& b) {
+    if (a.order != b.order) {
+        std::size_t i = 0;
+        while (i < a.order.size() && i < b.order.size() && a.order[i] == b.order[i]) ++i;
+        return "event order differs at #" + std::to_string(i) + " (" + std::to_string(a.order.size()) + " vs " +
+               std::to_string(b.order.size()) + " events)";
+    }
+    for (std::string d :
+         {first_difference("bar", a.bars, b.bars), first_difference("alert", a.alerts, b.alerts),
+          first_difference("dead letter", a.dead_letters, b.dead_letters),
+          first_difference("watermark", a.watermarks, b.watermarks), first_difference("tick", a.ticks, b.ticks)})
+        if (!d.empty()) return d;
+    if (a.flushes != b.flushes) return "flushes differ";
+    return {};
+}
+
+void append(collector& to, const collector& from) {
+    to.ticks.insert(to.ticks.end(), from.ticks.begin(), from.ticks.end());
+    to.bars.insert(to.bars.end(), from.bars.begin(), from.bars.end());
+    to.alerts.insert(to.alerts.end(), from.alerts.begin(), from.alerts.end());
+    to.dead_letters.insert(to.dead_letters.end(), from.dead_letters.begin(), from.dead_letters.end());
+    to.watermarks.insert(to.watermarks.end(), from.watermarks.begin(), from.watermarks.end());
+    to.timers.insert(to.timers.end(), from.timers.begin(), from.timers.end());
+    to.flushes += from.flushes;
+    to.order.insert(to.order.end(), from.order.begin(), from.order.end());
+}
+
+std::int32_t partition_of_event(const tick& t) { return t.src.partition; }
+std::int32_t partition_of_event(const bar& b) { return b.partition; }
+std::int32_t partition_of_event(const alert& a) { return a.partition; }
+std::int32_t partition_of_event(const test::collected_dead_letter& d) { return d.src.partition; }
+std::int32_t partition_of_event(const watermark& w) { return w.partition; }
+std::string_view symbol_of_event(const tick& t) { return t.sym.view(); }
+std::string_view symbol_of_event(const bar& b) { return b.sym.view(); }
+std::string_view symbol_of_event(const alert& a) { return a.sym.view(); }
+std::string_view symbol_of_event(const test::collected_dead_letter& d) { return d.key; }
+std::string_view symbol_of_event(const watermark&) { return {}; }
+
+// The events `keep` keeps, in their order (timers and flushes dropped).
+template <class Keep> collector only(const collector& c, Keep keep) {
+    collector out;
+    std::size_t ti = 0, bi = 0, ai = 0, di = 0, wi = 0;
+    for (collector::kind k : c.order) {
+        switch (k) {
+        case collector::kind::tick:
+            if (keep(c.ticks[ti])) out.on_tick(c.ticks[ti]);
+            ++ti;
+            break;
+        case collector::kind::bar:
+            if (keep(c.bars[bi])) out.on_bar(c.bars[bi]);
+            ++bi;
+            break;
+        case collector::kind::alert:
+            if (keep(c.alerts[ai])) out.on_alert(c.alerts[ai]);
+            ++ai;
+            break;
+        case collector::kind::dead_letter:
+            if (keep(c.dead_letters[di])) {
+                out.dead_letters.push_back(c.dead_letters[di]);
+                out.order.push_back(k);
+            }
+            ++di;
+            break;
+        case collector::kind::watermark:
+            if (keep(c.watermarks[wi])) out.on_watermark(c.watermarks[wi]);
+            ++wi;
+            break;
+        case collector::kind::timer:
+        case collector::kind::flush: break;
+        }
+    }
+    return out;
+}
+
+collector only_partition(const collector& c, std::int32_t p) {
+    return only(c, [p](const auto& x) { return partition_of_event(x) == p; });
+}
+
+// "" when every symbol saw the same events in the same order, and the watermarks are the same: the
+// comparison for chains whose symbol ids differ (bars closed by one watermark step come out in id order).
+std::string difference_per_symbol(const collector& a, const collector& b) {
+    std::vector<std::string> syms;
+    for (const bar& x : a.bars) syms.emplace_back(x.sym.view());
+    for (const bar& x : b.bars) syms.emplace_back(x.sym.view());
+    for (const tick& x : a.ticks) syms.emplace_back(x.sym.view());
+    std::sort(syms.begin(), syms.end());
+    syms.erase(std::unique(syms.begin(), syms.end()), syms.end());
+    for (const std::string& s : syms) {
+        auto keep = [&s](const auto& x) { return symbol_of_event(x) == s; };
+        const std::string d = difference(only(a, keep), only(b, keep));
+        if (!d.empty()) return s + ": " + d;
+    }
+    return first_difference("watermark", a.watermarks, b.watermarks);
+}
+
+std::map<std::int32_t, std::string> save_all(const chain& c) {
+    std::vector<std::int32_t> known;
+    c.window.known_partitions(known);
+    std::map<std::int32_t, std::string> out;
+    for (std::int32_t p : known) out[p] = save_partition_state(c.window, c.vwap, c.anomaly, p);
+    return out;
+}
+
+void restore_all(chain& c, const std::map<std::int32_t, std::string>& blobs, timestamp_ns now = 0) {
+    for (const auto& [p, b] : blobs) restore_partition_state(c.window, c.vwap, c.anomaly, p, b, now);
+}
+
+// The whole input through one chain, flushed at the end.
+collector uninterrupted(const std::vector<tick>& input) {
+    auto c = make_chain();
+    feed(*c, input, 0, input.size());
+    c->head.on_flush();
+    return c->sink;
+}
+
+// The input through a chain that is saved, dropped and replaced by a restored one at each cut (a
+// kill -9 and a restart there); returns everything the chains emitted, in order.
+collector with_restarts(const std::vector<tick>& input, std::vector<std::size_t> cuts) {
+    std::sort(cuts.begin(), cuts.end());
+    collector all;
+    auto c = make_chain();
+    std::size_t at = 0;
+    for (std::size_t k : cuts) {
+        feed(*c, input, at, k);
+        at = k;
+        const auto blobs = save_all(*c);
+        append(all, c->sink);
+        c = make_chain();
+        restore_all(*c, blobs);
+        // A restored state saves to the same bytes.
+        for (const auto& [p, b] : blobs) REQUIRE(save_partition_state(c->window, c->vwap, c->anomaly, p) == b);
+    }
+    feed(*c, input, at, input.size());
+    c->head.on_flush();
+    append(all, c->sink);
+    return all;
+}
+
+// Indices just after inputs that made the reference emit a corrected bar, and just after alerts.
+struct landmarks {
+    std::vector<std::size_t> after_correction, after_alert, at_session_start;
+};
+
+landmarks find_landmarks(const std::vector<tick>& input) {
+    landmarks m;
+    auto c = make_chain();
+    for (std::size_t i = 0; i < input.size(); ++i) {
+        const std::size_t dl = c->sink.dead_letters.size(), al = c->sink.alerts.size();
+        c->head.on_tick(input[i]);
+        if (c->sink.dead_letters.size() > dl && c->sink.dead_letters.back().detail == "bar corrected")
+            m.after_correction.push_back(i + 1);
+        if (c->sink.alerts.size() > al) m.after_alert.push_back(i + 1);
+        if (m.at_session_start.empty() && input[i].ts >= k_session_open) m.at_session_start.push_back(i);
+    }
+    return m;
+}
+
+} // namespace
+
+TEST_CASE("the generated input exercises what checkpoints must carry", "[checkpoint]") {
+    const auto input = make_input(24'000);
+    const collector ref = uninterrupted(input);
+    std::size_t corrected = 0, beyond = 0, revised = 0, bar_updates = 0;
+    for (const auto& d : ref.dead_letters) (d.detail == "bar corrected" ? corrected : beyond) += 1;
+    for (const bar& b : ref.bars) revised += b.revision > 0 ? 1 : 0;
+    for (const tick& t : input) bar_updates += t.is_bar ? 1 : 0;
+    std::size_t kinds[4] = {};
+    for (const alert& a : ref.alerts) ++kinds[static_cast<int>(a.kind)];
+    std::size_t per_partition[k_partitions] = {};
+    for (const tick& t : input) ++per_partition[t.src.partition];
+    INFO("corrections " << corrected << ", beyond horizon " << beyond << ", revised bars " << revised);
+    INFO("alerts: jump " << kinds[0] << ", return_z " << kinds[1] << ", volume " << kinds[2] << ", vwap_dev "
+                         << kinds[3]);
+    CHECK(corrected > 50);
+    CHECK(beyond > 10);
+    CHECK(revised > 50);
+    CHECK(bar_updates > 100);
+    for (std::size_t k : kinds) CHECK(k > 0);
+    for (std::size_t n : per_partition) CHECK(n > 1000);
+    // Bars on both sides of the session start.
+    CHECK(std::any_of(ref.bars.begin(), ref.bars.end(), [](const bar& b) { return b.window_start < k_session_open; }));
+    CHECK(std::any_of(ref.bars.begin(), ref.bars.end(),
+                      [](const bar& b) { return b.window_start > k_session_open + 60 * k_s; }));
+}
+
+TEST_CASE("save at a cut, restore into a fresh chain and read on: the output equals an uninterrupted run's",
+          "[checkpoint]") {
+    const auto input = make_input(24'000);
+    const collector ref = uninterrupted(input);
+    const landmarks m = find_landmarks(input);
+    REQUIRE(m.after_correction.size() > 10);
+    REQUIRE(m.after_alert.size() > 10);
+    REQUIRE(!m.at_session_start.empty());
+
+    const std::size_t n = input.size();
+    std::vector<std::size_t> cuts = {0, 1, 2, 137, n / 7, n / 3, n / 2, n / 2 + 1, 2 * n / 3, n - 1, n};
+    for (std::size_t i : {std::size_t{0}, std::size_t{1}, m.after_correction.size() / 2, m.after_correction.size() - 1})
+        cuts.push_back(m.after_correction[i]);
+    for (std::size_t i : {std::size_t{0}, m.after_alert.size() / 2}) cuts.push_back(m.after_alert[i]);
+    cuts.push_back(m.at_session_start[0]);
+    cuts.push_back(m.at_session_start[0] + 1);
+    for (std::size_t k : cuts) {
+        INFO("cut at " << k << " of " << n);
+        const collector got = with_restarts(input, {k});
+        const std::string d = difference(ref, got);
+        CHECK(d.empty());
+        INFO(d);
+    }
+}
+
+TEST_CASE("restarting every few hundred ticks still gives the uninterrupted output", "[checkpoint]") {
+    const auto input = make_input(24'000);
+    const collector ref = uninterrupted(input);
+    std::vector<std::size_t> cuts;
+    for (std::size_t k = 311; k < input.size(); k += 733) cuts.push_back(k);
+    const std::string d = difference(ref, with_restarts(input, cuts));
+    INFO(d);
+    CHECK(d.empty());
+}
+
+TEST_CASE("a partition restored into a chain that owns others moves over exactly and leaves the others untouched",
+          "[checkpoint]") {
+    // A rebalance: chain A owns partitions 0, 1, 2 and chain C owns 3; at the cut partition 2 moves to C.
+    const auto input = make_input(24'000);
+    const collector ref = uninterrupted(input);
+    const std::size_t cut = find_landmarks(input).after_correction[7];
+    auto a = make_chain();
+    auto c = make_chain();
+    for (std::size_t i = 0; i < cut; ++i) (input[i].src.partition == 3 ? c : a)->head.on_tick(input[i]);
+
+    const std::string c3_before = save_partition_state(c->window, c->vwap, c->anomaly, 3);
+    const std::string a2 = save_partition_state(a->window, a->vwap, a->anomaly, 2);
+    restore_partition_state(c->window, c->vwap, c->anomaly, 2, a2, 0);
+    CHECK(save_partition_state(c->window, c->vwap, c->anomaly, 3) == c3_before);
+    CHECK(save_partition_state(c->window, c->vwap, c->anomaly, 2) == a2);
+    std::vector<std::int32_t> known;
+    c->window.known_partitions(known);
+    CHECK(known == std::vector<std::int32_t>{2, 3});
+
+    a->window.discard_partitions({2});
+    for (std::size_t i = cut; i < input.size(); ++i) {
+        const std::int32_t p = input[i].src.partition;
+        (p == 2 || p == 3 ? c : a)->head.on_tick(input[i]);
+    }
+    a->head.on_flush();
+    c->head.on_flush();
+    for (std::int32_t p = 0; p < k_partitions; ++p) {
+        INFO("partition " << p);
+        const std::string d = difference(
+            only_partition(ref, p), p == 3 ? only_partition(c->sink, p) : [&] {
+                // Partition 2's output is A's before the cut and C's after it.
+                collector x = only_partition(a->sink, p);
+                if (p == 2) append(x, only_partition(c->sink, p));
+                return x;
+            }());
+        INFO(d);
+        CHECK(d.empty());
+    }
+}
+
+TEST_CASE("restoring a partition replaces what the chain held for it and its symbols", "[checkpoint]") {
+    // Chain B ran partition 1 on input of its own, then restores partition 1 from A: afterwards it
+    // behaves as A (flushing A emits its other partitions' windows too: only partition 1 counts).
+    const auto input = make_input(12'000);
+    const auto other = make_input(12'000, 7);
+    auto a = make_chain();
+    auto b = make_chain();
+    feed(*a, input, 0, 6'000);
+    for (const tick& t : other)
+        if (t.src.partition == 1) b->head.on_tick(t);
+    const std::string a1 = save_partition_state(a->window, a->vwap, a->anomaly, 1);
+    restore_partition_state(b->window, b->vwap, b->anomaly, 1, a1, 0);
+    a->sink.clear();
+    b->sink.clear();
+    for (std::size_t i = 6'000; i < input.size(); ++i) {
+        if (input[i].src.partition != 1) continue;
+        a->head.on_tick(input[i]);
+        b->head.on_tick(input[i]);
+    }
+    a->head.on_flush();
+    b->head.on_flush();
+    // B interned the partition's symbols in another order than A: compare per symbol.
+    const std::string d = difference_per_symbol(only_partition(a->sink, 1), b->sink);
+    INFO(d);
+    CHECK(d.empty());
+    CHECK(!b->sink.bars.empty());
+}
+
+TEST_CASE("a partition without state saves to a blob that restores to nothing", "[checkpoint]") {
+    auto fresh = make_chain();
+    const std::string empty = save_partition_state(fresh->window, fresh->vwap, fresh->anomaly, 5);
+    CHECK(empty.size() < 200);
+
+    // Into a fresh chain: still nothing.
+    auto b = make_chain();
+    restore_partition_state(b->window, b->vwap, b->anomaly, 5, empty, 0);
+    std::vector<std::int32_t> known;
+    b->window.known_partitions(known);
+    CHECK(known.empty());
+
+    // Into a chain with state in that partition: the partition is emptied, its symbols forgotten.
+    auto c = make_chain();
+    const tick x = trade_at("X", T0, 10.0, 1, 5, 0);
+    c->head.on_tick(x);
+    c->head.on_tick(trade_at("Y", T0 + 1, 10.0, 1, 4, 0));
+    restore_partition_state(c->window, c->vwap, c->anomaly, 5, empty, 0);
+    c->window.known_partitions(known);
+    CHECK(known == std::vector<std::int32_t>{4});
+    CHECK(c->window.open_windows() == 1); // Y's
+    CHECK(save_partition_state(c->window, c->vwap, c->anomaly, 5) == empty);
+    // X starts over: its next tick is no price jump against the forgotten price.
+    c->sink.clear();
+    c->head.on_tick(trade_at("X", T0 + 2, 20.0, 1, 5, 1));
+    CHECK(c->sink.alerts.empty());
+}
+
+TEST_CASE("a truncated or garbled checkpoint is refused and leaves the stages unchanged", "[checkpoint]") {
+    const auto input = make_input(12'000);
+    const std::size_t cut = find_landmarks(input).after_correction[3];
+    auto a = make_chain();
+    feed(*a, input, 0, cut);
+    const std::string blob = save_partition_state(a->window, a->vwap, a->anomaly, 1);
+    REQUIRE(blob.size() > 1000);
+
+    // The target holds partitions of its own, partition 1 included.
+    auto t = make_chain();
+    feed(*t, input, 0, cut / 2);
+    const auto before = save_all(*t);
+    REQUIRE(before.count(1) == 1);
+
+    auto refused = [&](std::string_view bad) {
+        try {
+            restore_partition_state(t->window, t->vwap, t->anomaly, 1, bad, 0);
+        } catch (const std::runtime_error& e) {
+            return std::string(e.what());
+        }
+        return std::string();
+    };
+    for (std::size_t len : {std::size_t{0}, std::size_t{3}, std::size_t{4}, std::size_t{8}, std::size_t{47},
+                            std::size_t{48}, std::size_t{100}, blob.size() / 2, blob.size() - 1}) {
+        INFO("truncated to " << len);
+        CHECK(!refused(std::string_view(blob).substr(0, len)).empty());
+    }
+    CHECK(refused(blob + '\0').find("after the end") != std::string::npos);
+    rng r(3);
+    std::vector<std::size_t> positions;
+    for (std::size_t i = 0; i < 64; ++i) positions.push_back(i);
+    for (int i = 0; i < 200; ++i) positions.push_back(static_cast<std::size_t>(r.between(0, std::ssize(blob) - 1)));
+    for (std::size_t at : positions) {
+        std::string bad = blob;
+        bad[at] = static_cast<char>(bad[at] ^ (1 << (at % 8)));
+        INFO("bit flipped in byte " << at);
+        const std::string why = refused(bad);
+        CHECK(!why.empty());
+        if (at >= 48) CHECK(why.find("checksum mismatch") != std::string::npos);
+    }
+    {
+        std::string other_version = blob;
+        other_version[4] = 2;
+        CHECK(refused(other_version).find("format version 2, this build reads version 1") != std::string::npos);
+        CHECK(refused("not a checkpoint at all").find("not a tapewire operator checkpoint") != std::string::npos);
+    }
+    CHECK_THROWS_WITH(restore_partition_state(t->window, t->vwap, t->anomaly, 2, blob, 0),
+                      Catch::Contains("restoring partition 2") && Catch::Contains("saved for partition 1"));
+
+    CHECK(save_all(*t) == before);
+    // And the good blob still restores.
+    restore_partition_state(t->window, t->vwap, t->anomaly, 1, blob, 0);
+    CHECK(save_partition_state(t->window, t->vwap, t->anomaly, 1) == blob);
+}
+
+TEST_CASE("a checkpoint saved with another window width is refused, naming both widths", "[checkpoint]") {
+    auto a = make_chain(k_s);
+    a->head.on_tick(trade_at("A", T0, 10.0, 1, 0, 0));
+    const std::string blob = save_partition_state(a->window, a->vwap, a->anomaly, 0);
+    auto b = make_chain(2 * k_s);
+    CHECK_THROWS_WITH(restore_partition_state(b->window, b->vwap, b->anomaly, 0, blob, 0),
+                      Catch::Contains("saved with window width 1s, configured 2s"));
+    auto c = make_chain(1500 * k_ms);
+    CHECK_THROWS_WITH(restore_partition_state(c->window, c->vwap, c->anomaly, 0, blob, 0),
+                      Catch::Contains("saved with window width 1s, configured 1500ms"));
+    std::vector<std::int32_t> known;
+    b->window.known_partitions(known);
+    CHECK(known.empty());
+}
+
+TEST_CASE("changed_partitions reports exactly the partitions that got input since the last call", "[checkpoint]") {
+    auto c = make_chain();
+    std::vector<std::int32_t> changed;
+    c->window.changed_partitions(changed);
+    CHECK(changed.empty());
+
+    c->head.on_tick(trade_at("A", T0, 10.0, 1, 1, 0));
+    c->head.on_tick(trade_at("B", T0, 10.0, 1, 3, 0));
+    c->head.on_tick(trade_at("C", T0 + 1, 10.0, 1, 3, 1));
+    c->window.changed_partitions(changed);
+    CHECK(changed == std::vector<std::int32_t>{1, 3});
+    c->window.changed_partitions(changed);
+    CHECK(changed.empty());
+
+    // A tick closing a window, and a late tick, change their partition only.
+    c->head.on_tick(trade_at("A", T0 + 2 * k_s, 10.0, 1, 1, 1));
+    c->window.changed_partitions(changed);
+    CHECK(changed == std::vector<std::int32_t>{1});
+    c->head.on_tick(trade_at("A", T0 + 10, 11.0, 1, 1, 2));
+    REQUIRE(c->sink.dead_letters.size() == 1);
+    c->window.changed_partitions(changed);
+    CHECK(changed == std::vector<std::int32_t>{1});
+
+    // A flush closes partition 3's window (1's has one open too); a discard changes its partition.
+    c->head.on_flush();
+    c->window.changed_partitions(changed);
+    CHECK(changed == std::vector<std::int32_t>{1, 3});
+    c->window.discard_partitions({3});
+    c->window.changed_partitions(changed);
+    CHECK(changed == std::vector<std::int32_t>{3});
+
+    // A restore leaves its partition as saved: not changed. A partition never seen is not known.
+    const std::string blob = save_partition_state(c->window, c->vwap, c->anomaly, 1);
+    c->head.on_tick(trade_at("D", T0 + 5 * k_s, 10.0, 1, 0, 0));
+    restore_partition_state(c->window, c->vwap, c->anomaly, 1, blob, 0);
+    c->window.changed_partitions(changed);
+    CHECK(changed == std::vector<std::int32_t>{0});
+    std::vector<std::int32_t> known;
+    c->window.known_partitions(known);
+    CHECK(known == std::vector<std::int32_t>{0, 1, 3}); // 3 discarded, but B's and C's retained windows stay
+}
+
+TEST_CASE("checkpoint size and save cost for 40 symbols in one partition", "[.checkpoint-size]") {
+    // Not a check: prints bytes per symbol and the time of a save and a restore, at default options
+    // (1 s windows, 60 s update horizon, rolling 20, history 64) after enough input to fill them.
+    const auto input = make_input(120'000, 42, 1);
+    auto c = std::make_unique<chain>(window_options{}, vwap_options{}, anomaly_options{});
+    feed(*c, input, 0, input.size());
+    std::vector<symbol> syms;
+    c->window.partition_symbols(0, syms);
+    std::string out;
+    save_partition_state(c->window, c->vwap, c->anomaly, 0, out);
+    constexpr int k_runs = 500;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < k_runs; ++i) save_partition_state(c->window, c->vwap, c->anomaly, 0, out);
+    const auto t1 = std::chrono::steady_clock::now();
+    std::string fresh;
+    const auto t2 = std::chrono::steady_clock::now();
+    for (int i = 0; i < k_runs; ++i) fresh = save_partition_state(c->window, c->vwap, c->anomaly, 0);
+    const auto t3 = std::chrono::steady_clock::now();
+    auto r = std::make_unique<chain>(window_options{}, vwap_options{}, anomaly_options{});
+    const auto t4 = std::chrono::steady_clock::now();
+    for (int i = 0; i < k_runs; ++i) restore_partition_state(r->window, r->vwap, r->anomaly, 0, out, 0);
+    const auto t5 = std::chrono::steady_clock::now();
+    auto us = [](auto a, auto b) { return std::chrono::duration<double, std::micro>(b - a).count() / k_runs; };
+    const std::size_t per_symbol = out.size() / (syms.empty() ? 1 : syms.size());
+    WARN(syms.size() << " symbols, " << out.size() << " bytes (" << per_symbol << " per symbol); save " << us(t0, t1)
+                     << " us into a reused string, " << us(t2, t3) << " us into a new one; restore " << us(t4, t5)
+                     << " us");
+}
