@@ -190,6 +190,16 @@ std::string save_partition_state(const window_stage& w, const vwap_stage& v, con
     return out;
 }
 
+void clear_partition_state(window_stage& w, vwap_stage& v, anomaly_stage& a, std::int32_t partition, timestamp_ns now) {
+    // The state of a partition never seen: a stage pair that has seen nothing, with this width.
+    window_options o;
+    o.width_ns = w.width_ns();
+    const window_stage none_w(o);
+    const vwap_stage none_v{vwap_options{}};
+    const anomaly_stage none_a{anomaly_options{}};
+    restore_partition_state(w, v, a, partition, save_partition_state(none_w, none_v, none_a, partition), now);
+}
+
 void restore_partition_state(window_stage& w, vwap_stage& v, anomaly_stage& a, std::int32_t partition,
                              std::string_view bytes, timestamp_ns now) {
     const std::string context = "restoring partition " + std::to_string(partition) + ": ";

@@ -86,6 +86,11 @@ void save_partition_state(const window_stage& w, const vwap_stage& v, const anom
 void restore_partition_state(window_stage& w, vwap_stage& v, anomaly_stage& a, std::int32_t partition,
                              std::string_view bytes, timestamp_ns now);
 
+// Forgets everything the stages hold for the partition and its symbols, as restoring the state of a
+// partition never seen would: for a partition assigned with no saved state, so that what an earlier
+// ownership left here (retained windows, vwap and anomaly state) cannot leak into its output.
+void clear_partition_state(window_stage& w, vwap_stage& v, anomaly_stage& a, std::int32_t partition, timestamp_ns now);
+
 namespace detail {
 // Unsigned x with its bytes in little-endian order (a no-op on little-endian hosts).
 template <class U> U to_little_endian(U x) noexcept {

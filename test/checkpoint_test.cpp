@@ -507,6 +507,14 @@ TEST_CASE("a partition without state saves to a blob that restores to nothing", 
     c->sink.clear();
     c->head.on_tick(trade_at("X", T0 + 2, 20.0, 1, 5, 1));
     CHECK(c->sink.alerts.empty());
+
+    // clear_partition_state does the same without a blob at hand.
+    c->head.on_tick(trade_at("X", T0 + 3, 10.0, 1, 5, 2));
+    CHECK(c->sink.alerts.size() == 1); // 20 -> 10
+    clear_partition_state(c->window, c->vwap, c->anomaly, 5, 0);
+    CHECK(save_partition_state(c->window, c->vwap, c->anomaly, 5) == empty);
+    c->head.on_tick(trade_at("X", T0 + 4, 20.0, 1, 5, 3));
+    CHECK(c->sink.alerts.size() == 1);
 }
 
 TEST_CASE("a truncated or garbled checkpoint is refused and leaves the stages unchanged", "[checkpoint]") {
