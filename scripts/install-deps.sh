@@ -12,6 +12,12 @@ packages=(
   tzdata                             # session VWAP time zones
   librdkafka-dev                     # Kafka producer, consumer group, embedded broker (rdkafka_mock.h)
   kcat                               # Kafka interoperability tests and benchmark floor
+  unixodbc-dev                       # ODBC driver manager (the SQL sink), odbc.pc
+  libsqliteodbc                      # SQLite ODBC driver (registered as "SQLite3")
+  odbc-postgresql                    # PostgreSQL ODBC driver ("PostgreSQL Unicode")
+  postgresql-15                      # a throwaway server for the PostgreSQL tests (test/pg_server.hpp)
+  sqlite3                            # the README's example query
+  libpq-dev                          # the SQL benchmark's COPY floor
 )
 
 missing=()

@@ -1,0 +1,153 @@
+// The SQL text of the store, per database, as pure functions (no ODBC): table definitions, DDL,
+// upserts, the SQL Server staging table and MERGE, identifier quoting, the classification of a
+// driver's errors, and the value encodings (UTC timestamps, base64, UTF-8). Unit-tested on their
+// text in test/sql_dialect_test.cpp.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "src/sql/store.hpp"
+#include "tapewire/types.hpp"
+
+namespace tapewire::sql {
+
+// From SQLGetInfo(SQL_DBMS_NAME): "SQLite", "PostgreSQL", "Microsoft SQL Server". Anything else
+// throws sql_error (fatal).
+dialect_kind dialect_from_dbms(std::string_view dbms_name);
+std::string_view to_string(dialect_kind d) noexcept;
+
+// ---- identifiers -------------------------------------------------------------------------------------
+
+// A letter or '_', then letters, digits or '_', at most 63 bytes (the config's rule for table names).
+bool valid_identifier(std::string_view name) noexcept;
+// "name" (SQLite, PostgreSQL) or [name] (SQL Server); throws sql_error (fatal) for an invalid name.
+std::string quote(dialect_kind d, std::string_view name);
+
+// ---- tables ------------------------------------------------------------------------------------------
+
+enum class column_type {
+    symbol,    // a ticker or alert kind: short text
+    name,      // topic, group, source, reason: text up to 200 characters
+    long_text, // payload, detail, message key: unbounded text
+    ascii,     // base64 state: unbounded ASCII text
+    int32,
+    int64,
+    float64,
+    timestamp, // UTC, microseconds
+};
+
+// The column type in CREATE TABLE.
+std::string_view sql_type(dialect_kind d, column_type t) noexcept;
+
+enum class on_conflict {
+    update,              // upsert: the row's other columns take the new values
+    ignore,              // insert; a row whose key exists is skipped
+    update_if_not_older, // upsert only when the new `guard` column >= the stored one
+};
+
+struct column_def {
+    std::string name;
+    column_type type;
+};
+
+struct table_def {
+    std::string name; // validated identifier (from the config)
+    std::vector<column_def> columns;
+    std::vector<std::string> key; // the primary key's columns
+    on_conflict conflict = on_conflict::update;
+    std::string guard;          // update_if_not_older: the column that must not go backwards
+    bool without_rowid = false; // SQLite: cluster on the key (small rows)
+
+    [[nodiscard]] bool is_key(std::string_view column) const noexcept;
+};
+
+// The six tables, with the names from the config (columns in the order the store binds them).
+table_def bars_table(std::string name);
+table_def alerts_table(std::string name);
+table_def dead_letters_table(std::string name);
+table_def ticks_table(std::string name);
+table_def offsets_table(std::string name);
+table_def state_table(std::string name);
+
+// CREATE TABLE when missing (IF NOT EXISTS, or IF OBJECT_ID(...) IS NULL in T-SQL).
+std::string create_table(dialect_kind d, const table_def& t);
+
+// SQLite (and PostgreSQL): INSERT of `rows` parameter rows with ON CONFLICT per t.conflict.
+std::string upsert(dialect_kind d, const table_def& t, std::size_t rows);
+
+// PostgreSQL: one INSERT of any number of rows, each column bound as one array literal (a text
+// parameter cast to the column's array type) and unnested, with ON CONFLICT per t.conflict.
+std::string upsert_unnest(const table_def& t);
+// The PostgreSQL array type of a column: text[], integer[], bigint[], double precision[],
+// timestamp with time zone[].
+std::string_view pg_array_type(column_type t) noexcept;
+// Array literal elements: text quoted with '"' and '\' escaped, a double in its shortest exact
+// form (Infinity, -Infinity), NULL unquoted.
+void append_array_text(std::string& out, std::string_view s);
+void append_array_double(std::string& out, double v);
+
+// SQL Server: the session's temp table for t (#tw_<name>), a batch that creates it when missing
+// and empties it otherwise, its array INSERT, and the MERGE from it into t.
+std::string staging_name(const table_def& t);
+std::string staging_prepare(const table_def& t);
+std::string staging_insert(const table_def& t);
+std::string merge(const table_def& t);
+
+// SELECT of the checkpoints of one group and topic (2 parameters: group, topic): src_partition,
+// next_offset, state (NULL when no state row matches the offset).
+std::string load_checkpoints(dialect_kind d, const table_def& offsets, const table_def& state);
+
+// Statements run once per connection, before autocommit goes off (SQLite journal and sync mode)
+// and in the first transaction (PostgreSQL time zone, SQL Server NOCOUNT/XACT_ABORT).
+std::vector<std::string> session_setup_autocommit(dialect_kind d);
+std::vector<std::string> session_setup(dialect_kind d);
+
+// SQLite: rows of one multi-row INSERT for a table of `columns` columns (1 for the dialects that
+// bind arrays: PostgreSQL's unnest, SQL Server's #staging).
+std::size_t rows_per_statement(dialect_kind d, std::size_t columns) noexcept;
+
+// ---- errors ------------------------------------------------------------------------------------------
+
+// The class of a driver error, from SQLSTATE, the driver's native code (sqliteodbc reports the
+// SQLite result code with SQLSTATE HY000) and the message (psqlODBC reports some lost connections
+// as HY000). `dead`: the driver says the connection is dead (transient).
+error_class classify_error(dialect_kind d, std::string_view sqlstate, std::int64_t native, std::string_view message,
+                           bool dead);
+
+// ---- values ------------------------------------------------------------------------------------------
+
+// A UTC time cut to microseconds (floor), as civil fields.
+struct utc_time {
+    int year = 1970;
+    unsigned month = 1, day = 1, hour = 0, minute = 0, second = 0;
+    std::uint32_t micros = 0;
+};
+utc_time to_utc(timestamp_ns ns) noexcept;
+timestamp_ns from_utc(const utc_time& t) noexcept;
+// ISO-8601 with microseconds: "2026-01-05T14:30:00.123456Z".
+std::string format_utc(timestamp_ns ns);
+// Reads format_utc's form (also without fraction or 'Z', and with ' ' for 'T'); nullopt otherwise.
+std::optional<timestamp_ns> parse_utc(std::string_view s);
+
+std::string base64_encode(std::string_view bytes);
+std::optional<std::string> base64_decode(std::string_view text); // nullopt on a malformed text
+
+// One code point from s at i (advanced past it); an invalid or truncated sequence gives U+FFFD and
+// advances one byte.
+char32_t decode_utf8(std::string_view s, std::size_t& i) noexcept;
+void append_utf8(std::string& out, char32_t cp);
+// True when s is valid UTF-8 without NUL bytes (what every TEXT column accepts).
+bool is_clean_text(std::string_view s) noexcept;
+// s with every invalid UTF-8 byte and every NUL replaced by U+FFFD.
+std::string clean_text(std::string_view s);
+
+// The Database= file of a SQLite connection string ("" when it is not one): the store creates its
+// folder before connecting.
+std::string sqlite_database_path(std::string_view connection_string);
+
+} // namespace tapewire::sql
