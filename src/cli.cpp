@@ -1,6 +1,7 @@
 #include "src/cli.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -184,7 +185,18 @@ void print_status(const pipeline_stats& st, double seconds, double recent_rate) 
     std::fflush(stderr);
 }
 
-void print_summary(const pipeline& p, pipeline_mode mode, double seconds, const std::string& error) {
+// The database file of an SQLite connection string ("Driver=SQLite3;Database=data/t.db"), else "".
+std::string sqlite_file(const std::string& connection) {
+    std::string lower;
+    for (char c : connection) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (lower.find("sqlite") == std::string::npos) return {};
+    const std::size_t i = lower.find("database=");
+    if (i == std::string::npos) return {};
+    const std::size_t start = i + 9, end = connection.find(';', start);
+    return connection.substr(start, end == std::string::npos ? std::string::npos : end - start);
+}
+
+void print_summary(const pipeline& p, const config& cfg, pipeline_mode mode, double seconds, const std::string& error) {
     const pipeline_stats& st = p.stats();
     const std::uint64_t ticks = st.ticks.load();
     std::fprintf(stderr, "tapewire: %s in %.2f s\n", error.empty() ? "finished" : "stopped by an error", seconds);
@@ -211,8 +223,18 @@ void print_summary(const pipeline& p, pipeline_mode mode, double seconds, const 
     std::fprintf(stderr, "  bars          %s (%s late corrections)\n", thousands(st.bars.load()).c_str(),
                  thousands(st.corrections.load()).c_str());
     std::fprintf(stderr, "  alerts        %s\n", thousands(st.alerts.load()).c_str());
+    const bool odbc = std::find(cfg.sink.kind.begin(), cfg.sink.kind.end(), "odbc") != cfg.sink.kind.end();
+    if (odbc)
+        std::fprintf(stderr, "  database      %s rows in %s transactions\n", thousands(st.sql_rows.load()).c_str(),
+                     thousands(st.sql_commits.load()).c_str());
     std::fprintf(stderr, "  output        %s\n", p.describe().c_str());
     if (!error.empty()) std::fprintf(stderr, "  error         %s\n", error.c_str());
+    if (const std::string db = sqlite_file(cfg.sink.connection); odbc && error.empty() && !db.empty())
+        std::fprintf(stderr,
+                     "  try           sqlite3 -header -column %s \"SELECT symbol, COUNT(*) AS bars, "
+                     "ROUND(SUM(vwap * volume) / SUM(volume), 4) AS vwap, SUM(trades) AS trades FROM %s "
+                     "GROUP BY symbol ORDER BY trades DESC LIMIT 5\"\n",
+                     db.c_str(), cfg.sink.bars_table.c_str());
 }
 
 const char* mode_name(pipeline_mode m) {
@@ -288,7 +310,7 @@ int cmd_pipeline(int argc, char** argv, pipeline_mode mode) {
     }
     const std::string err = p->wait();
     if (tty) std::fprintf(stderr, "\n");
-    print_summary(*p, mode, static_cast<double>(mono_ns() - t0) / 1e9, err);
+    print_summary(*p, cfg, mode, static_cast<double>(mono_ns() - t0) / 1e9, err);
     return err.empty() ? k_exit_ok : k_exit_failure;
 }
 

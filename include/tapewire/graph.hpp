@@ -28,7 +28,16 @@ struct owned_dead_letter {
     [[nodiscard]] dead_letter_view view() const noexcept { return {reason, payload, key, detail, src}; }
 };
 
-enum class record_kind : std::uint8_t { tick, bar, alert, dead_letter, watermark, flush, revoke };
+enum class record_kind : std::uint8_t { tick, bar, alert, dead_letter, watermark, flush, control };
+
+// An instruction about input partitions, in band behind their last messages: `revoke` (they were
+// taken away from this graph's input) or `restore` (they were assigned, and their saved operator
+// state, if any, must be loaded before their first message).
+struct partition_control {
+    enum class action : std::uint8_t { revoke, restore };
+    action what = action::revoke;
+    std::vector<std::int32_t> partitions;
+};
 
 struct flush_marker {}; // end of input, in band
 
@@ -42,7 +51,7 @@ struct record {
         alert a;
         watermark w;
         owned_dead_letter* d;
-        std::vector<std::int32_t>* revoked; // partitions taken away from this graph's input
+        partition_control* control;
     };
 
     explicit record(const tick& x) noexcept : kind(record_kind::tick), t(x) {}
@@ -51,7 +60,7 @@ struct record {
     explicit record(const watermark& x) noexcept : kind(record_kind::watermark), w(x) {}
     explicit record(owned_dead_letter* x) noexcept : kind(record_kind::dead_letter), d(x) {}
     explicit record(flush_marker) noexcept : kind(record_kind::flush), w() {}
-    explicit record(std::vector<std::int32_t>* x) noexcept : kind(record_kind::revoke), revoked(x) {}
+    explicit record(partition_control* x) noexcept : kind(record_kind::control), control(x) {}
 };
 
 using record_ring = spsc_ring<record>;
@@ -76,9 +85,9 @@ public:
         put_record(flush_marker{});
         publish();
     }
-    // Partitions of the input were taken away; travels in band behind their last ticks.
-    void on_revoke(const std::vector<std::int32_t>& partitions) {
-        auto* v = new std::vector<std::int32_t>(partitions);
+    // An instruction about input partitions; travels in band behind their last ticks.
+    void on_control(const partition_control& c) {
+        auto* v = new partition_control(c);
         if (!put_record(v)) delete v;
     }
 
@@ -139,9 +148,9 @@ template <class E> std::size_t drain_ring(record_ring& ring, E& out, std::size_t
             out.on_flush();
             flushed = true;
             break;
-        case record_kind::revoke: {
-            std::unique_ptr<std::vector<std::int32_t>> v(r->revoked);
-            if constexpr (requires { out.on_revoke(*v); }) out.on_revoke(*v);
+        case record_kind::control: {
+            std::unique_ptr<partition_control> c(r->control);
+            if constexpr (requires { out.on_control(*c); }) out.on_control(*c);
             break;
         }
         }
@@ -155,7 +164,7 @@ template <class E> std::size_t drain_ring(record_ring& ring, E& out, std::size_t
 inline void discard_ring(record_ring& ring) {
     while (record* r = ring.front()) {
         if (r->kind == record_kind::dead_letter) delete r->d;
-        if (r->kind == record_kind::revoke) delete r->revoked;
+        if (r->kind == record_kind::control) delete r->control;
         ring.pop();
     }
 }

@@ -67,6 +67,21 @@ void kafka_consumer_source::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic
                   [](const partition_state& a, const partition_state& b) { return a.partition < b.partition; });
         ever_assigned_ = true;
         assigned_count_.store(assigned_.size(), std::memory_order_relaxed);
+        if (loader_) {
+            std::vector<std::int32_t> ps;
+            for (int i = 0; i < parts->cnt; ++i) ps.push_back(parts->elems[i].partition);
+            try {
+                for (const auto& [p, next] : loader_(ps))
+                    for (int i = 0; i < parts->cnt; ++i)
+                        if (parts->elems[i].partition == p) parts->elems[i].offset = next;
+            } catch (const std::exception& ex) {
+                // Not through librdkafka's C frames: next() throws it on this thread.
+                if (failure_.empty()) failure_ = ex.what();
+            }
+            std::string c = "restore";
+            for (std::int32_t p : ps) c += " " + std::to_string(p);
+            controls_.push_back(std::move(c));
+        }
         rd_kafka_error_t* e = nullptr;
         if (cooperative) {
             e = rd_kafka_incremental_assign(rk_.get(), parts);
@@ -99,8 +114,9 @@ void kafka_consumer_source::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic
     }
     // The graph forgets the open windows of these partitions when this reaches it, behind the
     // last of their ticks: the next owner rebuilds them from the committed offsets.
-    if (control_.empty()) control_ = "revoke";
-    for (std::int32_t p : revoked) control_ += " " + std::to_string(p);
+    std::string c = "revoke";
+    for (std::int32_t p : revoked) c += " " + std::to_string(p);
+    controls_.push_back(std::move(c));
     std::erase_if(assigned_, [&](const partition_state& s) {
         return std::find(revoked.begin(), revoked.end(), s.partition) != revoked.end();
     });
@@ -141,9 +157,10 @@ pull_result kafka_consumer_source::next(source_message& out) {
         batch_[batch_next_ - 1] = nullptr;
     }
     for (;;) {
-        if (!control_.empty()) {
-            control_sent_.swap(control_);
-            control_.clear();
+        if (!failure_.empty()) throw kafka_error(failure_);
+        if (!controls_.empty()) {
+            control_sent_ = std::move(controls_.front());
+            controls_.pop_front();
             out.key = {};
             out.payload = control_sent_;
             out.partition = k_control_partition;
@@ -151,8 +168,9 @@ pull_result kafka_consumer_source::next(source_message& out) {
             out.release_at_mono_ns = 0;
             return pull_result::control;
         }
-        if (batch_next_ >= batch_count_ && !fill_batch()) {
-            if (!control_.empty()) continue; // a revocation came with the (empty) batch
+        if (batch_next_ >= batch_count_) {
+            // A rebalance inside this call queues its instruction ahead of the new batch.
+            if (fill_batch() || !controls_.empty() || !failure_.empty()) continue;
             return reached_end() ? pull_result::end : pull_result::idle;
         }
         rd_kafka_message_t* m = batch_[batch_next_++];

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -59,6 +60,14 @@ public:
     // function returns nothing until the producer has finished.
     void end_when_reached(std::function<std::optional<partition_offsets>()> targets) { targets_ = std::move(targets); }
 
+    // Where newly assigned partitions start: `loader` (called on this consumer's thread, inside the
+    // rebalance) returns the offsets a sink stored for some of them; those start there instead of
+    // at the committed offset. Every assigned partition then gets a "restore" instruction in band,
+    // before its first message, so the graph loads (or clears) its state.
+    void on_assign(std::function<partition_offsets(const std::vector<std::int32_t>&)> loader) {
+        loader_ = std::move(loader);
+    }
+
     // After the graph has drained: stores `final_offsets`, commits synchronously, leaves the group.
     void finish(const partition_offsets& final_offsets);
 
@@ -110,8 +119,10 @@ private:
     counter* errors_;
     std::vector<std::atomic<std::int64_t>> positions_; // kafka.partitions of them
     std::atomic<std::size_t> assigned_count_{0};
-    std::string control_;      // "revoke 1 2 3" waiting to be handed to the graph
-    std::string control_sent_; // the one handed out last (valid until the next call)
+    std::deque<std::string> controls_; // "revoke 1 2 3", "restore 4": waiting to be handed to the graph
+    std::string control_sent_;         // the one handed out last (valid until the next call)
+    std::function<partition_offsets(const std::vector<std::int32_t>&)> loader_;
+    std::string failure_; // an error inside a librdkafka callback, thrown from next()
     bool closed_ = false;
 };
 

@@ -7,12 +7,15 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include "operators/analytics.hpp"
+#include "operators/checkpoint.hpp"
 #include "operators/parse.hpp"
 #include "src/kafka/consumer.hpp"
 #include "src/kafka/embedded_broker.hpp"
@@ -21,7 +24,9 @@
 #include "src/runtime/options.hpp"
 #include "src/runtime/tzif.hpp"
 #include "src/sink/outputs.hpp"
+#include "src/sink/sql_sink.hpp"
 #include "src/sources/message_source.hpp"
+#include "src/sql/store.hpp"
 #include "tapewire/graph.hpp"
 #include "tapewire/message_ring.hpp"
 #include "tapewire/runner.hpp"
@@ -272,32 +277,148 @@ private:
 
 // ---- pipeline threads ----------------------------------------------------------------------------
 
-// Pulls raw messages and parses them into `Out` (the fused analytics, or a ring to the next thread).
-// "revoke 3 7 12" → {3, 7, 12}
-std::vector<std::int32_t> revoked_partitions(std::string_view text) {
-    std::vector<std::int32_t> out;
+// "revoke 3 7 12" → {revoke, {3, 7, 12}}; "restore 4" → {restore, {4}}
+partition_control parse_control(std::string_view text) {
+    partition_control c;
+    c.what = text.starts_with("restore") ? partition_control::action::restore : partition_control::action::revoke;
     std::size_t i = text.find(' ');
     while (i != std::string_view::npos && i < text.size()) {
         ++i;
         std::int32_t p = 0;
         const auto [end, ec] = std::from_chars(text.data() + i, text.data() + text.size(), p);
         if (ec != std::errc{}) break;
-        out.push_back(p);
+        c.partitions.push_back(p);
         i = static_cast<std::size_t>(end - text.data());
     }
-    return out;
+    return c;
 }
 
-// `Out` takes the instruction: the fused analytics forget the windows, a ring carries it on.
-void forward_revoke(analytics_head& out, const std::vector<std::int32_t>& partitions) {
-    out.stage().discard_partitions(partitions);
-}
-void forward_revoke(ring_emitter& out, const std::vector<std::int32_t>& partitions) { out.on_revoke(partitions); }
+// ---- resuming from the database (kind "odbc" with Kafka input) -----------------------------------
+
+// The saved state of newly assigned partitions: put by the consumer thread, which loads it from the
+// database at the assignment, and taken by the thread that owns the operators when the partition's
+// "restore" instruction reaches it (before the partition's first message).
+class restore_board {
+public:
+    void put(std::int32_t partition, std::int64_t next_offset, std::string state) {
+        std::lock_guard<std::mutex> lock(mu_);
+        saved_[partition] = {next_offset, std::move(state)};
+    }
+    std::optional<std::pair<std::int64_t, std::string>> take(std::int32_t partition) {
+        std::lock_guard<std::mutex> lock(mu_);
+        auto it = saved_.find(partition);
+        if (it == saved_.end()) return std::nullopt;
+        auto v = std::move(it->second);
+        saved_.erase(it);
+        return v;
+    }
+
+private:
+    std::mutex mu_;
+    std::map<std::int32_t, std::pair<std::int64_t, std::string>> saved_;
+};
+
+// On the analytics thread: sends the SQL writer a barrier when a batch is due, with, for Kafka
+// input, a checkpoint (next offset and operator state) of every owned partition that changed.
+class sql_checkpointer {
+public:
+    sql_checkpointer() = default;
+    sql_checkpointer(sql_channel* ch, bool with_state) : ch_(ch), with_state_(with_state) {}
+
+    void on_timer(std::int64_t now_mono, analytics& an) {
+        if (ch_ != nullptr && ch_->due(now_mono)) send(an, false);
+    }
+    void on_end(analytics& an) {
+        if (ch_ != nullptr) send(an, true);
+    }
+
+    // Instructions from the consumer. A revoked partition's state is committed before it is
+    // forgotten; an assigned one's is loaded from the board (or starts empty).
+    // The processing-time clock of the window stage: the wall clock less the time this thread was
+    // held by the SQL writer (a database outage is not silence on the input).
+    [[nodiscard]] timestamp_ns processing_now() const noexcept {
+        return wall_ns() - (ch_ != nullptr ? ch_->blocked_ns() : 0);
+    }
+
+    void on_control(const partition_control& c, analytics& an, restore_board* board) {
+        if (c.what == partition_control::action::revoke) {
+            if (ch_ != nullptr) send(an, false);
+            for (std::int32_t p : c.partitions) {
+                std::erase(owned_, p);
+                if (ch_ != nullptr) ch_->set_next_offset(p, -1);
+            }
+            an.window.discard_partitions(c.partitions);
+            return;
+        }
+        for (std::int32_t p : c.partitions) {
+            std::optional<std::pair<std::int64_t, std::string>> saved;
+            if (board != nullptr) saved = board->take(p);
+            // Nothing saved: start empty, whatever an earlier ownership of the partition left.
+            if (saved)
+                restore_partition_state(an.window, an.vwap, an.anomaly, p, saved->second, processing_now());
+            else
+                clear_partition_state(an.window, an.vwap, an.anomaly, p, processing_now());
+            if (ch_ != nullptr) ch_->set_next_offset(p, saved ? saved->first : -1);
+            if (std::find(owned_.begin(), owned_.end(), p) == owned_.end()) owned_.push_back(p);
+        }
+    }
+
+private:
+    void send(analytics& an, bool end) {
+        std::vector<sql::partition_checkpoint> cps;
+        if (with_state_) {
+            scratch_.clear();
+            an.window.changed_partitions(scratch_);
+            ch_->moved_partitions(scratch_);
+            std::sort(scratch_.begin(), scratch_.end());
+            scratch_.erase(std::unique(scratch_.begin(), scratch_.end()), scratch_.end());
+            for (std::int32_t p : scratch_) {
+                if (std::find(owned_.begin(), owned_.end(), p) == owned_.end()) continue;
+                const std::int64_t next = ch_->next_offset(p);
+                if (next < 0) continue;
+                cps.push_back({p, next, save_partition_state(an.window, an.vwap, an.anomaly, p)});
+            }
+        }
+        ch_->barrier(std::move(cps), end);
+    }
+
+    sql_channel* ch_ = nullptr;
+    bool with_state_ = false;
+    std::vector<std::int32_t> owned_;
+    std::vector<std::int32_t> scratch_;
+};
+
+// Everything the thread that owns the operators does besides running them: instructions from the
+// consumer, the end of the input, barriers for the SQL writer.
+struct analytics_control {
+    analytics& an;
+    const std::atomic<bool>& flush_windows;
+    restore_board* board = nullptr;
+    sql_checkpointer checkpoints;
+
+    void on_control(const partition_control& c) { checkpoints.on_control(c, an, board); }
+    // The end of the input: the open windows are flushed, unless the input is a durable Kafka
+    // being left on a stop, where they are left (and, with SQL, saved) for the next reader.
+    void on_end() {
+        if (flush_windows.load(std::memory_order_acquire))
+            an.head.on_flush();
+        else
+            an.sink.on_flush();
+        checkpoints.on_end(an);
+    }
+    void on_timer(std::int64_t now_mono) { checkpoints.on_timer(now_mono, an); }
+    [[nodiscard]] timestamp_ns processing_now() const noexcept { return checkpoints.processing_now(); }
+};
+
+// Pulls raw messages and parses them into `Out` (the fused analytics, or a ring to the next thread).
 
 template <class Out> class parse_driver {
 public:
-    parse_driver(message_ring& in, parse_stage& parse, std::uint32_t batch, const std::atomic<bool>& input_done)
-        : in_(in), parse_(parse), batch_(batch), input_done_(input_done) {}
+    // `on_control` takes the consumer's instructions: the fused analytics apply them, a ring
+    // carries them on, in order with the messages.
+    parse_driver(message_ring& in, parse_stage& parse, std::uint32_t batch, const std::atomic<bool>& input_done,
+                 std::function<void(const partition_control&)> on_control)
+        : in_(in), parse_(parse), batch_(batch), input_done_(input_done), on_control_(std::move(on_control)) {}
 
     // Returns messages handled; sets `ended` once the input is over and fully drained.
     std::size_t pass(timestamp_ns now, Out& out, bool& ended) {
@@ -306,7 +427,7 @@ public:
         raw_message m;
         while (n < batch_ && in_.front(m)) {
             if (m.src.partition == k_control_partition) [[unlikely]]
-                forward_revoke(out, revoked_partitions(m.payload));
+                on_control_(parse_control(m.payload));
             else
                 parse_.on_message(m, out);
             in_.pop();
@@ -322,48 +443,45 @@ private:
     parse_stage& parse_;
     std::uint32_t batch_;
     const std::atomic<bool>& input_done_;
+    std::function<void(const partition_control&)> on_control_;
 };
 
-// The end of the input reaches the analytics as on_flush: the open windows are flushed, unless
-// the input is a durable Kafka being left on a stop, where they are left for the next reader.
-struct end_of_input {
-    analytics& an;
-    const std::atomic<bool>& flush_windows;
+// The records of the ring between the two threads, into the analytics; the end of the input and
+// the consumer's instructions to the analytics' control.
+struct from_ring {
+    analytics_control& ctl;
 
-    void on_tick(const tick& t) { an.head.on_tick(t); }
-    void on_bar(const bar& b) { an.head.on_bar(b); }
-    void on_alert(const alert& a) { an.head.on_alert(a); }
-    void on_dead_letter(const dead_letter_view& d) { an.head.on_dead_letter(d); }
-    void on_watermark(const watermark& w) { an.head.on_watermark(w); }
-    void on_timer(timestamp_ns now) { an.head.on_timer(now); }
-    void on_revoke(const std::vector<std::int32_t>& partitions) { an.window.discard_partitions(partitions); }
-    void on_flush() {
-        if (flush_windows.load(std::memory_order_acquire))
-            an.head.on_flush();
-        else
-            an.sink.on_flush();
-    }
+    void on_tick(const tick& t) { ctl.an.head.on_tick(t); }
+    void on_bar(const bar& b) { ctl.an.head.on_bar(b); }
+    void on_alert(const alert& a) { ctl.an.head.on_alert(a); }
+    void on_dead_letter(const dead_letter_view& d) { ctl.an.head.on_dead_letter(d); }
+    void on_watermark(const watermark& w) { ctl.an.head.on_watermark(w); }
+    void on_timer(timestamp_ns now) { ctl.an.head.on_timer(now); }
+    void on_control(const partition_control& c) { ctl.on_control(c); }
+    void on_flush() { ctl.on_end(); }
 };
 
 // threads = 1: parse and the analytics fused on one thread.
 class fused_agent final : public agent {
 public:
-    fused_agent(message_ring& in, parse_stage& parse, analytics& an, std::uint32_t batch,
-                const std::atomic<bool>& input_done, const std::atomic<bool>& flush_windows, offset_publisher offsets,
-                pipeline_stats& stats)
-        : driver_(in, parse, batch, input_done), parse_(parse), an_(an), end_{an, flush_windows},
-          offsets_(std::move(offsets)), stats_(stats) {}
+    fused_agent(message_ring& in, parse_stage& parse, analytics_control ctl, std::uint32_t batch,
+                const std::atomic<bool>& input_done, offset_publisher offsets, pipeline_stats& stats)
+        : ctl_(std::move(ctl)),
+          driver_(in, parse, batch, input_done, [this](const partition_control& c) { ctl_.on_control(c); }),
+          parse_(parse), an_(ctl_.an), offsets_(std::move(offsets)), stats_(stats) {}
 
     std::size_t do_work() override {
         const timestamp_ns now = wall_ns();
-        an_.head.on_timer(now);
+        an_.head.on_timer(ctl_.processing_now());
         bool ended = false;
         const std::size_t n = driver_.pass(now, an_.head, ended);
         if (ended) {
-            end_.on_flush();
+            ctl_.on_end();
             done_ = true;
         }
-        offsets_.on_timer(mono_ns(), an_.window, an_.sink);
+        const std::int64_t mono = mono_ns();
+        offsets_.on_timer(mono, an_.window, an_.sink);
+        if (!ended) ctl_.on_timer(mono);
         publish();
         return n;
     }
@@ -376,10 +494,10 @@ private:
         an_.publish(stats_);
     }
 
+    analytics_control ctl_;
     parse_driver<analytics_head> driver_;
     parse_stage& parse_;
     analytics& an_;
-    end_of_input end_;
     offset_publisher offsets_;
     pipeline_stats& stats_;
     bool done_ = false;
@@ -390,7 +508,8 @@ class parse_agent final : public agent {
 public:
     parse_agent(message_ring& in, parse_stage& parse, record_ring& out, std::uint32_t batch,
                 const std::atomic<bool>& input_done, const std::atomic<bool>& abort, pipeline_stats& stats)
-        : driver_(in, parse, batch, input_done), parse_(parse), emit_(out, &abort), stats_(stats) {}
+        : driver_(in, parse, batch, input_done, [this](const partition_control& c) { emit_.on_control(c); }),
+          parse_(parse), emit_(out, &abort), stats_(stats) {}
 
     std::size_t do_work() override {
         bool ended = false;
@@ -416,16 +535,19 @@ private:
 // threads = 2, second half: the analytics, drained from the ring.
 class analytics_agent final : public agent {
 public:
-    analytics_agent(record_ring& in, analytics& an, std::uint32_t batch, const std::atomic<bool>& flush_windows,
-                    offset_publisher offsets, pipeline_stats& stats)
-        : in_(in), an_(an), end_{an, flush_windows}, batch_(batch), offsets_(std::move(offsets)), stats_(stats) {}
+    analytics_agent(record_ring& in, analytics_control ctl, std::uint32_t batch, offset_publisher offsets,
+                    pipeline_stats& stats)
+        : in_(in), ctl_(std::move(ctl)), an_(ctl_.an), batch_(batch), offsets_(std::move(offsets)), stats_(stats) {}
 
     std::size_t do_work() override {
-        an_.head.on_timer(wall_ns());
+        an_.head.on_timer(ctl_.processing_now());
         bool flushed = false;
-        const std::size_t n = drain_ring(in_, end_, batch_, flushed);
+        from_ring out{ctl_};
+        const std::size_t n = drain_ring(in_, out, batch_, flushed);
         if (flushed) done_ = true;
-        offsets_.on_timer(mono_ns(), an_.window, an_.sink);
+        const std::int64_t mono = mono_ns();
+        offsets_.on_timer(mono, an_.window, an_.sink);
+        if (!flushed) ctl_.on_timer(mono);
         an_.publish(stats_);
         return n;
     }
@@ -436,8 +558,8 @@ public:
 
 private:
     record_ring& in_;
+    analytics_control ctl_;
     analytics& an_;
-    end_of_input end_;
     std::uint32_t batch_;
     offset_publisher offsets_;
     pipeline_stats& stats_;
@@ -473,6 +595,14 @@ struct pipeline::impl {
     std::unique_ptr<kafka_producer> output_producer; // bars, alerts, dead letters → topics
     offset_board board;
     kafka_consumer_source* consumer = nullptr; // owned by its feed agent
+
+    // The SQL writer (sink kind "odbc")
+    std::unique_ptr<sql_ring> sql_rows;
+    std::unique_ptr<sql_channel> sql_feed;
+    std::unique_ptr<sql_writer> writer;
+    restore_board restore;
+    std::unique_ptr<sql::store> loader_store; // the consumer thread's connection, for assignments
+    std::atomic<bool> stopping{false};
 
     // The graph
     bool has_graph = false;
@@ -538,6 +668,10 @@ struct pipeline::impl {
             output_producer = std::make_unique<kafka_producer>(c.kafka, bootstrap, metrics, "outputs");
         an = std::make_unique<analytics>(to_window_options(c.window), to_vwap_options(c), to_anomaly_options(c.anomaly),
                                          c, output_producer.get(), dlq);
+        const bool odbc = std::find(c.sink.kind.begin(), c.sink.kind.end(), "odbc") != c.sink.kind.end();
+        if (odbc) start_sql(kafka);
+        if (odbc && consumer != nullptr)
+            consumer->on_assign([this](const std::vector<std::int32_t>& parts) { return load_checkpoints(parts); });
 
         if (kafka_in) {
             if (produces) {
@@ -555,16 +689,72 @@ struct pipeline::impl {
                 std::make_unique<feed_agent<ring_outlet>>(make_message_source(c), ring_outlet(input), c.pipeline.batch,
                                                           l.max_ticks, input_done, consumed_sent, stats);
         }
-        const offset_publisher offsets(consumer != nullptr ? &board : nullptr, output_producer.get());
+        // With the SQL writer, the offsets that count are those it committed with the rows: it
+        // publishes them for Kafka's (advisory) commits itself.
+        const offset_publisher offsets(consumer != nullptr && !writer ? &board : nullptr, output_producer.get());
+        analytics_control ctl{*an, flush_windows, writer ? &restore : nullptr,
+                              sql_checkpointer(sql_feed.get(), consumer != nullptr)};
         if (c.pipeline.threads >= 2) {
             hop = std::make_unique<record_ring>(c.pipeline.ring_size);
             agents.push_back(
                 std::make_unique<parse_agent>(input, parse, *hop, c.pipeline.batch, input_done, abort, stats));
-            agents.push_back(
-                std::make_unique<analytics_agent>(*hop, *an, c.pipeline.batch, flush_windows, offsets, stats));
+            agents.push_back(std::make_unique<analytics_agent>(*hop, std::move(ctl), c.pipeline.batch, offsets, stats));
         } else {
-            agents.push_back(std::make_unique<fused_agent>(input, parse, *an, c.pipeline.batch, input_done,
-                                                           flush_windows, offsets, stats));
+            agents.push_back(std::make_unique<fused_agent>(input, parse, std::move(ctl), c.pipeline.batch, input_done,
+                                                           offsets, stats));
+        }
+    }
+
+    sql::store_options store_options() const {
+        return {cfg.sink.connection, cfg.kafka.group, cfg.kafka.topic, &cfg.sink};
+    }
+
+    static std::runtime_error database_error(const sql::sql_error& e) {
+        return std::runtime_error("database: " + std::string(e.what()) +
+                                  (e.state.empty() ? "" : " (SQLSTATE " + e.state + ")"));
+    }
+
+    void start_sql(bool kafka) {
+        std::unique_ptr<sql::store> st;
+        try {
+            st = std::make_unique<sql::store>(store_options());
+        } catch (const sql::sql_error& e) {
+            throw database_error(e);
+        }
+        sql_rows = std::make_unique<sql_ring>(cfg.sink.ring_size);
+        // Dead letters and archived ticks are keyed by where they came from: the topic, or this
+        // run of a source read without Kafka.
+        const std::string source = kafka ? cfg.kafka.topic : cfg.source.kind + "@" + std::to_string(wall_ns());
+        sql_feed = std::make_unique<sql_channel>(cfg.sink, *sql_rows, source, &abort);
+        writer = std::make_unique<sql_writer>(cfg, *sql_rows, std::move(st), consumer != nullptr ? &board : nullptr,
+                                              metrics, abort, source);
+        an->sink.attach_sql(sql_feed.get(), writer->describe());
+    }
+
+    // On the consumer thread, at an assignment: the offsets and operator state the database holds
+    // for these partitions. Waits (with back-off) while the database is away: reading on without
+    // them would process the partitions from the wrong place.
+    partition_offsets load_checkpoints(const std::vector<std::int32_t>& parts) {
+        std::int64_t wait = cfg.sink.retry_min.count();
+        for (;;) {
+            try {
+                if (!loader_store) loader_store = std::make_unique<sql::store>(store_options());
+                partition_offsets out;
+                for (auto& cp : loader_store->load(parts)) {
+                    out.emplace_back(cp.partition, cp.next_offset);
+                    restore.put(cp.partition, cp.next_offset, std::move(cp.state));
+                }
+                return out;
+            } catch (const sql::sql_error& e) {
+                if (e.cls != sql::error_class::transient) throw database_error(e);
+                loader_store.reset();
+                if (abort.load(std::memory_order_acquire) || stopping.load(std::memory_order_acquire))
+                    throw std::runtime_error("stopped while waiting for the database to load the saved offsets");
+                std::fprintf(stderr, "tapewire: sql: cannot load the saved offsets (%s); retrying in %.1f s\n",
+                             e.what(), static_cast<double>(wait) / 1e9);
+                std::this_thread::sleep_for(std::chrono::nanoseconds(wait));
+                wait = std::min<std::int64_t>(wait * 2, cfg.sink.retry_max.count());
+            }
         }
     }
 
@@ -625,11 +815,14 @@ void pipeline::start() {
     const char* names[] = {"tw-pipeline", "tw-analytics"};
     for (std::size_t i = 0; i < m.agents.size(); ++i)
         m.runners.push_back(std::make_unique<runner>(*m.agents[i], runner_opts(m.cfg, names[i], cpu++), handler));
+    if (m.writer)
+        m.runners.push_back(std::make_unique<runner>(*m.writer, runner_opts(m.cfg, "tw-sql", cpu++), handler));
     for (auto& r : m.runners) r->start();
 }
 
 void pipeline::stop() noexcept {
     auto& m = *impl_;
+    m.stopping.store(true, std::memory_order_release);
     if (m.producer_feed && m.consumer != nullptr) {
         // run through Kafka: stop the sources; the consumer ends once it has read back everything
         // they produced, so what was sent is processed (the embedded broker dies with us).
@@ -663,7 +856,10 @@ std::string pipeline::wait() {
         try {
             if (err.empty()) {
                 partition_offsets final_offsets;
-                m.an->window.safe_offsets(final_offsets);
+                if (m.writer)
+                    final_offsets = m.writer->committed_offsets();
+                else
+                    m.an->window.safe_offsets(final_offsets);
                 m.consumer->finish(final_offsets);
             } else {
                 m.consumer->finish({});
@@ -683,6 +879,10 @@ const pipeline_stats& pipeline::stats() const noexcept {
                                        : m.produce_sent.load(std::memory_order_relaxed),
                            std::memory_order_relaxed);
     if (m.tick_producer) m.stats.produced.store(m.tick_producer->delivered(), std::memory_order_relaxed);
+    if (m.writer) {
+        m.stats.sql_rows.store(m.writer->rows_committed(), std::memory_order_relaxed);
+        m.stats.sql_commits.store(m.writer->commits(), std::memory_order_relaxed);
+    }
     return m.stats;
 }
 

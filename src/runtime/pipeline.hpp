@@ -32,6 +32,8 @@ struct pipeline_stats {
     std::array<std::atomic<std::uint64_t>, k_dead_letter_reasons> dead_by_reason{};
     std::atomic<std::uint64_t> source_stalls{0}; // passes the source found the input ring full
     std::atomic<std::uint64_t> produced{0};      // produce / run with Kafka: messages delivered to the topic
+    std::atomic<std::uint64_t> sql_rows{0};      // sink kind "odbc": rows committed
+    std::atomic<std::uint64_t> sql_commits{0};   // sink kind "odbc": transactions committed
 };
 
 // Which halves of the job this process runs (see docs/design.md):

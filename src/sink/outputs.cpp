@@ -39,6 +39,7 @@ void output_sink::produce(rd_kafka_topic_t* topic, std::string_view key, std::st
 
 void output_sink::on_bar(const bar& b) {
     ++bars_;
+    if (sql_ != nullptr) sql_->on_bar(b);
     if (ndjson_) ndjson_->on_bar(b);
     if (bars_topic_ != nullptr) {
         char buf[640];
@@ -50,6 +51,7 @@ void output_sink::on_bar(const bar& b) {
 
 void output_sink::on_alert(const alert& a) {
     ++alerts_;
+    if (sql_ != nullptr) sql_->on_alert(a);
     if (ndjson_) ndjson_->on_alert(a);
     if (alerts_topic_ != nullptr) {
         char buf[320];
@@ -62,6 +64,7 @@ void output_sink::on_alert(const alert& a) {
 void output_sink::on_dead_letter(const dead_letter_view& d) {
     ++dead_letters_;
     ++by_reason_[static_cast<std::size_t>(d.reason)];
+    if (sql_ != nullptr) sql_->on_dead_letter(d);
     if (ndjson_) ndjson_->on_dead_letter(d);
     if (dlq_topic_ != nullptr && cfg_.dead_letters) {
         // The original bytes as the value, so a fixed consumer can re-read them; why in headers.
@@ -76,6 +79,7 @@ void output_sink::on_dead_letter(const dead_letter_view& d) {
 }
 
 void output_sink::on_timer(timestamp_ns now) {
+    if (sql_ != nullptr) sql_->publish();
     if (ndjson_) ndjson_->on_timer(now);
     if (kafka_ != nullptr) {
         kafka_->poll(0);
@@ -99,7 +103,8 @@ std::uint64_t output_sink::sync_files() {
 
 std::string output_sink::describe() const {
     std::string s;
-    if (ndjson_) s = "ndjson(" + ndjson_->path() + ")";
+    if (!sql_desc_.empty()) s = sql_desc_;
+    if (ndjson_) s += (s.empty() ? "" : ",") + std::string("ndjson(") + ndjson_->path() + ")";
     if (!kafka_desc_.empty()) s += (s.empty() ? "" : ",") + kafka_desc_;
     if (dlq_topic_ != nullptr) s += (s.empty() ? "" : ",") + std::string("dlq(kafka)");
     return s.empty() ? "none" : s;

@@ -11,6 +11,7 @@
 
 #include "src/kafka/producer.hpp"
 #include "src/sink/ndjson.hpp"
+#include "src/sink/sql_sink.hpp"
 #include "tapewire/config.hpp"
 #include "tapewire/stage.hpp"
 
@@ -22,7 +23,9 @@ public:
     // sends dead letters to kafka.dlq_topic.
     output_sink(const config& cfg, kafka_producer* kafka, bool dead_letters_to_kafka);
 
-    void on_tick(const tick&) {}
+    void on_tick(const tick& t) {
+        if (sql_ != nullptr) sql_->on_tick(t);
+    }
     void on_bar(const bar& b);
     void on_alert(const alert& a);
     void on_dead_letter(const dead_letter_view& d);
@@ -42,6 +45,13 @@ public:
     }
     [[nodiscard]] std::string describe() const;
 
+    // Rows also go to the SQL writer through this channel (kind "odbc"); null: none.
+    void attach_sql(sql_channel* ch, std::string description) {
+        sql_ = ch;
+        sql_desc_ = std::move(description);
+    }
+    [[nodiscard]] sql_channel* sql() const noexcept { return sql_; }
+
 private:
     void produce(rd_kafka_topic_t* topic, std::string_view key, std::string_view payload,
                  const std::vector<kafka_header>& headers = {});
@@ -53,6 +63,8 @@ private:
     rd_kafka_topic_t* alerts_topic_ = nullptr;
     rd_kafka_topic_t* dlq_topic_ = nullptr;
     std::string kafka_desc_;
+    sql_channel* sql_ = nullptr;
+    std::string sql_desc_;
     std::string scratch_;
     std::uint64_t bars_ = 0, alerts_ = 0, dead_letters_ = 0;
     std::array<std::uint64_t, k_dead_letter_reasons> by_reason_{};

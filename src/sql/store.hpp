@@ -2,9 +2,12 @@
 // one transaction. The writer thread (src/sink/sql_sink) decides when and what; this decides how,
 // per database: the dialect comes from SQLGetInfo(SQL_DBMS_NAME).
 //
-//   SQLite      INSERT ... ON CONFLICT DO UPDATE, array binding, WAL journal
-//   PostgreSQL  multi-row parameterized INSERT ... ON CONFLICT DO UPDATE (< 7 400 parameters each)
-//   SQL Server  array-bound INSERT into #staging, then MERGE ... WITH (HOLDLOCK)
+//   SQLite      multi-row INSERT ... VALUES (up to 500 rows) ON CONFLICT DO UPDATE, WAL journal,
+//               synchronous=FULL (sqliteodbc re-parses an array-bound statement for every row)
+//   PostgreSQL  INSERT ... SELECT FROM unnest(one array parameter per column) ON CONFLICT DO UPDATE,
+//               up to 10 000 rows in a handful of parameters (faster here than multi-row VALUES,
+//               whose planning dominated, and than psqlODBC's client-side array expansion)
+//   SQL Server  array-bound INSERT into a #staging table, then MERGE ... WITH (HOLDLOCK)
 //
 // Keys are deduplicated inside a batch (the last row of a key wins), since one multi-row upsert or
 // MERGE cannot touch a key twice. Values always travel as bound parameters; table names come from
@@ -38,7 +41,7 @@ public:
     std::string state; // the first diagnostic record's SQLSTATE, "" when none
 };
 
-// Classifies a SQLSTATE (exposed for the unit tests).
+// Classifies a SQLSTATE (exposed for the unit tests; defined in dialect.cpp).
 error_class classify(const std::string& sqlstate);
 
 struct dead_letter_row {
