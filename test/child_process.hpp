@@ -100,7 +100,8 @@ public:
         const auto deadline = std::chrono::steady_clock::now() + timeout;
         std::string line;
         for (;;) {
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+            const auto left =
+                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
             if (left.count() <= 0) return std::nullopt;
             pollfd p{stdout_pipe_, POLLIN, 0};
             if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
@@ -181,7 +182,7 @@ struct command_result {
 
 // Runs a command to its end (at most `timeout`), stdout and stderr kept in files named after `tag`.
 inline command_result run_command(const std::vector<std::string>& argv, const std::string& tag,
-                           std::chrono::milliseconds timeout = 30s, const std::string& stdin_path = "") {
+                                  std::chrono::milliseconds timeout = 30s, const std::string& stdin_path = "") {
     child_process c;
     c.spawn(argv, stdin_path, tag + ".stdout", tag + ".stderr");
     command_result r;

@@ -492,3 +492,18 @@ TEST_CASE("conf/examples/kafka-cluster.toml loads with its secrets from the envi
     ::unsetenv("KAFKA_PASSWORD");
     ::unsetenv("KAFKA_USER");
 }
+
+TEST_CASE("the effective configuration never shows the database password of sink.connection", "[config][sql]") {
+    ::setenv("TAPEWIRE_TEST_DB_PASSWORD", "s3cret-value", 1);
+    const config c = load_config_text(
+        "[sink]\nkind = \"odbc\"\n"
+        "connection = \"Driver=PostgreSQL Unicode;Server=db;Uid=tw;Pwd=${TAPEWIRE_TEST_DB_PASSWORD};Port=5432\"\n",
+        "mem.toml");
+    ::unsetenv("TAPEWIRE_TEST_DB_PASSWORD");
+    CHECK(c.sink.connection.find("s3cret-value") != std::string::npos); // the driver gets it
+    const std::string shown = describe_config(c);
+    CHECK(shown.find("s3cret-value") == std::string::npos);
+    CHECK(shown.find("Uid=tw;Pwd=(hidden);Port=5432") != std::string::npos);
+    CHECK(hide_connection_password("Driver=X;PASSWORD = {a;b};UID=u") == "Driver=X;PASSWORD =(hidden);UID=u");
+    CHECK(hide_connection_password("DSN=market") == "DSN=market");
+}

@@ -78,29 +78,20 @@ std::vector<std::string> sink_args(const database& db) {
 // The fixed input of the crash and outage tests: 40 symbols, 2 000 ticks/s of event time (so a
 // few thousand 1 s bars), anomalies injected so that alerts fire.
 std::vector<std::string> input_args(std::uint64_t ticks) {
-    return {"--ticks",
-            std::to_string(ticks),
-            "--set",
-            "source.rate=0",
-            "--set",
-            "source.event_rate=2000",
-            "--set",
-            std::string("source.start=") + k_start,
-            "--set",
-            "source.symbol_count=40",
-            "--set",
-            "source.seed=11",
-            "--set",
-            "source.anomalies.enabled=true",
-            "--set",
-            "source.anomalies.jump_every=20s",
-            "--set",
-            "source.anomalies.burst_every=20s"};
+    return {"--ticks", std::to_string(ticks),
+            "--set",   "source.rate=0",
+            "--set",   "source.event_rate=2000",
+            "--set",   std::string("source.start=") + k_start,
+            "--set",   "source.symbol_count=40",
+            "--set",   "source.seed=11",
+            "--set",   "source.anomalies.enabled=true",
+            "--set",   "source.anomalies.jump_every=20s",
+            "--set",   "source.anomalies.burst_every=20s"};
 }
 
 std::string produce_input(const std::string& bootstrap, std::uint64_t ticks, const std::string& tag) {
-    const command_result p =
-        run_command(tapewire_cmd({"produce", "--set", "kafka.brokers=" + bootstrap}) + input_args(ticks), tag + ".produce");
+    const command_result p = run_command(
+        tapewire_cmd({"produce", "--set", "kafka.brokers=" + bootstrap}) + input_args(ticks), tag + ".produce");
     INFO("produce: " << p.status.text() << "\n" << p.err);
     REQUIRE(p.status.ok());
     REQUIRE(summary_count(p.err, "produced") == static_cast<std::int64_t>(ticks));
@@ -129,8 +120,8 @@ bool wait_for_text(const std::string& path, const std::string& text, std::chrono
 
 // The reference: one uninterrupted `process` into tables named ref_*.
 std::vector<std::string> ref_tables() {
-    return {"--set", "sink.bars_table=ref_bars",           "--set", "sink.alerts_table=ref_alerts",
-            "--set", "sink.dead_letters_table=ref_dead",   "--set", "sink.offsets_table=ref_offsets",
+    return {"--set", "sink.bars_table=ref_bars",         "--set", "sink.alerts_table=ref_alerts",
+            "--set", "sink.dead_letters_table=ref_dead", "--set", "sink.offsets_table=ref_offsets",
             "--set", "sink.state_table=ref_state"};
 }
 
@@ -216,8 +207,7 @@ void crash_and_resume(const database& db, const std::string& tag, unsigned seed)
 
 } // namespace
 
-TEST_CASE("run writes bars and alerts to SQLite and ends with a summary and a query that works",
-          "[sql][sqlite][e2e]") {
+TEST_CASE("run writes bars and alerts to SQLite and ends with a summary and a query that works", "[sql][sqlite][e2e]") {
     const database db = sqlite_database("sql_run.db");
     const command_result r = run_command(tapewire_cmd({"run", "--config", TAPEWIRE_SOURCE_DIR "/conf/tapewire.toml",
                                                        "--set", "sink.connection=" + db.connection}) +
@@ -276,7 +266,8 @@ TEST_CASE("PostgreSQL stopped for 5 s mid-run loses no row, doubles none, and th
     // backs up into the graph and then into the Kafka partitions within moments.
     const std::vector<std::string> archive{"--set", "sink.archive_ticks=true", "--set", "sink.ring_size=2048"};
     const command_result ref = run_command(
-        process_args(bs, tag + "-ref", db, ref_tables() + archive + std::vector<std::string>{"--set", "sink.ticks_table=ref_ticks"}),
+        process_args(bs, tag + "-ref", db,
+                     ref_tables() + archive + std::vector<std::string>{"--set", "sink.ticks_table=ref_ticks"}),
         tag + ".ref", 180s);
     INFO("reference: " << ref.status.text() << "\n" << ref.err);
     REQUIRE(ref.status.ok());
@@ -322,10 +313,10 @@ TEST_CASE("a row PostgreSQL refuses lands in dead_letters with its message, and 
     const std::string tag = "sql_poison";
     pg_server pg(tag);
     const database db = postgres_database(pg);
-    const std::vector<std::string> base = tapewire_cmd({"run", "--set", "kafka.brokers=", "--set", "source.rate=0",
-                                                        "--set", std::string("source.start=") + k_start, "--set",
-                                                        "source.event_rate=1000"}) +
-                                          sink_args(db);
+    const std::vector<std::string> base =
+        tapewire_cmd({"run", "--set", "kafka.brokers=", "--set", "source.rate=0", "--set",
+                      std::string("source.start=") + k_start, "--set", "source.event_rate=1000"}) +
+        sink_args(db);
     // The tables, then a rule that refuses one symbol's bars.
     const command_result first = run_command(base + std::vector<std::string>{"--ticks", "10"}, tag + ".schema");
     INFO(first.err);
@@ -333,10 +324,11 @@ TEST_CASE("a row PostgreSQL refuses lands in dead_letters with its message, and 
     db.query("DELETE FROM bars; DELETE FROM alerts; DELETE FROM dead_letters");
     db.query("ALTER TABLE bars ADD CONSTRAINT no_poison CHECK (symbol <> 'POISON')");
 
-    const command_result r = run_command(
-        base + std::vector<std::string>{"--ticks", "30000", "--set", R"(source.symbols=["AAA","POISON","ZZZ"])", "--set",
-                                        "sink.kind=[\"odbc\",\"ndjson\"]", "--set", "sink.path=" + tag + ".ndjson"},
-        tag + ".run", 60s);
+    const command_result r = run_command(base + std::vector<std::string>{"--ticks", "30000", "--set",
+                                                                         R"(source.symbols=["AAA","POISON","ZZZ"])",
+                                                                         "--set", "sink.kind=[\"odbc\",\"ndjson\"]",
+                                                                         "--set", "sink.path=" + tag + ".ndjson"},
+                                         tag + ".run", 60s);
     INFO(r.status.text() << "\n" << r.err);
     REQUIRE(r.status.ok());
     // Every bar of the NDJSON output, by key; the POISON ones are refused.

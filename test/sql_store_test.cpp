@@ -19,10 +19,6 @@
 #include "src/sql/odbc.hpp"
 #include "src/sql/store.hpp"
 
-// psqlODBC leaks a few hundred bytes inside SQLExecute when the server has gone away (the outage
-// test); the leak is the driver's, not ours. LeakSanitizer reads this documented hook.
-extern "C" const char* __lsan_default_suppressions() { return "leak:psqlodbcw.so\n"; }
-
 namespace {
 
 using namespace tapewire;

@@ -46,9 +46,7 @@ void sql_channel::moved(const origin& o) {
     any_moved_ = true;
 }
 
-void sql_channel::row() {
-    ++rows_since_;
-}
+void sql_channel::row() { ++rows_since_; }
 
 void sql_channel::on_tick(const tick& t) {
     moved(t.src);
@@ -172,8 +170,9 @@ void sql_writer::take(sql_item& item) {
                 batch_.dead_letters.push_back(std::move(*x));
             } else {
                 for (auto& c : x->checkpoints) {
-                    auto it = std::find_if(batch_.checkpoints.begin(), batch_.checkpoints.end(),
-                                           [&](const sql::partition_checkpoint& k) { return k.partition == c.partition; });
+                    auto it =
+                        std::find_if(batch_.checkpoints.begin(), batch_.checkpoints.end(),
+                                     [&](const sql::partition_checkpoint& k) { return k.partition == c.partition; });
                     if (it != batch_.checkpoints.end())
                         *it = std::move(c);
                     else
@@ -191,8 +190,7 @@ bool sql_writer::commit_due(bool end) const {
     if (end) return true;
     if (batch_.rows() >= cfg_.sink.batch_rows) return true;
     if (ring_.was_empty()) return true; // caught up: commit what the barrier closed
-    const std::int64_t oldest =
-        first_rows_.empty() ? 0 : *std::min_element(first_rows_.begin(), first_rows_.end());
+    const std::int64_t oldest = first_rows_.empty() ? 0 : *std::min_element(first_rows_.begin(), first_rows_.end());
     return oldest != 0 && mono_ns() - oldest >= cfg_.sink.batch_interval.count();
 }
 
@@ -383,8 +381,8 @@ void sql_writer::isolate_refused(const sql::sql_error& first) {
             const alert& a = batch_.alerts[r.index];
             write_alert_json(j, a);
             d.key = std::string(a.sym.view());
-            d.source = "db:" + cfg_.sink.alerts_table + ":" + std::string(a.sym.view()) + ":" +
-                       std::string(to_string(a.kind));
+            d.source =
+                "db:" + cfg_.sink.alerts_table + ":" + std::string(a.sym.view()) + ":" + std::string(to_string(a.kind));
             d.partition = a.partition;
             d.offset = a.ts;
             break;

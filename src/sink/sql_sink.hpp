@@ -83,10 +83,10 @@ private:
     sql_ring& ring_;
     std::string source_;
     const std::atomic<bool>* abort_;
-    std::vector<std::int64_t> next_;   // per partition
-    std::vector<char> moved_;          // per partition, since the last barrier
-    std::uint64_t rows_since_ = 0;     // rows since the last barrier
-    std::int64_t first_row_mono_ = 0;  // first row (or move) since the last barrier
+    std::vector<std::int64_t> next_;  // per partition
+    std::vector<char> moved_;         // per partition, since the last barrier
+    std::uint64_t rows_since_ = 0;    // rows since the last barrier
+    std::int64_t first_row_mono_ = 0; // first row (or move) since the last barrier
     std::int64_t half_interval_ns_;
     bool any_moved_ = false;
     std::int64_t blocked_ns_ = 0;
@@ -144,8 +144,8 @@ private:
     counter* retries_;
     counter* refused_;
     histogram* commit_ns_;
-    histogram* row_age_ns_; // from the oldest row's emission to its commit
-    histogram* bar_latency_ns_; // from each bar's emission to its commit
+    histogram* row_age_ns_;                 // from the oldest row's emission to its commit
+    histogram* bar_latency_ns_;             // from each bar's emission to its commit
     std::vector<std::int64_t> bar_emitted_; // emission times of batch_.bars
     gauge* pending_rows_;
 };
