@@ -473,27 +473,29 @@ int run_graph(const graph_args& a) {
 }
 
 void usage(std::FILE* to) {
-    std::fputs("usage: tapewire-bench jitter [--seconds S]\n"
-               "       tapewire-bench graph [--ticks N] [--symbols S] [--threads 1|2] [--rate R] [--json]\n"
-               "                     [--warmup N] [--warmup-span S] [--ring N] [--seed N] [--pin] [--no-latency]\n"
-               "       tapewire-bench kafka [options]   (Kafka input against its floors; tapewire-bench kafka --help)\n"
-               "jitter: one thread per CPU spins on the clock for S seconds (default 5) and reports the gaps,\n"
-               "        the floor under any latency tail on this machine.\n"
-               "graph: parse -> window -> vwap -> anomaly over pre-generated tick JSON\n"
-               "  --ticks N     measured ticks (default 5000000)\n"
-               "  --warmup N    ticks fed first, unmeasured, so tables reach steady size (default 200000)\n"
-               "  --warmup-span S  seconds of event time the warm-up ticks cover (default: the window's\n"
-               "                late-update horizon + 4 windows = 64; 0 = 1 us per tick like the rest)\n"
-               "  --symbols S   distinct symbols (default 1000)\n"
-               "  --threads T   1: all stages fused; 2: parse | ring | window-vwap-anomaly (default 1)\n"
-               "  --rate R      hand-off pace in ticks/s, 0 = as fast as possible (default 0)\n"
-               "  --ring N      records in the ring between the threads (default: pipeline.ring_size, 4096)\n"
-               "  --seed N      input generator seed (default 42)\n"
-               "  --pin         pin the feeding thread to CPU 0 and the downstream thread to CPU 1\n"
-               "  --no-latency  with --rate 0: skip both clock reads per tick (latency fields read 0), to\n"
-               "                show what the measurement itself costs\n"
-               "  --json        one JSON object instead of text\n",
-               to);
+    std::fputs(
+        "usage: tapewire-bench jitter [--seconds S]\n"
+        "       tapewire-bench graph [--ticks N] [--symbols S] [--threads 1|2] [--rate R] [--json]\n"
+        "                     [--warmup N] [--warmup-span S] [--ring N] [--seed N] [--pin] [--no-latency]\n"
+        "       tapewire-bench kafka [options]   (Kafka input against its floors; tapewire-bench kafka --help)\n"
+        "       tapewire-bench sink [options]    (the ODBC sink into PostgreSQL against libpq COPY; sink --help)\n"
+        "jitter: one thread per CPU spins on the clock for S seconds (default 5) and reports the gaps,\n"
+        "        the floor under any latency tail on this machine.\n"
+        "graph: parse -> window -> vwap -> anomaly over pre-generated tick JSON\n"
+        "  --ticks N     measured ticks (default 5000000)\n"
+        "  --warmup N    ticks fed first, unmeasured, so tables reach steady size (default 200000)\n"
+        "  --warmup-span S  seconds of event time the warm-up ticks cover (default: the window's\n"
+        "                late-update horizon + 4 windows = 64; 0 = 1 us per tick like the rest)\n"
+        "  --symbols S   distinct symbols (default 1000)\n"
+        "  --threads T   1: all stages fused; 2: parse | ring | window-vwap-anomaly (default 1)\n"
+        "  --rate R      hand-off pace in ticks/s, 0 = as fast as possible (default 0)\n"
+        "  --ring N      records in the ring between the threads (default: pipeline.ring_size, 4096)\n"
+        "  --seed N      input generator seed (default 42)\n"
+        "  --pin         pin the feeding thread to CPU 0 and the downstream thread to CPU 1\n"
+        "  --no-latency  with --rate 0: skip both clock reads per tick (latency fields read 0), to\n"
+        "                show what the measurement itself costs\n"
+        "  --json        one JSON object instead of text\n",
+        to);
 }
 
 int graph_main(int argc, char** argv) {
@@ -605,6 +607,7 @@ int jitter_main(int argc, char** argv) {
 } // namespace
 
 int kafka_main(int argc, char** argv); // kafka_bench.cpp
+int sink_main(int argc, char** argv);  // sink_bench.cpp
 
 } // namespace tapewire::bench
 
@@ -612,6 +615,7 @@ int main(int argc, char** argv) {
     if (argc >= 2 && std::string_view(argv[1]) == "graph") return tapewire::bench::graph_main(argc - 2, argv + 2);
     if (argc >= 2 && std::string_view(argv[1]) == "jitter") return tapewire::bench::jitter_main(argc - 2, argv + 2);
     if (argc >= 2 && std::string_view(argv[1]) == "kafka") return tapewire::bench::kafka_main(argc - 2, argv + 2);
+    if (argc >= 2 && std::string_view(argv[1]) == "sink") return tapewire::bench::sink_main(argc - 2, argv + 2);
     const bool help = argc >= 2 && (std::string_view(argv[1]) == "-h" || std::string_view(argv[1]) == "--help");
     tapewire::bench::usage(help ? stdout : stderr);
     return help ? 0 : 2;

@@ -603,6 +603,7 @@ struct pipeline::impl {
     restore_board restore;
     std::unique_ptr<sql::store> loader_store; // the consumer thread's connection, for assignments
     std::atomic<bool> stopping{false};
+    bool resumable = false; // checkpoints go to the database and are loaded on assignment
 
     // The graph
     bool has_graph = false;
@@ -670,7 +671,10 @@ struct pipeline::impl {
                                          c, output_producer.get(), dlq);
         const bool odbc = std::find(c.sink.kind.begin(), c.sink.kind.end(), "odbc") != c.sink.kind.end();
         if (odbc) start_sql(kafka);
-        if (odbc && consumer != nullptr)
+        // Resuming needs a Kafka that outlives the process: the embedded broker's topic starts
+        // empty every run, so checkpoints of an earlier run would point into nothing.
+        resumable = odbc && consumer != nullptr && !broker;
+        if (resumable)
             consumer->on_assign([this](const std::vector<std::int32_t>& parts) { return load_checkpoints(parts); });
 
         if (kafka_in) {
@@ -692,8 +696,8 @@ struct pipeline::impl {
         // With the SQL writer, the offsets that count are those it committed with the rows: it
         // publishes them for Kafka's (advisory) commits itself.
         const offset_publisher offsets(consumer != nullptr && !writer ? &board : nullptr, output_producer.get());
-        analytics_control ctl{*an, flush_windows, writer ? &restore : nullptr,
-                              sql_checkpointer(sql_feed.get(), consumer != nullptr)};
+        analytics_control ctl{*an, flush_windows, resumable ? &restore : nullptr,
+                              sql_checkpointer(sql_feed.get(), resumable)};
         if (c.pipeline.threads >= 2) {
             hop = std::make_unique<record_ring>(c.pipeline.ring_size);
             agents.push_back(
