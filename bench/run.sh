@@ -2,19 +2,24 @@
 # Runs the benchmarks: the micro benches, then the graph harness on one and two threads at full
 # speed, the machine's own jitter, two threads paced at 200 000 ticks/s for latency, and the Kafka
 # input bench (tapewire against a bare librdkafka consumer and kcat, and produce-to-bar latency, on
-# the in-process embedded broker). Each graph configuration and the Kafka bench run REPS times
-# (default 3); the summary gives the median and the spread (min..max).
+# the in-process embedded broker), and the SQL sink bench (tapewire's ODBC writer into a throwaway
+# PostgreSQL 15 against libpq COPY of the same rows, and bars-only emission-to-commit latency). Each
+# graph configuration and the Kafka bench run REPS times (default 3), the sink bench's throughput
+# phase REPS times inside one invocation; the summary gives the median and the spread (min..max).
 #
 #   bash bench/run.sh BUILD_DIR          (make bench does: bash bench/run.sh build)
 #   REPS=1 TICKS=1000000 bash bench/run.sh build    (quicker)
-#   ONLY=kafka bash bench/run.sh build   (only the Kafka bench; ONLY=graph: everything else)
+#   ONLY=kafka bash bench/run.sh build   (only the Kafka bench; ONLY=sink: only the sink bench;
+#                                         ONLY=graph: the micro benches, graph and jitter)
 #
 # Knobs (environment): REPS (3), TICKS (5000000), SYMBOLS (1000), LAT_TICKS (2000000),
 # LAT_RATE (200000), JITTER_SECONDS (5), KAFKA_TICKS (2000000), KAFKA_PARTITIONS (64),
-# KAFKA_RATE (50000), KAFKA_LAT_SECONDS (10), KAFKA=0 (skip the Kafka bench), ONLY (graph | kafka).
+# KAFKA_RATE (50000), KAFKA_LAT_SECONDS (10), KAFKA=0 (skip the Kafka bench), SINK_TICKS (1000000),
+# SINK_LAT_SECONDS (20), SINK_LAT_RUNS (4), SINK=0 (skip the sink bench), ONLY (graph | kafka | sink).
 #
-# About a minute without the Kafka bench, which adds about 100 s per repetition (six consumer-group
-# joins of ~3 s, four paced latency runs of 12 s, kcat twice).
+# About a minute without the Kafka and sink benches; the Kafka bench adds about 100 s per repetition
+# (six consumer-group joins of ~3 s, four paced latency runs of 12 s, kcat twice), the sink bench
+# about 30 s per repetition plus 2 x SINK_LAT_RUNS x SINK_LAT_SECONDS (~3 min by default).
 set -euo pipefail
 
 build=${1:-build}
@@ -25,12 +30,23 @@ lat_rate=${LAT_RATE:-200000}
 symbols=${SYMBOLS:-1000}
 only=${ONLY:-}
 kafka=${KAFKA:-1}
+sink=${SINK:-1}
 [ "$only" = kafka ] && kafka=1
+[ "$only" = sink ] && sink=1
+case "$only" in
+  "" | graph | kafka | sink) ;;
+  *)
+    echo "run.sh: ONLY must be graph, kafka or sink, not '$only'" >&2
+    exit 1
+    ;;
+esac
+run_graph=0
+{ [ -z "$only" ] || [ "$only" = graph ]; } && run_graph=1
 
 bench="$build/bench/tapewire-bench"
 micro="$build/bench/tapewire-micro"
 needed=("$bench")
-[ "$only" != kafka ] && needed+=("$micro")
+[ "$run_graph" = 1 ] && needed+=("$micro")
 for b in "${needed[@]}"; do
   if [ ! -x "$b" ]; then
     echo "run.sh: $b not found; build it first: cmake --build $build -j2 --target tapewire-bench tapewire-micro" >&2
@@ -41,7 +57,7 @@ done
 echo "== machine: $(nproc) CPUs, $(uptime | sed 's/.*load average/load average/')"
 echo
 
-if [ "$only" != kafka ]; then
+if [ "$run_graph" = 1 ]; then
   echo "== micro benches (tapewire-micro)"
   "$micro" --benchmark_min_time=0.3
   echo
@@ -183,7 +199,28 @@ kafka_bench() {
   echo
 }
 
-if [ "$only" != kafka ]; then
+# sink_bench: tapewire-bench sink once, its throughput phase REPS times (medians inside), its latency
+# phase SINK_LAT_RUNS runs per batch interval (500 ms, then 100 ms), bars pooled.
+sink_bench() {
+  local sticks=${SINK_TICKS:-1000000} slat=${SINK_LAT_SECONDS:-20} sruns=${SINK_LAT_RUNS:-4}
+  echo "== sink: tapewire-bench sink --ticks $sticks --runs $reps --duration $slat --latency-runs $sruns"
+  wait_idle
+  local out o
+  out=$("$bench" sink --ticks "$sticks" --runs "$reps" --duration "$slat" --latency-runs "$sruns" --json)
+  echo "  $out"
+  echo "    writer rows/s       $(field "$out" writer_rows_per_s)   (runs: $(sed -n 's/.*"writer_runs":\[\([^]]*\)\].*/\1/p' <<<"$out"))"
+  echo "    COPY text rows/s    $(field "$out" copy_text_rows_per_s)   (runs: $(sed -n 's/.*"copy_text_runs":\[\([^]]*\)\].*/\1/p' <<<"$out"))"
+  echo "    COPY binary rows/s  $(field "$out" copy_binary_rows_per_s)   (runs: $(sed -n 's/.*"copy_binary_runs":\[\([^]]*\)\].*/\1/p' <<<"$out"))"
+  echo "    writer / COPY text  $(field "$out" ratio_vs_copy_text)   writer / COPY binary $(field "$out" ratio_vs_copy_binary)"
+  o=$(object "$out" bar_latency_ns)
+  echo "    bars, batch_interval $(field "$o" batch_interval_ms) ms: emission -> commit p50 $(field "$o" p50) ns, p99 $(field "$o" p99) ns"
+  o=$(object "$out" bar_latency_fast_ns)
+  [ -n "$o" ] && echo "    bars, batch_interval $(field "$o" batch_interval_ms) ms: emission -> commit p50 $(field "$o" p50) ns, p99 $(field "$o" p99) ns"
+  echo "  load after: $(uptime | sed 's/.*load average/load average/')"
+  echo
+}
+
+if [ "$run_graph" = 1 ]; then
   graph "throughput, 1 thread" --threads 1 --symbols "$symbols" --ticks "$ticks"
   graph "throughput, 2 threads" --threads 2 --symbols "$symbols" --ticks "$ticks"
   echo "== jitter: what the machine itself does to a spinning thread (the floor under the latency tail)"
@@ -192,7 +229,7 @@ if [ "$only" != kafka ]; then
 
   graph "latency at $lat_rate ticks/s, 2 threads" --threads 2 --symbols "$symbols" --ticks "$lat_ticks" --rate "$lat_rate"
 fi
-if [ "$only" != graph ] && [ "$kafka" != 0 ]; then
+if { [ -z "$only" ] || [ "$only" = kafka ]; } && [ "$kafka" != 0 ]; then
   if command -v kcat >/dev/null; then
     kafka_bench
   else
@@ -201,5 +238,15 @@ if [ "$only" != graph ] && [ "$kafka" != 0 ]; then
   fi
 fi
 
+if { [ -z "$only" ] || [ "$only" = sink ]; } && [ "$sink" != 0 ]; then
+  if [ -x /usr/lib/postgresql/15/bin/initdb ]; then
+    sink_bench
+  else
+    echo "== sink: skipped, PostgreSQL 15 is not installed (scripts/install-deps.sh installs postgresql-15)"
+    echo
+  fi
+fi
+
 echo "targets: >= 3000000 ticks/s on 1 thread, >= 5000000 on 2 threads (1000 symbols), 0 allocs/tick;"
-echo "         kafka: tapewire >= 0.7 x the bare librdkafka consumer on the same topic, same run"
+echo "         kafka: tapewire >= 0.7 x the bare librdkafka consumer on the same topic, same run;"
+echo "         sink: tapewire's writer >= 0.45 x libpq COPY of the same rows, same run"

@@ -2,9 +2,10 @@
 // one run on one throwaway server.
 //
 //   tapewire-bench sink [--ticks N] [--runs R] [--batch-rows N] [--symbols S] [--event-rate E]
-//                       [--threads 1|2] [--copy-format text|binary|both] [--rate R] [--duration S]
-//                       [--latency-runs L] [--batch-interval D] [--fast-interval D] [--no-throughput] [--no-latency]
-//                       [--start T] [--no-verify] [--seed N] [--json]
+//                       [--start T] [--threads 1|2] [--copy-format text|binary|both] [--no-verify]
+//                       [--rate R] [--duration S] [--latency-runs L] [--batch-interval D]
+//                       [--fast-interval D] [--no-throughput] [--no-latency] [--statements]
+//                       [--profile] [--seed N] [--json]
 //
 // A PostgreSQL 15 server (test/pg_server.hpp: initdb into a temporary folder, fsync on, default
 // synchronous_commit) serves every phase:
@@ -23,16 +24,25 @@
 //             writer sends; binary: PostgreSQL's binary COPY format). Checked afterwards: the
 //             table holds exactly the rows of `ticks` (EXCEPT both ways, untimed).
 //   latency   bars only (archive_ticks = false), the synthetic source paced at --rate ticks/s of
-//             wall clock from start = now, 1 s windows, for --duration seconds, once with
-//             --batch-interval and once with --fast-interval: the writer's own histogram
-//             sql_bar_latency_ns (from a bar's emission by the window stage to the commit of the
-//             transaction holding it), read just before the pipeline is stopped, so the final
-//             flush is not in it.
+//             wall clock from start = now, 1 s windows, --duration seconds per run, --latency-runs
+//             runs with --batch-interval and as many with --fast-interval: the writer's own
+//             histogram sql_bar_latency_ns (from a bar's emission on the operators' thread to the
+//             commit of the transaction holding it), read just before the pipeline is stopped, so
+//             the final flush is not in it. The bars of a window are emitted together and commits
+//             come in a fixed cycle, so the runs start at evenly spread points of the interval and
+//             their bars are pooled.
 //
 // Each throughput phase runs --runs times on fresh tables (dropped and created again), with a
 // CHECKPOINT before every timed phase; the summary gives medians and the ratio of the medians.
 // CPU time per thread of this process and of the server's processes is sampled from /proc every
-// 100 ms, to show where the time goes. See README.md for the definitions and the results.
+// 100 ms, to show where the time goes. Two diagnostics, off by default:
+//   --statements  the writer's exact INSERT (sql::upsert_unnest) alone through libpq, on the same
+//                 rows in the same batches and the same array literals, and variants of it: the
+//                 floor of the SQL itself, without psqlODBC and the pipeline
+//   --profile     the server logs every statement's duration; each writer batch is split into
+//                 client time (between COMMIT and the next BEGIN), sending, bind (the server parses
+//                 the arrays), execute and commit
+// See README.md for the definitions and the results.
 
 #include <algorithm>
 #include <atomic>
@@ -91,9 +101,11 @@ struct sink_args {
     std::uint32_t threads = pipeline_config{}.threads;
     bool copy_text = true, copy_binary = true;
     bool verify = true;
+    bool statements = false; // the writer's SQL alone through libpq, and three variants
+    bool profile = false;    // the server's statement log: where a writer batch spends its time
     // latency
     double rate = 20'000;
-    double duration_s = 20;      // per latency run
+    double duration_s = 20;         // per latency run
     std::uint32_t latency_runs = 4; // per batch interval, started at evenly spread points of it
     duration batch_interval = sink_config{}.batch_interval;
     duration fast_interval = std::chrono::milliseconds(100); // 0: skip
@@ -101,6 +113,8 @@ struct sink_args {
     std::uint64_t seed = 1;
     bool json = false;
 };
+
+#if TAPEWIRE_BENCH_LIBPQ
 
 struct failure : std::runtime_error {
     using std::runtime_error::runtime_error;
@@ -147,8 +161,6 @@ std::string fmt(const char* f, ...) {
 }
 
 std::string ms(std::int64_t ns) { return fmt("%.1f ms", static_cast<double>(ns) / 1e6); }
-
-#if TAPEWIRE_BENCH_LIBPQ
 
 // ---- CPU time from /proc ---------------------------------------------------------------------------
 
@@ -239,7 +251,8 @@ private:
                     if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
                     const long pid = std::strtol(e->d_name, nullptr, 10);
                     if (!read_stat(std::string("/proc/") + e->d_name + "/stat", ticks, ppid, comm)) continue;
-                    if (pid == postmaster_ || ppid == postmaster_) now["p" + std::string(e->d_name)] = {"postgres", ticks};
+                    if (pid == postmaster_ || ppid == postmaster_)
+                        now["p" + std::string(e->d_name)] = {"postgres", ticks};
                 }
                 ::closedir(d);
             }
@@ -274,7 +287,8 @@ public:
             PQfinish(c_);
             throw failure("libpq: cannot connect: " + msg);
         }
-        PQsetNoticeProcessor(c_, [](void*, const char*) {}, nullptr); // "table ... does not exist, skipping"
+        PQsetNoticeProcessor(
+            c_, [](void*, const char*) {}, nullptr); // "table ... does not exist, skipping"
     }
     ~pq() { PQfinish(c_); }
     pq(const pq&) = delete;
@@ -305,7 +319,7 @@ struct tick_row {
     std::int32_t partition = 0;
     std::int64_t offset = 0;
     std::string symbol;
-    std::int64_t ts_us = 0; // microseconds since 1970 (the column is timestamptz, microseconds)
+    std::int64_t ts_us = 0;                       // microseconds since 1970 (the column is timestamptz, microseconds)
     double price = 0, size = 0, bid = 0, ask = 0; // NaN = NULL
 };
 
@@ -341,8 +355,10 @@ tick_rows read_back(pq& db) {
     const int n = PQntuples(r.get());
     out.rows.resize(static_cast<std::size_t>(n));
     for (int i = 0; i < n; ++i) {
-        if (i == 0) out.source = PQgetvalue(r.get(), 0, 0);
-        else if (out.source != PQgetvalue(r.get(), i, 0)) throw failure("read back: more than one source in ticks");
+        if (i == 0)
+            out.source = PQgetvalue(r.get(), 0, 0);
+        else if (out.source != PQgetvalue(r.get(), i, 0))
+            throw failure("read back: more than one source in ticks");
         tick_row& t = out.rows[static_cast<std::size_t>(i)];
         t.partition = number_at<std::int32_t>(r.get(), i, 1);
         t.offset = number_at<std::int64_t>(r.get(), i, 2);
@@ -524,10 +540,230 @@ copy_result copy_rows(pq& db, long postmaster, const tick_rows& in, bool binary)
     return res;
 }
 
+// ---- the writer's statement alone, through libpq (--statements) -------------------------------------
+
+// The statement text with ? as $1, $2, ... for libpq (the store's SQL has no other '?').
+std::string numbered(const std::string& sql) {
+    std::string out;
+    int n = 0;
+    for (char c : sql) {
+        if (c == '?')
+            out += "$" + std::to_string(++n);
+        else
+            out += c;
+    }
+    return out;
+}
+
+struct statement_variant {
+    std::string name, sql;
+};
+
+// The store's own INSERT for the ticks table (sql::upsert_unnest, exactly what the writer prepares),
+// the same without ON CONFLICT, and with unnest() in the select list instead of FROM (no tuplestore),
+// with and without ON CONFLICT.
+std::vector<statement_variant> statement_variants() {
+    const std::string writer = numbered(sql::upsert_unnest(sql::ticks_table("ticks_x")));
+    const std::size_t from = writer.find("SELECT * FROM unnest(");
+    const std::size_t conflict = writer.find(" ON CONFLICT");
+    if (from == std::string::npos || conflict == std::string::npos)
+        throw failure("unexpected upsert_unnest text: " + writer);
+    const std::size_t args_begin = from + std::strlen("SELECT * FROM unnest(");
+    const std::string args = writer.substr(args_begin, writer.rfind(')', conflict) - args_begin);
+    std::string select_list = "SELECT ";
+    for (std::size_t pos = 0; pos < args.size();) {
+        std::size_t next = args.find(", ", pos);
+        if (next == std::string::npos) next = args.size();
+        if (pos > 0) select_list += ", ";
+        select_list += "unnest(" + args.substr(pos, next - pos) + ")";
+        pos = next + 2;
+    }
+    return {{"writer's INSERT ... FROM unnest ... ON CONFLICT DO NOTHING", writer},
+            {"same without ON CONFLICT", writer.substr(0, conflict)},
+            {"SELECT unnest(..), .. ON CONFLICT DO NOTHING",
+             writer.substr(0, from) + select_list + writer.substr(conflict)},
+            {"SELECT unnest(..), .. without ON CONFLICT", writer.substr(0, from) + select_list}};
+}
+
+// One array literal per column, as the store builds them (store.cpp: append_array).
+void build_arrays(std::vector<std::string>& a, const tick_rows& in, std::size_t begin, std::size_t end) {
+    a.assign(9, std::string("{"));
+    char buf[24];
+    auto integer = [&](std::string& out, std::int64_t v) {
+        const auto r = std::to_chars(buf, buf + sizeof buf, v);
+        out.append(buf, r.ptr);
+    };
+    for (std::size_t i = begin; i < end; ++i) {
+        const tick_row& t = in.rows[i];
+        if (i > begin)
+            for (auto& col : a) col += ',';
+        sql::append_array_text(a[0], in.source);
+        integer(a[1], t.partition);
+        integer(a[2], t.offset);
+        sql::append_array_text(a[3], t.symbol);
+        sql::append_array_text(a[4], sql::format_utc(t.ts_us * 1000));
+        sql::append_array_double(a[5], t.price);
+        sql::append_array_double(a[6], t.size);
+        sql::append_array_double(a[7], t.bid);
+        sql::append_array_double(a[8], t.ask);
+    }
+    for (auto& col : a) col += '}';
+}
+
+// The rows in batches of `batch` rows, one transaction each, into a fresh ticks_x: timed from the
+// first batch's arrays to the last COMMIT (client work included: the writer does it in turn too).
+copy_result run_statement(pq& db, long postmaster, const tick_rows& in, const statement_variant& v, std::size_t batch) {
+    db.exec("DROP TABLE IF EXISTS ticks_x");
+    db.exec("CREATE TABLE ticks_x (LIKE ticks INCLUDING ALL)");
+    db.exec("CHECKPOINT");
+    {
+        result_ptr r(PQprepare(db.get(), "tw_variant", v.sql.c_str(), 9, nullptr), &PQclear);
+        if (PQresultStatus(r.get()) != PGRES_COMMAND_OK)
+            throw failure("prepare " + v.name + ": " + PQresultErrorMessage(r.get()));
+    }
+    std::vector<std::string> arrays;
+    cpu_sampler cpu(postmaster);
+    const double cpu0 = thread_cpu_s();
+    const std::int64_t t0 = mono_ns();
+    for (std::size_t b = 0; b < in.rows.size(); b += batch) {
+        build_arrays(arrays, in, b, std::min(in.rows.size(), b + batch));
+        const char* params[9];
+        for (std::size_t k = 0; k < 9; ++k) params[k] = arrays[k].c_str();
+        db.exec("BEGIN");
+        result_ptr r(PQexecPrepared(db.get(), "tw_variant", 9, params, nullptr, nullptr, 0), &PQclear);
+        if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
+            const std::string msg = PQresultErrorMessage(r.get());
+            db.exec("ROLLBACK");
+            throw failure(v.name + ": " + msg);
+        }
+        db.exec("COMMIT");
+    }
+    copy_result res;
+    res.seconds = static_cast<double>(mono_ns() - t0) / 1e9;
+    res.client_cpu_s = thread_cpu_s() - cpu0;
+    const auto c = cpu.finish();
+    if (auto it = c.find("postgres"); it != c.end()) res.server_cpu_s = it->second;
+    db.exec("DEALLOCATE tw_variant");
+    const std::string n = db.scalar("SELECT count(*) FROM ticks_x");
+    if (n != std::to_string(in.rows.size()))
+        throw failure(v.name + ": ticks_x holds " + n + " rows, expected " + std::to_string(in.rows.size()));
+    return res;
+}
+
+// ---- the server's statement log (--profile) -----------------------------------------------------------
+
+// Every statement logged with its duration and the time it ended (ms resolution), without parameters.
+void enable_statement_log(pq& db) {
+    db.exec("ALTER SYSTEM SET log_min_duration_statement = 0");
+    db.exec("ALTER SYSTEM SET log_parameter_max_length = 0");
+    db.exec("ALTER SYSTEM SET log_line_prefix = '%m [%p] '");
+    (void)db.query("SELECT pg_reload_conf()");
+}
+
+std::uintmax_t file_size(const std::string& path) {
+    std::error_code ec;
+    const auto n = std::filesystem::file_size(path, ec);
+    return ec ? 0 : n;
+}
+
+// Per writer batch, in ms: what the server log shows between and inside its statements.
+struct batch_profile {
+    std::uint64_t batches = 0;
+    double client = 0;  // COMMIT done → next BEGIN: the writer takes rows, builds the arrays
+    double send = 0;    // BEGIN → bind starts: psqlODBC's Describe round trip, the parameters sent
+    double bind = 0;    // the server parses the array parameters (text → typed arrays)
+    double execute = 0; // the INSERT: unnest, heap and index inserts, ON CONFLICT checks
+    double between = 0; // execute done → COMMIT starts
+    double commit = 0;  // COMMIT: the WAL flushed
+    [[nodiscard]] double total() const { return client + send + bind + execute + between + commit; }
+};
+
+// Reads the log from `offset`: the ticks INSERTs of one backend (the writer's) and its BEGIN/COMMIT.
+batch_profile profile_from_log(const std::string& path, std::uintmax_t offset) {
+    std::FILE* f = std::fopen(path.c_str(), "r");
+    if (f == nullptr) throw failure("cannot read the server log " + path);
+    std::fseek(f, static_cast<long>(offset), SEEK_SET);
+    struct event {
+        char kind; // b(egin) B(ind) E(xecute) C(ommit)
+        double start, end;
+    };
+    std::vector<event> ev;
+    std::string writer_pid;
+    double day = 0, prev_end = -1;
+    char line[4096];
+    while (std::fgets(line, sizeof line, f) != nullptr) {
+        // 2026-11-28 14:45:35.123 UTC [6435] LOG:  duration: 13.650 ms  bind _PLAN...: INSERT INTO "ticks" ...
+        const std::string_view l(line);
+        const std::string_view mark = "] LOG:  duration: ";
+        const std::size_t d = l.find(mark);
+        const std::size_t pid_at = l.find('[');
+        if (l.size() < 24 || d == std::string_view::npos || pid_at == std::string_view::npos || pid_at > d) continue;
+        const std::string pid(l.substr(pid_at + 1, d - pid_at - 1));
+        const double hh = std::atof(std::string(l.substr(11, 2)).c_str());
+        const double mm = std::atof(std::string(l.substr(14, 2)).c_str());
+        const double ss = std::atof(std::string(l.substr(17, 6)).c_str());
+        double end = (hh * 3600 + mm * 60 + ss) * 1000 + day;
+        if (prev_end >= 0 && end + 43'200'000 < prev_end) { // past midnight
+            day += 86'400'000;
+            end += 86'400'000;
+        }
+        prev_end = end;
+        const std::size_t num = d + mark.size();
+        const double dur = std::atof(std::string(l.substr(num, 16)).c_str());
+        const std::size_t what_at = l.find(" ms  ", num);
+        if (what_at == std::string_view::npos) continue;
+        std::string_view what = l.substr(what_at + 5);
+        while (!what.empty() && (what.back() == '\n' || what.back() == '\r')) what.remove_suffix(1);
+        const bool ticks = what.find("INSERT INTO \"ticks\"") != std::string_view::npos;
+        char kind = 0;
+        if (what == "statement: BEGIN")
+            kind = 'b';
+        else if (what == "statement: COMMIT")
+            kind = 'C';
+        else if (ticks && what.starts_with("bind "))
+            kind = 'B';
+        else if (ticks && what.starts_with("execute "))
+            kind = 'E';
+        if (kind == 0) continue;
+        if ((kind == 'B' || kind == 'E') && writer_pid.empty()) writer_pid = pid;
+        if (!writer_pid.empty() && pid != writer_pid) continue;
+        ev.push_back({kind, end - dur, end});
+    }
+    std::fclose(f);
+    // A batch: BEGIN, bind, execute, COMMIT in this order (a batch with bars has their statements
+    // between BEGIN and the ticks' bind: they count as "send"). The first batch has no "client".
+    batch_profile p;
+    double last_commit_end = -1;
+    for (std::size_t i = 0; i < ev.size(); ++i) {
+        const bool whole = i + 3 < ev.size() && ev[i].kind == 'b' && ev[i + 1].kind == 'B' && ev[i + 2].kind == 'E' &&
+                           ev[i + 3].kind == 'C';
+        if (!whole) {
+            if (ev[i].kind == 'C') last_commit_end = ev[i].end;
+            continue;
+        }
+        if (last_commit_end >= 0) {
+            ++p.batches;
+            p.client += ev[i].start - last_commit_end;
+            p.send += ev[i + 1].start - ev[i].start; // BEGIN itself included (~0.05 ms)
+            p.bind += ev[i + 1].end - ev[i + 1].start;
+            p.execute += ev[i + 2].end - ev[i + 2].start;
+            p.between += ev[i + 3].start - ev[i + 2].end;
+            p.commit += ev[i + 3].end - ev[i + 3].start;
+        }
+        last_commit_end = ev[i + 3].end;
+        i += 3;
+    }
+    if (p.batches > 0) {
+        const auto n = static_cast<double>(p.batches);
+        for (double* x : {&p.client, &p.send, &p.bind, &p.execute, &p.between, &p.commit}) *x /= n;
+    }
+    return p;
+}
+
 // ---- the pipeline ------------------------------------------------------------------------------------
 
-const char* k_tables[] = {"bars", "alerts", "dead_letters", "ticks", "ticks_copy", "tapewire_offsets",
-                          "tapewire_state"};
+const char* k_tables[] = {"bars",       "alerts",           "dead_letters",  "ticks",
+                          "ticks_copy", "tapewire_offsets", "tapewire_state"};
 
 void drop_tables(pq& db) {
     for (const char* t : k_tables) db.exec(std::string("DROP TABLE IF EXISTS ") + t);
@@ -549,7 +785,7 @@ config base_config(const sink_args& a, const std::string& connection) {
 struct writer_result {
     double seconds = 0;
     std::uint64_t rows = 0, commits = 0, ticks = 0, bars = 0, alerts = 0;
-    double write_s = 0;         // sum of sql_commit_ns: inside store::write (build, send, commit)
+    double write_s = 0; // sum of sql_commit_ns: inside store::write (build, send, commit)
     std::int64_t commit_p50 = 0, commit_p99 = 0;
     std::map<std::string, double> cpu; // CPU seconds per thread name, "postgres" = the server
     [[nodiscard]] double rate() const { return static_cast<double>(rows) / seconds; }
@@ -709,11 +945,17 @@ int run_sink(const sink_args& a) {
     const std::string fsync = db.scalar("SHOW fsync");
     const std::string sync_commit = db.scalar("SHOW synchronous_commit");
     const std::string wal_sync = db.scalar("SHOW wal_sync_method");
-    progress(a, "  PostgreSQL %s on 127.0.0.1:%d, fsync=%s synchronous_commit=%s wal_sync_method=%s\n",
-             version.c_str(), pg->port(), fsync.c_str(), sync_commit.c_str(), wal_sync.c_str());
+    progress(a, "  PostgreSQL %s on 127.0.0.1:%d, fsync=%s synchronous_commit=%s wal_sync_method=%s\n", version.c_str(),
+             pg->port(), fsync.c_str(), sync_commit.c_str(), wal_sync.c_str());
+    const std::string server_log = pg->dir() + "/server.log";
+    if (a.profile) enable_statement_log(db);
 
     std::vector<writer_result> writers;
     std::vector<copy_result> texts, binaries;
+    std::vector<batch_profile> profiles;
+    const std::vector<statement_variant> variants =
+        a.statements ? statement_variants() : std::vector<statement_variant>{};
+    std::vector<std::vector<double>> variant_rates(variants.size());
     std::vector<double> w_rates, t_rates, b_rates;
     std::uint64_t copied_rows = 0;
     if (a.throughput) {
@@ -725,6 +967,7 @@ int run_sink(const sink_args& a) {
         for (std::uint32_t run = 1; run <= a.runs; ++run) {
             drop_tables(db);
             db.exec("CHECKPOINT");
+            const std::uintmax_t log_at = file_size(server_log);
             const writer_result w = run_writer(a, connection, postmaster);
             writers.push_back(w);
             w_rates.push_back(w.rate());
@@ -739,6 +982,15 @@ int run_sink(const sink_args& a) {
                      static_cast<unsigned long long>(w.bars), static_cast<unsigned long long>(w.alerts),
                      static_cast<unsigned long long>(w.commits), w.seconds, 100.0 * w.write_s / w.seconds,
                      ms(w.commit_p50).c_str(), ms(w.commit_p99).c_str(), cpu_line(w.cpu, w.seconds).c_str());
+            if (a.profile) {
+                const batch_profile bp = profile_from_log(server_log, log_at);
+                profiles.push_back(bp);
+                progress(a,
+                         "         per batch (server log, %llu batches, ms): client %.1f, send %.1f, bind %.1f, "
+                         "execute %.1f, between %.1f, commit %.1f = %.1f\n",
+                         static_cast<unsigned long long>(bp.batches), bp.client, bp.send, bp.bind, bp.execute,
+                         bp.between, bp.commit, bp.total());
+            }
 
             const tick_rows rows = read_back(db);
             copied_rows = rows.rows.size();
@@ -768,6 +1020,15 @@ int run_sink(const sink_args& a) {
             if (a.copy_binary) {
                 binaries.push_back(one_copy(true));
                 b_rates.push_back(binaries.back().rate(copied_rows));
+            }
+            for (std::size_t v = 0; v < variants.size(); ++v) {
+                const copy_result c = run_statement(db, postmaster, rows, variants[v], a.batch_rows);
+                variant_rates[v].push_back(c.rate(copied_rows));
+                progress(a,
+                         "         libpq, %u-row batches, %s: %.0f rows/s (%.2f s; CPU per second: client %.2f, "
+                         "postgres %.2f)\n",
+                         a.batch_rows, variants[v].name.c_str(), c.rate(copied_rows), c.seconds,
+                         c.client_cpu_s / c.seconds, c.server_cpu_s / c.seconds);
             }
         }
     }
@@ -842,6 +1103,22 @@ int run_sink(const sink_args& a) {
             };
             s += ",\"writer_runs\":" + list(w_rates) + ",\"copy_text_runs\":" + list(t_rates) +
                  ",\"copy_binary_runs\":" + list(b_rates);
+            const char* variant_keys[] = {"libpq_writer_sql_rows_per_s", "libpq_no_on_conflict_rows_per_s",
+                                          "libpq_select_list_unnest_rows_per_s",
+                                          "libpq_select_list_no_on_conflict_rows_per_s"};
+            for (std::size_t v = 0; v < variants.size() && v < 4; ++v)
+                s += ",\"" + std::string(variant_keys[v]) + "\":" + json_num(median(variant_rates[v]));
+            if (!profiles.empty()) {
+                auto med = [&](double batch_profile::*field) {
+                    std::vector<double> v;
+                    for (const auto& p : profiles) v.push_back(p.*field);
+                    return json_num(median(v), 2);
+                };
+                s += ",\"batch_ms\":{\"client\":" + med(&batch_profile::client) +
+                     ",\"send\":" + med(&batch_profile::send) + ",\"bind\":" + med(&batch_profile::bind) +
+                     ",\"execute\":" + med(&batch_profile::execute) + ",\"between\":" + med(&batch_profile::between) +
+                     ",\"commit\":" + med(&batch_profile::commit) + "}";
+            }
         }
         for (std::size_t i = 0; i < lats.size(); ++i) {
             const latency_series& l = lats[i];
@@ -851,15 +1128,16 @@ int run_sink(const sink_args& a) {
                 c99.push_back(static_cast<double>(r.commit_p99));
             }
             const std::string name = i == 0 ? "bar_latency_ns" : "bar_latency_fast_ns";
-            s += ",\"" + name + "\":{\"batch_interval_ms\":" +
-                 json_num(static_cast<double>(l.interval.count()) / 1e6, 0) +
+            s += ",\"" + name +
+                 "\":{\"batch_interval_ms\":" + json_num(static_cast<double>(l.interval.count()) / 1e6, 0) +
                  ",\"runs\":" + std::to_string(l.runs.size()) + ",\"count\":" + std::to_string(l.pooled.size()) +
                  ",\"p50\":" + std::to_string(nearest_rank(l.pooled, 0.5)) +
                  ",\"p99\":" + std::to_string(nearest_rank(l.pooled, 0.99)) +
                  ",\"max_bucket\":" + std::to_string(l.pooled.empty() ? 0 : l.pooled.back()) +
                  ",\"commit_p50\":" + json_num(median(c50)) + ",\"commit_p99\":" + json_num(median(c99)) + "}";
         }
-        if (a.latency) s += ",\"latency_rate\":" + json_num(a.rate) + ",\"latency_seconds\":" + json_num(a.duration_s, 1);
+        if (a.latency)
+            s += ",\"latency_rate\":" + json_num(a.rate) + ",\"latency_seconds\":" + json_num(a.duration_s, 1);
         s += ",\"load_before\":\"" + load0 + "\",\"load_after\":\"" + load1 + "\"}";
         std::printf("%s\n", s.c_str());
         return 0;
@@ -876,8 +1154,12 @@ int run_sink(const sink_args& a) {
         std::printf("    tapewire writer   %10.0f rows/s\n", w_med);
         if (!t_rates.empty())
             std::printf("    COPY text         %10.0f rows/s   writer / COPY = %.3f\n", t_med, r_text);
-        if (!b_rates.empty())
-            std::printf("    COPY binary       %10.0f rows/s   writer / COPY = %.3f\n", b_med, r_bin);
+        if (!b_rates.empty()) std::printf("    COPY binary       %10.0f rows/s   writer / COPY = %.3f\n", b_med, r_bin);
+        for (std::size_t v = 0; v < variants.size(); ++v) {
+            const double m = median(variant_rates[v]);
+            std::printf("    libpq %s: %.0f rows/s (%.3f x COPY text)\n", variants[v].name.c_str(), m,
+                        t_med > 0 ? m / t_med : 0);
+        }
         std::printf("    target: writer >= 0.45 x COPY\n");
     }
     for (const latency_series& l : lats)
@@ -892,31 +1174,35 @@ int run_sink(const sink_args& a) {
 #endif // TAPEWIRE_BENCH_LIBPQ
 
 void usage(std::FILE* to) {
-    std::fputs(
-        "usage: tapewire-bench sink [options]\n"
-        "The ODBC sink into a throwaway PostgreSQL 15: tapewire's writer (archive_ticks) against libpq COPY of\n"
-        "the same rows in the same run, and bars-only latency from a bar's emission to its commit.\n"
-        "  --ticks N            ticks of each throughput run (default 1000000)\n"
-        "  --runs R             throughput runs, fresh tables each (default 3); medians are reported\n"
-        "  --batch-rows N       sink.batch_rows (default 5000)\n"
-        "  --symbols S          source.symbol_count (default 100)\n"
-        "  --event-rate E       throughput: ticks per second of event time (default 100000: 1 bar per\n"
-        "                       1000 ticks with 100 symbols)\n"
-        "  --start T            throughput: event time of the first tick (default 2024-11-27T15:00:00Z)\n"
-        "  --threads T          pipeline.threads (default 1)\n"
-        "  --copy-format F      text, binary or both (default both)\n"
-        "  --no-verify          skip the check that ticks_copy equals ticks\n"
-        "  --rate R             latency: ticks per second of wall clock (default 20000)\n"
-        "  --duration S         latency: seconds per run (default 20)\n"
-        "  --latency-runs L     latency: runs per batch interval, started at 0, 1/L, ... of the interval\n"
-        "                       past a whole second, their bars pooled (default 4)\n"
-        "  --batch-interval D   latency: sink.batch_interval of the first run (default 500ms)\n"
-        "  --fast-interval D    latency: sink.batch_interval of the second run (default 100ms; 0 = none)\n"
-        "  --no-throughput      only the latency runs\n"
-        "  --no-latency         only the throughput runs\n"
-        "  --seed N             source.seed (default 1)\n"
-        "  --json               one JSON object instead of text\n",
-        to);
+    std::fputs("usage: tapewire-bench sink [options]\n"
+               "The ODBC sink into a throwaway PostgreSQL 15: tapewire's writer (archive_ticks) against libpq COPY of\n"
+               "the same rows in the same run, and bars-only latency from a bar's emission to its commit.\n"
+               "  --ticks N            ticks of each throughput run (default 1000000)\n"
+               "  --runs R             throughput runs, fresh tables each (default 3); medians are reported\n"
+               "  --batch-rows N       sink.batch_rows (default 5000)\n"
+               "  --symbols S          source.symbol_count (default 100)\n"
+               "  --event-rate E       throughput: ticks per second of event time (default 100000: 1 bar per\n"
+               "                       1000 ticks with 100 symbols)\n"
+               "  --start T            throughput: event time of the first tick (default 2024-11-27T15:00:00Z)\n"
+               "  --threads T          pipeline.threads (default 1)\n"
+               "  --copy-format F      text, binary or both (default both)\n"
+               "  --no-verify          skip the check that ticks_copy equals ticks\n"
+               "  --statements         also run the writer's INSERT alone through libpq on the same rows and\n"
+               "                       batches, and three variants (no ON CONFLICT; unnest in the select list,\n"
+               "                       with and without ON CONFLICT)\n"
+               "  --profile            log every statement on the server (durations only) and break a writer\n"
+               "                       batch down: client, send, bind, execute, commit\n"
+               "  --rate R             latency: ticks per second of wall clock (default 20000)\n"
+               "  --duration S         latency: seconds per run (default 20)\n"
+               "  --latency-runs L     latency: runs per batch interval, started at 0, 1/L, ... of the interval\n"
+               "                       past a whole second, their bars pooled (default 4)\n"
+               "  --batch-interval D   latency: sink.batch_interval of the first run (default 500ms)\n"
+               "  --fast-interval D    latency: sink.batch_interval of the second run (default 100ms; 0 = none)\n"
+               "  --no-throughput      only the latency runs\n"
+               "  --no-latency         only the throughput runs\n"
+               "  --seed N             source.seed (default 1)\n"
+               "  --json               one JSON object instead of text\n",
+               to);
 }
 
 } // namespace
@@ -960,6 +1246,10 @@ int sink_main(int argc, char** argv) {
             ok = a.copy_text || a.copy_binary;
         } else if (arg == "--no-verify")
             a.verify = false;
+        else if (arg == "--statements")
+            a.statements = true;
+        else if (arg == "--profile")
+            a.profile = true;
         else if (arg == "--rate")
             ok = parse_double(value(), a.rate) && a.rate > 0;
         else if (arg == "--duration")
