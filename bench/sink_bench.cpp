@@ -559,30 +559,13 @@ struct statement_variant {
     std::string name, sql;
 };
 
-// The store's own INSERT for the ticks table (sql::upsert_unnest, exactly what the writer prepares),
-// the same without ON CONFLICT, and with unnest() in the select list instead of FROM (no tuplestore),
-// with and without ON CONFLICT.
+// The store's own INSERTs for the ticks table (sql::upsert_unnest, exactly what the writer
+// prepares): the plain one it sends, and the ON CONFLICT DO NOTHING one it falls back to when a
+// batch repeats a stored tick.
 std::vector<statement_variant> statement_variants() {
-    const std::string writer = numbered(sql::upsert_unnest(sql::ticks_table("ticks_x")));
-    const std::size_t from = writer.find("SELECT * FROM unnest(");
-    const std::size_t conflict = writer.find(" ON CONFLICT");
-    if (from == std::string::npos || conflict == std::string::npos)
-        throw failure("unexpected upsert_unnest text: " + writer);
-    const std::size_t args_begin = from + std::strlen("SELECT * FROM unnest(");
-    const std::string args = writer.substr(args_begin, writer.rfind(')', conflict) - args_begin);
-    std::string select_list = "SELECT ";
-    for (std::size_t pos = 0; pos < args.size();) {
-        std::size_t next = args.find(", ", pos);
-        if (next == std::string::npos) next = args.size();
-        if (pos > 0) select_list += ", ";
-        select_list += "unnest(" + args.substr(pos, next - pos) + ")";
-        pos = next + 2;
-    }
-    return {{"writer's INSERT ... FROM unnest ... ON CONFLICT DO NOTHING", writer},
-            {"same without ON CONFLICT", writer.substr(0, conflict)},
-            {"SELECT unnest(..), .. ON CONFLICT DO NOTHING",
-             writer.substr(0, from) + select_list + writer.substr(conflict)},
-            {"SELECT unnest(..), .. without ON CONFLICT", writer.substr(0, from) + select_list}};
+    const auto t = sql::ticks_table("ticks_x");
+    return {{"writer's INSERT ... SELECT unnest(..), .. (plain)", numbered(sql::upsert_unnest(t, false))},
+            {"the same with ON CONFLICT DO NOTHING (its fallback)", numbered(sql::upsert_unnest(t, true))}};
 }
 
 // One array literal per column, as the store builds them (store.cpp: append_array).
@@ -1103,10 +1086,8 @@ int run_sink(const sink_args& a) {
             };
             s += ",\"writer_runs\":" + list(w_rates) + ",\"copy_text_runs\":" + list(t_rates) +
                  ",\"copy_binary_runs\":" + list(b_rates);
-            const char* variant_keys[] = {"libpq_writer_sql_rows_per_s", "libpq_no_on_conflict_rows_per_s",
-                                          "libpq_select_list_unnest_rows_per_s",
-                                          "libpq_select_list_no_on_conflict_rows_per_s"};
-            for (std::size_t v = 0; v < variants.size() && v < 4; ++v)
+            const char* variant_keys[] = {"libpq_writer_sql_rows_per_s", "libpq_on_conflict_fallback_rows_per_s"};
+            for (std::size_t v = 0; v < variants.size() && v < 2; ++v)
                 s += ",\"" + std::string(variant_keys[v]) + "\":" + json_num(median(variant_rates[v]));
             if (!profiles.empty()) {
                 auto med = [&](double batch_profile::*field) {
@@ -1188,8 +1169,7 @@ void usage(std::FILE* to) {
                "  --copy-format F      text, binary or both (default both)\n"
                "  --no-verify          skip the check that ticks_copy equals ticks\n"
                "  --statements         also run the writer's INSERT alone through libpq on the same rows and\n"
-               "                       batches, and three variants (no ON CONFLICT; unnest in the select list,\n"
-               "                       with and without ON CONFLICT)\n"
+               "                       batches, and with ON CONFLICT DO NOTHING (the writer's fallback)\n"
                "  --profile            log every statement on the server (durations only) and break a writer\n"
                "                       batch down: client, send, bind, execute, commit\n"
                "  --rate R             latency: ticks per second of wall clock (default 20000)\n"

@@ -142,15 +142,17 @@ TEST_CASE("PostgreSQL DDL and upserts that unnest one array parameter a column",
     CHECK(
         contains(create_table(d, ticks_table("ticks")), "PRIMARY KEY (\"src_partition\", \"src_offset\", \"source\")"));
 
+    const std::string plain_ticks =
+        "INSERT INTO \"ticks\" (\"source\", \"src_partition\", \"src_offset\", \"symbol\", \"ts\", \"price\", "
+        "\"size\", \"bid\", \"ask\") SELECT unnest(?::text[]), unnest(?::integer[]), unnest(?::bigint[]), "
+        "unnest(?::text[]), unnest(?::timestamp with time zone[]), unnest(?::double precision[]), unnest(?::double "
+        "precision[]), unnest(?::double precision[]), unnest(?::double precision[])";
+    CHECK(upsert_unnest(ticks_table("ticks"), false) == plain_ticks);
     CHECK(upsert_unnest(ticks_table("ticks")) ==
-          "INSERT INTO \"ticks\" (\"source\", \"src_partition\", \"src_offset\", \"symbol\", \"ts\", \"price\", "
-          "\"size\", "
-          "\"bid\", \"ask\") SELECT * FROM unnest(?::text[], ?::integer[], ?::bigint[], ?::text[], ?::timestamp with "
-          "time zone[], ?::double precision[], ?::double precision[], ?::double precision[], ?::double precision[]) "
-          "ON CONFLICT (\"src_partition\", \"src_offset\", \"source\") DO NOTHING");
+          plain_ticks + " ON CONFLICT (\"src_partition\", \"src_offset\", \"source\") DO NOTHING");
     const std::string b = upsert_unnest(bars_table("bars"));
     CHECK(count(b, "?::") == 15);
-    CHECK(contains(b, ") ON CONFLICT (\"symbol\", \"window_start\") DO UPDATE SET \"window_end\" = "
+    CHECK(contains(b, "[]) ON CONFLICT (\"symbol\", \"window_start\") DO UPDATE SET \"window_end\" = "
                       "excluded.\"window_end\", \"open\" = excluded.\"open\""));
     CHECK_FALSE(contains(b, "\"symbol\" = excluded"));
     CHECK_FALSE(contains(b, "\"window_start\" = excluded"));

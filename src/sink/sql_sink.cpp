@@ -189,7 +189,7 @@ void sql_writer::take(sql_item& item) {
 bool sql_writer::commit_due(bool end) const {
     if (end) return true;
     if (batch_.rows() >= cfg_.sink.batch_rows) return true;
-    if (ring_.was_empty()) return true; // caught up: commit what the barrier closed
+    if (ring_.front() == nullptr) return true; // caught up (was_empty() is stale right after a pop)
     const std::int64_t oldest = first_rows_.empty() ? 0 : *std::min_element(first_rows_.begin(), first_rows_.end());
     return oldest != 0 && mono_ns() - oldest >= cfg_.sink.batch_interval.count();
 }

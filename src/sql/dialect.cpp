@@ -392,16 +392,18 @@ std::string_view pg_array_type(column_type t) noexcept {
     }
 }
 
-std::string upsert_unnest(const table_def& t) {
+std::string upsert_unnest(const table_def& t, bool with_conflict_clause) {
     constexpr auto d = dialect_kind::postgresql;
-    std::string sql =
-        "INSERT INTO " + quote(d, t.name) + " (" + join_quoted(d, column_names(t)) + ") SELECT * FROM unnest(";
+    // unnest() in the select list (zipped in lockstep) rather than FROM unnest(a, b, ...): the
+    // server then streams the rows instead of first copying them into a tuplestore.
+    std::string sql = "INSERT INTO " + quote(d, t.name) + " (" + join_quoted(d, column_names(t)) + ") SELECT ";
     for (std::size_t i = 0; i < t.columns.size(); ++i) {
         if (i > 0) sql += ", ";
-        sql += "?::";
+        sql += "unnest(?::";
         sql += pg_array_type(t.columns[i].type);
+        sql += ")";
     }
-    return sql + ")" + on_conflict_clause(d, t);
+    return with_conflict_clause ? sql + on_conflict_clause(d, t) : sql;
 }
 
 void append_array_text(std::string& out, std::string_view s) {

@@ -81,8 +81,9 @@ std::string create_table(dialect_kind d, const table_def& t);
 std::string upsert(dialect_kind d, const table_def& t, std::size_t rows);
 
 // PostgreSQL: one INSERT of any number of rows, each column bound as one array literal (a text
-// parameter cast to the column's array type) and unnested, with ON CONFLICT per t.conflict.
-std::string upsert_unnest(const table_def& t);
+// parameter cast to the column's array type) and unnested, with ON CONFLICT per t.conflict, or,
+// with `with_conflict_clause` false, a plain INSERT (a duplicate key then fails with 23505).
+std::string upsert_unnest(const table_def& t, bool with_conflict_clause = true);
 // The PostgreSQL array type of a column: text[], integer[], bigint[], double precision[],
 // timestamp with time zone[].
 std::string_view pg_array_type(column_type t) noexcept;
