@@ -1,7 +1,6 @@
 #include "src/cli.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -23,6 +22,7 @@
 #include "src/runtime/clock.hpp"
 #include "src/runtime/pipeline.hpp"
 #include "src/runtime/tzif.hpp"
+#include "src/sql/dialect.hpp"
 
 namespace tapewire {
 
@@ -185,17 +185,6 @@ void print_status(const pipeline_stats& st, double seconds, double recent_rate) 
     std::fflush(stderr);
 }
 
-// The database file of an SQLite connection string ("Driver=SQLite3;Database=data/t.db"), else "".
-std::string sqlite_file(const std::string& connection) {
-    std::string lower;
-    for (char c : connection) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (lower.find("sqlite") == std::string::npos) return {};
-    const std::size_t i = lower.find("database=");
-    if (i == std::string::npos) return {};
-    const std::size_t start = i + 9, end = connection.find(';', start);
-    return connection.substr(start, end == std::string::npos ? std::string::npos : end - start);
-}
-
 void print_summary(const pipeline& p, const config& cfg, pipeline_mode mode, double seconds, const std::string& error) {
     const pipeline_stats& st = p.stats();
     const std::uint64_t ticks = st.ticks.load();
@@ -229,7 +218,7 @@ void print_summary(const pipeline& p, const config& cfg, pipeline_mode mode, dou
                      thousands(st.sql_commits.load()).c_str());
     std::fprintf(stderr, "  output        %s\n", p.describe().c_str());
     if (!error.empty()) std::fprintf(stderr, "  error         %s\n", error.c_str());
-    if (const std::string db = sqlite_file(cfg.sink.connection); odbc && error.empty() && !db.empty())
+    if (const std::string db = sql::sqlite_database_path(cfg.sink.connection); odbc && error.empty() && !db.empty())
         std::fprintf(stderr,
                      "  try           sqlite3 -header -column %s \"SELECT symbol, COUNT(*) AS bars, "
                      "ROUND(SUM(vwap * volume) / SUM(volume), 4) AS vwap, SUM(trades) AS trades FROM %s "

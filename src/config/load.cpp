@@ -1,6 +1,7 @@
 #include "src/config/load.hpp"
 
 #include "operators/parse.hpp"
+#include "src/sql/dialect.hpp"
 
 #include <librdkafka/rdkafka.h>
 #include <toml++/toml.h>
@@ -862,34 +863,6 @@ config load_config_file(const std::string& path, const std::vector<std::string>&
 
 config default_config() { return config{}; }
 
-std::string hide_connection_password(const std::string& connection) {
-    std::string out;
-    std::size_t i = 0;
-    while (i < connection.size()) {
-        // A value in braces ("Pwd={a;b}") may hold ';'.
-        const std::size_t eq_at = connection.find('=', i);
-        std::size_t from = i;
-        const std::size_t value_at = eq_at == std::string::npos ? eq_at : connection.find_first_not_of(' ', eq_at + 1);
-        if (value_at != std::string::npos && connection[value_at] == '{' && eq_at < connection.find(';', i)) {
-            const std::size_t close = connection.find('}', eq_at);
-            if (close != std::string::npos) from = close;
-        }
-        std::size_t end = connection.find(';', from);
-        if (end == std::string::npos) end = connection.size();
-        const std::string part = connection.substr(i, end - i);
-        const std::size_t eq = part.find('=');
-        std::string key = part.substr(0, eq);
-        for (char& ch : key) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-        while (!key.empty() && key.back() == ' ') key.pop_back();
-        while (!key.empty() && key.front() == ' ') key.erase(0, 1);
-        const bool secret = eq != std::string::npos && (key == "pwd" || key == "password");
-        out += secret ? part.substr(0, eq + 1) + "(hidden)" : part;
-        if (end < connection.size()) out += ';';
-        i = end + 1;
-    }
-    return out;
-}
-
 std::string describe_config(const config& c) {
     std::string out =
         "# effective configuration, " + (c.file.empty() ? std::string("built-in defaults") : "from " + c.file) + "\n";
@@ -901,7 +874,8 @@ std::string describe_config(const config& c) {
         }
         // An ODBC connection string may hold a password (expanded from ${ENV}): never print it.
         const bool connection = f.section == "sink" && f.name == "connection";
-        out += f.name + " = " + (connection ? quote(hide_connection_password(c.sink.connection)) : f.show(c)) + "\n";
+        out +=
+            f.name + " = " + (connection ? quote(sql::hide_connection_password(c.sink.connection)) : f.show(c)) + "\n";
     }
     for (const auto& table : k_property_tables) {
         const auto& list = c.kafka.*table.list;

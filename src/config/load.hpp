@@ -37,7 +37,4 @@ struct config_error : std::runtime_error {
 // The effective configuration as TOML, every key included; loading it back gives the same config.
 [[nodiscard]] std::string describe_config(const config& c);
 
-// An ODBC connection string with the value of its PWD / Password attribute replaced by "(hidden)".
-[[nodiscard]] std::string hide_connection_password(const std::string& connection);
-
 } // namespace tapewire
