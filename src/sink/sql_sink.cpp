@@ -46,26 +46,24 @@ void sql_channel::moved(const origin& o) {
     any_moved_ = true;
 }
 
-void sql_channel::row() { ++rows_since_; }
-
 void sql_channel::on_tick(const tick& t) {
     moved(t.src);
     if (cfg_.archive_ticks) {
         put(sql_item{t});
-        row();
+        ++rows_since_;
     }
 }
 
 void sql_channel::on_bar(const bar& b) {
     if (!cfg_.bars) return;
     put(sql_item{b, mono_ns()});
-    row();
+    ++rows_since_;
 }
 
 void sql_channel::on_alert(const alert& a) {
     if (!cfg_.alerts) return;
     put(sql_item{a});
-    row();
+    ++rows_since_;
 }
 
 void sql_channel::on_dead_letter(const dead_letter_view& d) {
@@ -81,7 +79,7 @@ void sql_channel::on_dead_letter(const dead_letter_view& d) {
     r->offset = d.src.offset;
     r->received_at = wall_ns();
     put(sql_item{std::move(r)});
-    row();
+    ++rows_since_;
 }
 
 bool sql_channel::due(std::int64_t now_mono) noexcept {
@@ -179,7 +177,6 @@ void sql_writer::take(sql_item& item) {
                         batch_.checkpoints.push_back(std::move(c));
                 }
                 if (x->first_row_mono != 0) first_rows_.push_back(x->first_row_mono);
-                have_barrier_ = true;
                 end_seen_ = end_seen_ || x->end;
             }
         },
@@ -297,7 +294,6 @@ bool sql_writer::try_commit() {
     batch_.ticks.clear();
     batch_.checkpoints.clear();
     first_rows_.clear();
-    have_barrier_ = false;
     return true;
 }
 

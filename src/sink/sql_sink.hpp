@@ -77,7 +77,6 @@ public:
 private:
     void put(sql_item&& item);
     void moved(const origin& o);
-    void row();
 
     const sink_config& cfg_;
     sql_ring& ring_;
@@ -128,7 +127,6 @@ private:
 
     sql::batch batch_;
     std::vector<std::int64_t> first_rows_; // first_row_mono of the barriers merged into batch_
-    bool have_barrier_ = false;            // batch_ ends at a barrier: it may be committed
     bool ready_ = false;                   // a commit is due (retried after a back-off)
     std::uint64_t jitter_ = 0x9e3779b97f4a7c15ULL;
     bool end_seen_ = false;
