@@ -138,6 +138,7 @@ std::string format_seconds(std::int64_t ns) {
 sql_writer::sql_writer(const config& cfg, sql_ring& ring, std::unique_ptr<sql::store> store, offset_board* board,
                        metrics_registry& metrics, const std::atomic<bool>& abort, std::string source)
     : cfg_(cfg), ring_(ring), store_(std::move(store)), board_(board), abort_(abort), dbms_(store_->dbms()),
+      backoff_(cfg.sink.retry_min.count(), cfg.sink.retry_max.count()),
       rows_(&metrics.get_counter("sql_rows_committed", "rows committed to the database")),
       commits_(&metrics.get_counter("sql_commits", "transactions committed")),
       retries_(&metrics.get_counter("sql_retries", "batches sent again after a transient database error")),
@@ -227,12 +228,7 @@ std::size_t sql_writer::do_work() {
 void sql_writer::back_off(const sql::sql_error& e) {
     retries_->add();
     const std::int64_t now = mono_ns();
-    const std::int64_t lo = cfg_.sink.retry_min.count(), hi = cfg_.sink.retry_max.count();
-    backoff_ns_ = backoff_ns_ == 0 ? lo : std::min(hi, backoff_ns_ * 2);
-    // ±20 % jitter, so that several writers do not knock on a recovering database in step.
-    jitter_ = jitter_ * 6364136223846793005ULL + 1442695040888963407ULL;
-    const double f = 0.8 + 0.4 * static_cast<double>(jitter_ >> 11) / 9007199254740992.0;
-    const auto wait = static_cast<std::int64_t>(static_cast<double>(backoff_ns_) * f);
+    const std::int64_t wait = backoff_.next();
     retry_at_ = now + wait;
     if (outage_since_ == 0) outage_since_ = now;
     std::fprintf(stderr, "tapewire: sql: %s%s%s; %zu row(s) held, retrying in %s\n", e.state.c_str(),
@@ -273,7 +269,7 @@ bool sql_writer::try_commit() {
                      format_seconds(mono_ns() - outage_since_).c_str());
         outage_since_ = 0;
     }
-    backoff_ns_ = 0;
+    backoff_.reset();
     rows_->add(batch_.rows());
     commits_->add();
     if (!batch_.checkpoints.empty()) {

@@ -27,6 +27,7 @@
 #include "src/kafka/consumer.hpp"
 #include "src/runtime/metrics.hpp"
 #include "src/sql/store.hpp"
+#include "tapewire/backoff.hpp"
 #include "tapewire/config.hpp"
 #include "tapewire/runner.hpp"
 #include "tapewire/spsc_ring.hpp"
@@ -128,11 +129,10 @@ private:
     sql::batch batch_;
     std::vector<std::int64_t> first_rows_; // first_row_mono of the barriers merged into batch_
     bool ready_ = false;                   // a commit is due (retried after a back-off)
-    std::uint64_t jitter_ = 0x9e3779b97f4a7c15ULL;
     bool end_seen_ = false;
     bool finished_ = false;
     bool reconnect_ = false;
-    std::int64_t backoff_ns_ = 0;
+    backoff backoff_;
     std::int64_t retry_at_ = 0;
     std::int64_t outage_since_ = 0;
     partition_offsets committed_;
