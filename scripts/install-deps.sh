@@ -18,6 +18,11 @@ packages=(
   postgresql-15                      # a throwaway server for the PostgreSQL tests (test/pg_server.hpp)
   sqlite3                            # the README's example query
   libpq-dev                          # the SQL benchmark's COPY floor
+  libboost-dev                       # the fetcher: Boost.Asio and Beast (header only)
+  libssl-dev                         # the fetcher: TLS (OpenSSL)
+  ca-certificates                    # the fetcher: the system CA store TLS verifies against
+  zlib1g-dev                         # the fetcher: gzip response bodies
+  protobuf-compiler libprotobuf-dev  # the streamer's PricingData schema: test oracle and decode benchmark
 )
 
 missing=()

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <ctime>
 #include <exception>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -185,13 +186,51 @@ void print_status(const pipeline_stats& st, double seconds, double recent_rate) 
     std::fflush(stderr);
 }
 
-void print_summary(const pipeline& p, const config& cfg, pipeline_mode mode, double seconds, const std::string& error) {
+// "13 requests: 11 x 200, 2 x 429; 1 timeout; 0 decode errors; 0 reconnects" from the yahoo_* metrics.
+std::string fetch_summary(metrics_registry& reg) {
+    std::uint64_t requests = 0, decode = 0, reconnects = 0, restarts = 0;
+    std::map<std::string, std::uint64_t> statuses, errors;
+    const auto label = [](const std::string& name, const std::string& key) {
+        const std::string k = key + "=\"";
+        const auto at = name.find(k);
+        return at == std::string::npos ? std::string()
+                                       : name.substr(at + k.size(), name.find('"', at + k.size()) - at - k.size());
+    };
+    for (const auto& m : reg.snapshot()) {
+        if (m.name.rfind("yahoo_", 0) != 0 || m.kind != "counter") continue;
+        const auto v = static_cast<std::uint64_t>(m.value);
+        if (m.name.rfind("yahoo_requests{", 0) == 0)
+            requests += v;
+        else if (m.name.rfind("yahoo_responses{", 0) == 0)
+            statuses[label(m.name, "status")] += v;
+        else if (m.name.rfind("yahoo_errors{", 0) == 0)
+            errors[label(m.name, "error")] += v;
+        else if (m.name.rfind("yahoo_decode_errors{", 0) == 0)
+            decode += v;
+        else if (m.name.rfind("yahoo_reconnects{", 0) == 0)
+            reconnects += v;
+        else if (m.name.rfind("yahoo_restarts{", 0) == 0)
+            restarts += v;
+    }
+    std::string out = thousands(requests) + " requests";
+    std::string parts;
+    for (const auto& [status, n] : statuses) parts += (parts.empty() ? "" : ", ") + thousands(n) + " x " + status;
+    for (const auto& [error, n] : errors) parts += (parts.empty() ? "" : ", ") + thousands(n) + " " + error;
+    if (!parts.empty()) out += " (" + parts + ")";
+    out += ", " + thousands(decode) + " undecodable, " + thousands(reconnects) + " reconnects, " + thousands(restarts) +
+           " restarts";
+    return out;
+}
+
+void print_summary(pipeline& p, const config& cfg, pipeline_mode mode, double seconds, const std::string& error) {
     const pipeline_stats& st = p.stats();
     const std::uint64_t ticks = st.ticks.load();
     std::fprintf(stderr, "tapewire: %s in %.2f s\n", error.empty() ? "finished" : "stopped by an error", seconds);
     if (mode != pipeline_mode::process && st.produced.load() + st.messages.load() > 0 &&
         (mode == pipeline_mode::produce || st.produced.load() > 0))
         std::fprintf(stderr, "  produced      %s\n", thousands(st.produced.load()).c_str());
+    if (cfg.source.kind.rfind("yahoo-", 0) == 0 && mode != pipeline_mode::process)
+        std::fprintf(stderr, "  fetched       %s\n", fetch_summary(p.metrics()).c_str());
     if (mode == pipeline_mode::produce) {
         std::fprintf(stderr, "  output        %s\n", p.describe().c_str());
         if (!error.empty()) std::fprintf(stderr, "  error         %s\n", error.c_str());

@@ -25,8 +25,32 @@ struct anomaly_injection_config {
     std::string labels;                              // NDJSON file of injected events ("" = none)
 };
 
+// Yahoo Finance sources: kind "yahoo-chart" (polls /v8/finance/chart for 1-minute bars) and kind
+// "yahoo-stream" (the streamer websocket's ticks). conf/yahoo.toml is a ready example.
+struct yahoo_config {
+    std::string base_url = "https://query2.finance.yahoo.com";              // yahoo-chart: scheme://host[:port]
+    std::string stream_url = "wss://streamer.finance.yahoo.com/?version=2"; // yahoo-stream
+    duration poll_interval = std::chrono::seconds(15);                      // yahoo-chart: each symbol this often
+    std::uint32_t concurrency = 4;                                          // yahoo-chart: requests in flight
+    bool keep_alive = true;                                                 // reuse connections between requests
+    duration connect_timeout = std::chrono::seconds(5);                     // resolve + connect + TLS handshake
+    duration request_timeout = std::chrono::seconds(10);                    // send a request, read the whole answer
+    duration bar_grace = std::chrono::seconds(5);       // the live bar is sent once its minute plus this has passed
+    duration backoff_min = std::chrono::seconds(1);     // first wait after a 429, 5xx, timeout or failed connection
+    duration backoff_max = std::chrono::minutes(5);     // longest wait (Retry-After may ask for more)
+    duration not_found_backoff = std::chrono::hours(1); // a symbol Yahoo answers 404 for is asked again after this
+    duration resubscribe_interval = std::chrono::seconds(15); // yahoo-stream: subscription re-sent this often
+    duration stream_silence = std::chrono::seconds(60);       // yahoo-stream: reconnect after this long without a frame
+    std::uint32_t stream_symbols_per_connection = 100;        // yahoo-stream: symbols share connections of this size
+    bool tls_verify = true;                                   // verify certificates (chain and host name)
+    std::string ca_file;                                      // PEM of trusted CAs; "" = the system store
+    std::string user_agent = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+                             "Chrome/131.0.0.0 Safari/537.36";
+    std::uint32_t max_pending = 1'000'000; // messages fetched but not yet taken by the graph; fetching waits above
+};
+
 struct source_config {
-    std::string kind = "synthetic";   // synthetic | replay
+    std::string kind = "synthetic";   // synthetic | replay | yahoo-chart | yahoo-stream
     std::vector<std::string> symbols; // explicit symbols; empty = generate symbol_count names
     std::uint32_t symbol_count = 100; // synthetic: how many symbols when `symbols` is empty
     double rate = 100'000;            // synthetic: ticks/s in wall-clock time, 0 = as fast as possible
@@ -41,6 +65,7 @@ struct source_config {
     std::string format = "tick";      // payload shape the parse stage expects: tick | bar (older producer)
     std::string symbol;               // symbol for keyless bar messages of the older producer
     anomaly_injection_config anomalies;
+    yahoo_config yahoo; // the yahoo-* kinds; their keys sit in [source] too (source.base_url, ...)
 };
 
 struct window_config {

@@ -25,6 +25,7 @@
 #include <type_traits>
 
 #include "src/config/duration.hpp"
+#include "src/net/url.hpp"
 #include "src/runtime/tzif.hpp"
 #include "tapewire/symbol.hpp"
 
@@ -434,6 +435,23 @@ const auto k_sql_identifier = [](const std::string& s) -> std::string {
               : "must be a table name: a letter or '_', then letters, digits or '_', at most 63 bytes; got " + quote(s);
 };
 
+auto url_of_scheme(std::vector<std::string_view> schemes) {
+    return [schemes = std::move(schemes)](const std::string& text) -> std::string {
+        try {
+            const net::url u = net::parse_url(text);
+            if (std::find(schemes.begin(), schemes.end(), u.scheme) == schemes.end())
+                return "must be a " + join(schemes) + " URL, got " + quote(text);
+            return {};
+        } catch (const std::exception& e) {
+            return e.what();
+        }
+    };
+}
+
+const auto k_concurrency = [](std::uint32_t v) -> std::string {
+    return v >= 1 && v <= 256 ? "" : "must be 1 to 256, got " + std::to_string(v);
+};
+
 const auto k_weight = [](double v) -> std::string { return v > 0 && v <= 1 ? "" : "must be in (0, 1]"; };
 
 const auto k_thread_count = [](std::uint32_t v) -> std::string {
@@ -456,7 +474,7 @@ const std::vector<field_spec>& fields() {
         std::vector<field_spec> f;
         section_binder(
             "source", [](auto& c) -> auto& { return c.source; }, f)
-            .add("kind", &source_config::kind, one_of({"synthetic", "replay"}))
+            .add("kind", &source_config::kind, one_of({"synthetic", "replay", "yahoo-chart", "yahoo-stream"}))
             .add("symbols", &source_config::symbols, k_symbol_list)
             .add("symbol_count", &source_config::symbol_count, k_positive)
             .add("rate", &source_config::rate, k_non_negative)
@@ -470,6 +488,27 @@ const std::vector<field_spec>& fields() {
             .add("speed", &source_config::speed, k_non_negative)
             .add("format", &source_config::format, one_of({"tick", "bar"}))
             .add("symbol", &source_config::symbol, k_optional_symbol);
+        // The Yahoo keys sit in [source] beside the others (source.base_url, source.poll_interval).
+        section_binder(
+            "source", [](auto& c) -> auto& { return c.source.yahoo; }, f)
+            .add("base_url", &yahoo_config::base_url, url_of_scheme({"http", "https"}))
+            .add("stream_url", &yahoo_config::stream_url, url_of_scheme({"ws", "wss"}))
+            .add("poll_interval", &yahoo_config::poll_interval, k_positive)
+            .add("concurrency", &yahoo_config::concurrency, k_concurrency)
+            .add("keep_alive", &yahoo_config::keep_alive)
+            .add("connect_timeout", &yahoo_config::connect_timeout, k_positive)
+            .add("request_timeout", &yahoo_config::request_timeout, k_positive)
+            .add("bar_grace", &yahoo_config::bar_grace)
+            .add("backoff_min", &yahoo_config::backoff_min, k_positive)
+            .add("backoff_max", &yahoo_config::backoff_max, k_positive)
+            .add("not_found_backoff", &yahoo_config::not_found_backoff, k_positive)
+            .add("resubscribe_interval", &yahoo_config::resubscribe_interval, k_positive)
+            .add("stream_silence", &yahoo_config::stream_silence, k_positive)
+            .add("stream_symbols_per_connection", &yahoo_config::stream_symbols_per_connection, k_positive)
+            .add("tls_verify", &yahoo_config::tls_verify)
+            .add("ca_file", &yahoo_config::ca_file)
+            .add("user_agent", &yahoo_config::user_agent)
+            .add("max_pending", &yahoo_config::max_pending, k_positive);
         section_binder(
             "source.anomalies", [](auto& c) -> auto& { return c.source.anomalies; }, f)
             .add("enabled", &anomaly_injection_config::enabled)
@@ -559,6 +598,19 @@ const std::vector<cross_check>& cross_checks() {
          {"source.path", "source.kind"},
          [](const config& c) -> std::string {
              return c.source.kind == "replay" && c.source.path.empty() ? "required when source.kind = \"replay\"" : "";
+         }},
+        {"source.symbols",
+         {"source.symbols", "source.kind"},
+         [](const config& c) -> std::string {
+             return c.source.kind.starts_with("yahoo-") && c.source.symbols.empty()
+                        ? "required when source.kind = \"" + c.source.kind + "\""
+                        : "";
+         }},
+        {"source.backoff_max",
+         {"source.backoff_max", "source.backoff_min"},
+         [](const config& c) -> std::string {
+             return c.source.yahoo.backoff_max < c.source.yahoo.backoff_min ? "must not be less than source.backoff_min"
+                                                                            : "";
          }},
         {"source.anomalies.enabled",
          {"source.anomalies.enabled", "source.kind"},

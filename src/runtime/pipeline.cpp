@@ -656,9 +656,9 @@ struct pipeline::impl {
                            limit;
                 });
             }
-            producer_feed =
-                std::make_unique<feed_agent<kafka_outlet>>(make_message_source(c), std::move(out), c.pipeline.batch,
-                                                           l.max_ticks, produce_done, produce_sent, stats);
+            producer_feed = std::make_unique<feed_agent<kafka_outlet>>(make_message_source(c, metrics), std::move(out),
+                                                                       c.pipeline.batch, l.max_ticks, produce_done,
+                                                                       produce_sent, stats);
         }
         if (!has_graph) return;
 
@@ -689,9 +689,9 @@ struct pipeline::impl {
                 std::move(kafka_in), ring_outlet(input), c.pipeline.batch, produces ? 0 : l.max_ticks, input_done,
                 consumed_sent, stats, c.kafka.pause_after.count());
         } else {
-            graph_feed =
-                std::make_unique<feed_agent<ring_outlet>>(make_message_source(c), ring_outlet(input), c.pipeline.batch,
-                                                          l.max_ticks, input_done, consumed_sent, stats);
+            graph_feed = std::make_unique<feed_agent<ring_outlet>>(make_message_source(c, metrics), ring_outlet(input),
+                                                                   c.pipeline.batch, l.max_ticks, input_done,
+                                                                   consumed_sent, stats);
         }
         // With the SQL writer, the offsets that count are those it committed with the rows: it
         // publishes them for Kafka's (advisory) commits itself.

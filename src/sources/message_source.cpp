@@ -11,6 +11,7 @@
 #include "src/runtime/clock.hpp"
 #include "src/sources/replay.hpp"
 #include "src/sources/synthetic.hpp"
+#include "src/sources/yahoo_source.hpp"
 #include "tapewire/json_write.hpp"
 
 namespace tapewire {
@@ -117,9 +118,10 @@ private:
 
 } // namespace
 
-std::unique_ptr<message_source> make_message_source(const config& cfg) {
+std::unique_ptr<message_source> make_message_source(const config& cfg, metrics_registry& metrics) {
     if (cfg.source.kind == "synthetic") return std::make_unique<synthetic_source>(cfg);
     if (cfg.source.kind == "replay") return std::make_unique<replay_source>(cfg);
+    if (cfg.source.kind == "yahoo-chart" || cfg.source.kind == "yahoo-stream") return make_yahoo_source(cfg, metrics);
     throw std::runtime_error("source.kind '" + cfg.source.kind + "' is not built into this binary");
 }
 

@@ -1,11 +1,12 @@
 // What the source thread pulls from: the next raw message (key + JSON payload) and when it is due.
-// Synthetic and replay sources live behind this; Kafka and Yahoo sources plug in later.
+// Synthetic, replay, Kafka and the Yahoo sources live behind this.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <string_view>
 
+#include "src/runtime/metrics.hpp"
 #include "tapewire/config.hpp"
 
 namespace tapewire {
@@ -39,8 +40,9 @@ public:
     virtual void close() {}
 };
 
-// Builds the source named by cfg.source.kind. Throws std::runtime_error with a clear message when
-// it cannot start (a replay file missing, a labels file not writable, a bad start time).
-std::unique_ptr<message_source> make_message_source(const config& cfg);
+// Builds the source named by cfg.source.kind; network sources register their metrics in `metrics`.
+// Throws std::runtime_error with a clear message when it cannot start (a replay file missing, a
+// labels file not writable, a bad start time, a CA file that cannot be read).
+std::unique_ptr<message_source> make_message_source(const config& cfg, metrics_registry& metrics);
 
 } // namespace tapewire

@@ -1,0 +1,170 @@
+#include "src/sources/yahoo_chart.hpp"
+
+#include <charconv>
+#include <cmath>
+#include <ctime>
+
+#include <simdjson.h>
+
+#include "src/net/url.hpp"
+
+namespace tapewire {
+
+namespace {
+
+using simdjson::dom::array;
+using simdjson::dom::element;
+using simdjson::dom::object;
+
+// "1m" -> 60, "5m" -> 300, "1h" -> 3600, "1d" -> 86400, "1wk" -> 604800; 0 when unknown.
+std::int64_t granularity_seconds(std::string_view g) {
+    std::int64_t n = 0;
+    const auto r = std::from_chars(g.data(), g.data() + g.size(), n);
+    if (r.ec != std::errc() || n <= 0) return 0;
+    const std::string_view unit(r.ptr, static_cast<std::size_t>(g.data() + g.size() - r.ptr));
+    if (unit == "m") return n * 60;
+    if (unit == "h") return n * 3600;
+    if (unit == "d") return n * 86400;
+    if (unit == "wk") return n * 7 * 86400;
+    return 0; // "mo": not a fixed length
+}
+
+// One element of a quote array: a number, or null (nullopt); anything else is a shape error.
+bool number_at(const array& a, std::size_t i, std::optional<double>& out) {
+    element e;
+    if (a.at(i).get(e) != simdjson::SUCCESS) return false;
+    if (e.is_null()) {
+        out.reset();
+        return true;
+    }
+    double v = 0;
+    if (e.get_double().get(v) != simdjson::SUCCESS) return false;
+    out = v;
+    return true;
+}
+
+chart_response invalid(std::string detail) {
+    chart_response r;
+    r.outcome = chart_outcome::invalid;
+    r.detail = std::move(detail);
+    return r;
+}
+
+} // namespace
+
+chart_response parse_chart(std::string_view body) {
+    simdjson::dom::parser parser;
+    element doc;
+    if (auto err = parser.parse(body.data(), body.size()).get(doc); err != simdjson::SUCCESS)
+        return invalid(std::string("not JSON: ") + simdjson::error_message(err));
+    object chart;
+    if (doc["chart"].get(chart) != simdjson::SUCCESS) return invalid("no \"chart\" object");
+
+    chart_response r;
+    element err_el;
+    if (chart["error"].get(err_el) == simdjson::SUCCESS && !err_el.is_null()) {
+        r.outcome = chart_outcome::error;
+        std::string_view s;
+        if (err_el["code"].get(s) == simdjson::SUCCESS) r.error_code = s;
+        if (err_el["description"].get(s) == simdjson::SUCCESS) r.error_description = s;
+        return r;
+    }
+    array results;
+    if (chart["result"].get(results) != simdjson::SUCCESS) return invalid("no chart.result array");
+    object result;
+    if (results.at(0).get(result) != simdjson::SUCCESS) {
+        r.outcome = chart_outcome::no_bars; // "result": [] answers a symbol without data
+        return r;
+    }
+    std::string_view granularity;
+    if (result["meta"]["dataGranularity"].get(granularity) == simdjson::SUCCESS) {
+        if (const std::int64_t g = granularity_seconds(granularity); g > 0) r.interval_s = g;
+    }
+    array stamps;
+    if (result["timestamp"].get(stamps) != simdjson::SUCCESS || stamps.size() == 0) {
+        r.outcome = chart_outcome::no_bars;
+        return r;
+    }
+    object quote;
+    array quotes;
+    if (result["indicators"]["quote"].get(quotes) != simdjson::SUCCESS || quotes.at(0).get(quote) != simdjson::SUCCESS)
+        return invalid("timestamps without indicators.quote[0]");
+    array open, high, low, close, volume;
+    if (quote["open"].get(open) != simdjson::SUCCESS || quote["high"].get(high) != simdjson::SUCCESS ||
+        quote["low"].get(low) != simdjson::SUCCESS || quote["close"].get(close) != simdjson::SUCCESS ||
+        quote["volume"].get(volume) != simdjson::SUCCESS)
+        return invalid("indicators.quote[0] lacks one of open, high, low, close, volume");
+    const std::size_t n = stamps.size();
+    if (open.size() != n || high.size() != n || low.size() != n || close.size() != n || volume.size() != n)
+        return invalid("quote arrays and timestamp differ in length");
+
+    r.bars.reserve(n);
+    std::size_t i = 0;
+    for (element ts_el : stamps) {
+        std::int64_t ts = 0;
+        if (ts_el.get_int64().get(ts) != simdjson::SUCCESS) return invalid("a timestamp is not an integer");
+        std::optional<double> o, h, l, c, v;
+        if (!number_at(open, i, o) || !number_at(high, i, h) || !number_at(low, i, l) || !number_at(close, i, c) ||
+            !number_at(volume, i, v))
+            return invalid("a quote value is neither a number nor null");
+        ++i;
+        r.live_row_null = !o || !h || !l || !c || !std::isfinite(*o) || !std::isfinite(*h) || !std::isfinite(*l) ||
+                          !std::isfinite(*c);
+        if (r.live_row_null) {
+            ++r.null_rows;
+            continue;
+        }
+        // The live bar is stamped at the last trade; its bar starts at the interval boundary.
+        if (r.interval_s < 86400) ts -= ((ts % r.interval_s) + r.interval_s) % r.interval_s;
+        r.bars.push_back(chart_bar{ts, *o, *h, *l, *c, v && std::isfinite(*v) && *v > 0 ? *v : 0.0});
+    }
+    r.outcome = chart_outcome::bars;
+    return r;
+}
+
+std::vector<chart_bar> take_completed_bars(const chart_response& r, std::int64_t& last_sent_s, std::int64_t now_s,
+                                           std::int64_t grace_s) {
+    std::vector<chart_bar> out;
+    if (r.outcome != chart_outcome::bars) return out;
+    for (std::size_t i = 0; i < r.bars.size(); ++i) {
+        const chart_bar& b = r.bars[i];
+        if (b.ts_s <= last_sent_s) continue;
+        const bool last = i + 1 == r.bars.size() && !r.live_row_null;
+        if (last && now_s < b.ts_s + r.interval_s + grace_s) break; // still filling
+        // Two rows for one interval (the live bar floored onto a listed one): the later wins, once complete.
+        if (i + 1 < r.bars.size() && r.bars[i + 1].ts_s == b.ts_s) continue;
+        out.push_back(b);
+        last_sent_s = b.ts_s;
+    }
+    return out;
+}
+
+std::string chart_target(std::string_view path_prefix, std::string_view symbol) {
+    while (!path_prefix.empty() && path_prefix.back() == '/') path_prefix.remove_suffix(1);
+    std::string t(path_prefix);
+    t += "/v8/finance/chart/";
+    t += net::percent_encode(symbol);
+    t += "?interval=1m&range=1d&includePrePost=false";
+    return t;
+}
+
+std::optional<std::int64_t> parse_retry_after(std::string_view value, std::int64_t now_wall_ns) {
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+    if (value.empty()) return std::nullopt;
+    std::int64_t seconds = 0;
+    const auto r = std::from_chars(value.data(), value.data() + value.size(), seconds);
+    if (r.ec == std::errc() && r.ptr == value.data() + value.size()) {
+        if (seconds < 0) return std::nullopt;
+        return std::min<std::int64_t>(seconds, 86400 * 365) * 1'000'000'000;
+    }
+    // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT".
+    std::tm tm{};
+    const std::string text(value);
+    const char* end = strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    if (end == nullptr || *end != '\0') return std::nullopt;
+    const std::int64_t at_ns = static_cast<std::int64_t>(timegm(&tm)) * 1'000'000'000;
+    return at_ns > now_wall_ns ? at_ns - now_wall_ns : 0;
+}
+
+} // namespace tapewire

@@ -1,0 +1,63 @@
+// Yahoo Finance's chart endpoint (/v8/finance/chart/{symbol}) as data: reading a response body and
+// choosing which 1-minute bars are complete and not yet sent. Pure code: no I/O, no clock.
+//
+// Facts it relies on (../shared/fixtures/yahoo/PROTOCOL.md, section a):
+//   - result[0].timestamp holds bar start times in epoch seconds, parallel to indicators.quote[0]'s
+//     open/high/low/close/volume arrays; a missing bar is null in all of them.
+//   - An intraday answer ends with one extra "live" bar stamped at the last trade time, still filling.
+//   - A closed market answers with no timestamp key and an empty quote object.
+//   - Errors have chart.result = null and chart.error = {code, description}; an unknown symbol is a
+//     404 with code "Not Found".
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tapewire {
+
+struct chart_bar {
+    std::int64_t ts_s = 0; // bar start, epoch seconds (the live bar: floored to its interval)
+    double open = 0, high = 0, low = 0, close = 0, volume = 0;
+    bool operator==(const chart_bar&) const = default;
+};
+
+enum class chart_outcome {
+    bars,    // a result with bars (some may have been null rows, skipped)
+    no_bars, // a result without bars: market closed, holiday, weekend
+    error,   // Yahoo's error object: error_code / error_description
+    invalid, // not JSON, or not the chart shape: detail says what
+};
+
+struct chart_response {
+    chart_outcome outcome = chart_outcome::invalid;
+    std::vector<chart_bar> bars;   // in the order sent, null rows left out
+    std::size_t null_rows = 0;     // rows with a null price (skipped)
+    bool live_row_null = false;    // the answer's last row (the live bar) was null: every listed bar is complete
+    std::int64_t interval_s = 60;  // from meta.dataGranularity ("1m", "5m", "1h", "1d"); 60 when absent
+    std::string error_code;        // "Not Found"
+    std::string error_description; // "No data found, symbol may be delisted"
+    std::string detail;            // why the body is invalid
+};
+
+// Reads a chart body. Never throws for bad input.
+chart_response parse_chart(std::string_view body);
+
+// The bars of `r` to send now, in time order, moving `last_sent_s` past them: every bar later than
+// last_sent_s, except that the last bar of the answer (the one Yahoo may still be filling) is held
+// until its interval plus `grace_s` has passed at `now_s`. A bar at or before last_sent_s is never
+// returned again, so repeated polls and restarts (the cursor outlives the poller) send each once.
+std::vector<chart_bar> take_completed_bars(const chart_response& r, std::int64_t& last_sent_s, std::int64_t now_s,
+                                           std::int64_t grace_s);
+
+// The chart request for one symbol: "/v8/finance/chart/AAPL?interval=1m&range=1d&includePrePost=false",
+// under `path_prefix` (the base URL's path, "" or "/proxy"), the symbol percent-encoded.
+std::string chart_target(std::string_view path_prefix, std::string_view symbol);
+
+// Retry-After (RFC 9110 10.2.3): delay-seconds or an HTTP-date, as a wait in ns from `now_wall_ns`
+// (0 for a date in the past); nullopt when absent or unreadable.
+std::optional<std::int64_t> parse_retry_after(std::string_view value, std::int64_t now_wall_ns);
+
+} // namespace tapewire
