@@ -479,6 +479,8 @@ void usage(std::FILE* to) {
         "                     [--warmup N] [--warmup-span S] [--ring N] [--seed N] [--pin] [--no-latency]\n"
         "       tapewire-bench kafka [options]   (Kafka input against its floors; tapewire-bench kafka --help)\n"
         "       tapewire-bench sink [options]    (the ODBC sink into PostgreSQL against libpq COPY; sink --help)\n"
+        "       tapewire-bench fetch [options]   (the yahoo-chart poller against a local server, keep-alive on and "
+        "off)\n"
         "jitter: one thread per CPU spins on the clock for S seconds (default 5) and reports the gaps,\n"
         "        the floor under any latency tail on this machine.\n"
         "graph: parse -> window -> vwap -> anomaly over pre-generated tick JSON\n"
@@ -608,6 +610,7 @@ int jitter_main(int argc, char** argv) {
 
 int kafka_main(int argc, char** argv); // kafka_bench.cpp
 int sink_main(int argc, char** argv);  // sink_bench.cpp
+int fetch_main(int argc, char** argv); // fetch_bench.cpp
 
 } // namespace tapewire::bench
 
@@ -616,6 +619,7 @@ int main(int argc, char** argv) {
     if (argc >= 2 && std::string_view(argv[1]) == "jitter") return tapewire::bench::jitter_main(argc - 2, argv + 2);
     if (argc >= 2 && std::string_view(argv[1]) == "kafka") return tapewire::bench::kafka_main(argc - 2, argv + 2);
     if (argc >= 2 && std::string_view(argv[1]) == "sink") return tapewire::bench::sink_main(argc - 2, argv + 2);
+    if (argc >= 2 && std::string_view(argv[1]) == "fetch") return tapewire::bench::fetch_main(argc - 2, argv + 2);
     const bool help = argc >= 2 && (std::string_view(argv[1]) == "-h" || std::string_view(argv[1]) == "--help");
     tapewire::bench::usage(help ? stdout : stderr);
     return help ? 0 : 2;

@@ -10,12 +10,16 @@
 #   bash bench/run.sh BUILD_DIR          (make bench does: bash bench/run.sh build)
 #   REPS=1 TICKS=1000000 bash bench/run.sh build    (quicker)
 #   ONLY=kafka bash bench/run.sh build   (only the Kafka bench; ONLY=sink: only the sink bench;
+#                                         ONLY=fetch: only the fetch bench;
 #                                         ONLY=graph: the micro benches, graph and jitter)
 #
 # Knobs (environment): REPS (3), TICKS (5000000), SYMBOLS (1000), LAT_TICKS (2000000),
 # LAT_RATE (200000), JITTER_SECONDS (5), KAFKA_TICKS (2000000), KAFKA_PARTITIONS (64),
 # KAFKA_RATE (50000), KAFKA_LAT_SECONDS (10), KAFKA=0 (skip the Kafka bench), SINK_TICKS (1000000),
-# SINK_LAT_SECONDS (20), SINK_LAT_RUNS (4), SINK=0 (skip the sink bench), ONLY (graph | kafka | sink).
+# SINK_LAT_SECONDS (20), SINK_LAT_RUNS (4), SINK=0 (skip the sink bench), FETCH_SYMBOLS (500),
+# FETCH_SECONDS (5), FETCH=0 (skip the fetch bench), ONLY (graph | kafka | sink | fetch).
+# The fetch bench (the yahoo-chart poller against a local HTTP and HTTPS server, keep-alive on and
+# off) takes 4 x REPS x FETCH_SECONDS plus start-up.
 #
 # About a minute without the Kafka and sink benches; the Kafka bench adds about 100 s per repetition
 # (six consumer-group joins of ~3 s, four paced latency runs of 12 s, kcat twice), the sink bench
@@ -31,12 +35,14 @@ symbols=${SYMBOLS:-1000}
 only=${ONLY:-}
 kafka=${KAFKA:-1}
 sink=${SINK:-1}
+fetch=${FETCH:-1}
 [ "$only" = kafka ] && kafka=1
 [ "$only" = sink ] && sink=1
+[ "$only" = fetch ] && fetch=1
 case "$only" in
-  "" | graph | kafka | sink) ;;
+  "" | graph | kafka | sink | fetch) ;;
   *)
-    echo "run.sh: ONLY must be graph, kafka or sink, not '$only'" >&2
+    echo "run.sh: ONLY must be graph, kafka, sink or fetch, not '$only'" >&2
     exit 1
     ;;
 esac
@@ -243,6 +249,20 @@ if { [ -z "$only" ] || [ "$only" = sink ]; } && [ "$sink" != 0 ]; then
     sink_bench
   else
     echo "== sink: skipped, PostgreSQL 15 is not installed (scripts/install-deps.sh installs postgresql-15)"
+    echo
+  fi
+fi
+
+if { [ -z "$only" ] || [ "$only" = fetch ]; } && [ "$fetch" != 0 ]; then
+  echo "== fetch: tapewire-bench fetch --symbols ${FETCH_SYMBOLS:-500} --seconds ${FETCH_SECONDS:-5} --runs $reps"
+  wait_idle
+  "$bench" fetch --symbols "${FETCH_SYMBOLS:-500}" --seconds "${FETCH_SECONDS:-5}" --runs "$reps"
+  echo "  load after: $(uptime | sed 's/.*load average/load average/')"
+  echo
+  pricing="$build/bench/tapewire-pricing-bench"
+  if [ -x "$pricing" ]; then
+    echo "== streamer frame decode: tapewire-pricing-bench (hand decoder against libprotobuf, same frames)"
+    "$pricing" --benchmark_min_time=0.3 --benchmark_repetitions="$reps" --benchmark_report_aggregates_only=true
     echo
   fi
 fi

@@ -30,9 +30,7 @@ std::int64_t granularity_seconds(std::string_view g) {
 }
 
 // One element of a quote array: a number, or null (nullopt); anything else is a shape error.
-bool number_at(const array& a, std::size_t i, std::optional<double>& out) {
-    element e;
-    if (a.at(i).get(e) != simdjson::SUCCESS) return false;
+bool number_of(element e, std::optional<double>& out) {
     if (e.is_null()) {
         out.reset();
         return true;
@@ -99,15 +97,20 @@ chart_response parse_chart(std::string_view body) {
         return invalid("quote arrays and timestamp differ in length");
 
     r.bars.reserve(n);
-    std::size_t i = 0;
+    // The six arrays walked in step (array::at is a linear scan in simdjson's DOM).
+    auto io = open.begin(), ih = high.begin(), il = low.begin(), ic = close.begin(), iv = volume.begin();
     for (element ts_el : stamps) {
         std::int64_t ts = 0;
         if (ts_el.get_int64().get(ts) != simdjson::SUCCESS) return invalid("a timestamp is not an integer");
         std::optional<double> o, h, l, c, v;
-        if (!number_at(open, i, o) || !number_at(high, i, h) || !number_at(low, i, l) || !number_at(close, i, c) ||
-            !number_at(volume, i, v))
+        if (!number_of(*io, o) || !number_of(*ih, h) || !number_of(*il, l) || !number_of(*ic, c) ||
+            !number_of(*iv, v))
             return invalid("a quote value is neither a number nor null");
-        ++i;
+        ++io;
+        ++ih;
+        ++il;
+        ++ic;
+        ++iv;
         r.live_row_null = !o || !h || !l || !c || !std::isfinite(*o) || !std::isfinite(*h) || !std::isfinite(*l) ||
                           !std::isfinite(*c);
         if (r.live_row_null) {
