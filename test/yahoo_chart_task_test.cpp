@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <set>
@@ -19,6 +20,7 @@
 #include "src/sources/replay.hpp"
 #include "src/sources/yahoo_chart_task.hpp"
 #include "test/support/http_test_server.hpp"
+#include "test/support/test_certs.hpp"
 
 using namespace tapewire;
 using namespace std::chrono_literals;
@@ -251,4 +253,35 @@ TEST_CASE("The first round of history is handed over in time order across symbol
     // either's history before it arrived.
     for (std::size_t i = 1; i < bars.size(); ++i) CHECK(bars[i - 1].second <= bars[i].second);
     CHECK(bars[0].second == bars[1].second);
+}
+
+TEST_CASE("The chart poller fetches over HTTPS from a server it trusts through ca_file", "[chart][net]") {
+    const test::test_certs certs = test::make_test_certs(std::filesystem::current_path() / "chart_https_certs");
+    test::http_test_server_options tls;
+    tls.cert_file = certs.server_cert;
+    tls.key_file = certs.server_key;
+    const std::string body = fixture("chart_v8_AAPL_1m_2024-10-02_nullgap.json");
+    http_test_server srv([&](const http_request&) { return http_reply::json(body).gzipped().in_chunks(4096); }, tls);
+    yahoo_config cfg = fast_config();
+    cfg.ca_file = certs.ca_cert.string();
+    poller_rig rig(cfg, srv.origin(), {"AAPL"});
+    REQUIRE(rig.run_until([&] { return rig.metrics.ticks.value() >= 390 && srv.requests_seen() >= 3; }, 10s));
+    CHECK(rig.bars().size() == 390);
+    CHECK(srv.connections_accepted() == 1);    // kept alive across polls
+    CHECK(srv.requests().front().sni.empty()); // an IP literal: no SNI, but the certificate's IP SAN is checked
+}
+
+TEST_CASE("The chart poller refuses a server whose certificate it does not trust, and keeps trying", "[chart][net]") {
+    const test::test_certs certs = test::make_test_certs(std::filesystem::current_path() / "chart_untrusted_certs");
+    test::http_test_server_options tls;
+    tls.cert_file = certs.self_signed_cert;
+    tls.key_file = certs.self_signed_key;
+    http_test_server srv([&](const http_request&) { return http_reply::json("{}"); }, tls);
+    yahoo_config cfg = fast_config();
+    cfg.ca_file = certs.ca_cert.string();
+    poller_rig rig(cfg, srv.origin(), {"AAPL"});
+    REQUIRE(rig.run_until([&] { return rig.metrics.errors("tls_handshake").value() >= 2; }, 10s));
+    CHECK(srv.requests_seen() == 0); // no request ever went over the unverified connection
+    CHECK(rig.metrics.ticks.value() == 0);
+    CHECK(rig.metrics.state("AAPL") != symbol_health::ok);
 }
