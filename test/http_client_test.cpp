@@ -1,6 +1,7 @@
 // The HTTP(S) client against the local test server: keep-alive reuse and its race, the request
 // limit, deadlines, every failure class, gzip and chunked bodies, TLS verification with throwaway
-// certificates. Plus the URL and gzip helpers it stands on.
+// certificates. Plus the URL and gzip helpers it stands on. The server runs on its own thread: a
+// few cases are also tagged [concurrency] so that the TSan run (`make test-tsan`) covers it.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -249,7 +250,7 @@ TEST_CASE("Retry-After and Content-Type pass through and an HTTP status is no tr
     CHECK(r.response.body == R"({"finance":{"error":"Too Many Requests"}})");
 }
 
-TEST_CASE("max_connections bounds the requests the server handles at once", "[net]") {
+TEST_CASE("max_connections bounds the requests the server handles at once", "[net][concurrency]") {
     http_test_server srv([](const http_request& r) { return ok_reply(r).after(100ms); });
     asio::io_context ioc;
     auto opt = fast_options();
@@ -411,7 +412,7 @@ TEST_CASE("a closed port fails with connect", "[net]") {
     CHECK(r.detail.find("connect 127.0.0.1:" + std::to_string(port)) == 0);
 }
 
-TEST_CASE("a kept-alive connection the server dropped is retried once on a fresh one", "[net]") {
+TEST_CASE("a kept-alive connection the server dropped is retried once on a fresh one", "[net][concurrency]") {
     SECTION("the server closes connections idle for 50 ms") {
         test::http_test_server_options so;
         so.idle_timeout = 50ms;
@@ -469,7 +470,8 @@ TEST_CASE("an idle connection older than idle_timeout is not reused", "[net]") {
     CHECK(srv.connections_accepted() == 3);
 }
 
-TEST_CASE("HTTPS with the test CA works, with SNI for a host name and IP SAN matching for an address", "[net]") {
+TEST_CASE("HTTPS with the test CA works, with SNI for a host name and IP SAN matching for an address",
+          "[net][concurrency]") {
     http_test_server srv(ok_reply, tls_server(certs().server_cert, certs().server_key));
     auto opt = fast_options();
     opt.tls.ca_file = certs().ca_cert.string();
