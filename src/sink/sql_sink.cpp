@@ -125,16 +125,6 @@ void sql_channel::barrier(std::vector<sql::partition_checkpoint> checkpoints, bo
 
 // ---- writer thread ---------------------------------------------------------------------------------
 
-namespace {
-
-std::string format_seconds(std::int64_t ns) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.1f s", static_cast<double>(ns) / 1e9);
-    return buf;
-}
-
-} // namespace
-
 sql_writer::sql_writer(const config& cfg, sql_ring& ring, std::unique_ptr<sql::store> store, offset_board* board,
                        metrics_registry& metrics, const std::atomic<bool>& abort, std::string source)
     : cfg_(cfg), ring_(ring), store_(std::move(store)), board_(board), abort_(abort), dbms_(store_->dbms()),
@@ -232,7 +222,7 @@ void sql_writer::back_off(const sql::sql_error& e) {
     retry_at_ = now + wait;
     if (outage_since_ == 0) outage_since_ = now;
     std::fprintf(stderr, "tapewire: sql: %s%s%s; %zu row(s) held, retrying in %s\n", e.state.c_str(),
-                 e.state.empty() ? "" : " ", e.what(), batch_.rows(), format_seconds(wait).c_str());
+                 e.state.empty() ? "" : " ", e.what(), batch_.rows(), format_wait(wait).c_str());
     reconnect_ = true;
 }
 
@@ -266,7 +256,7 @@ bool sql_writer::try_commit() {
     }
     if (outage_since_ != 0) {
         std::fprintf(stderr, "tapewire: sql: database back after %s; batch committed\n",
-                     format_seconds(mono_ns() - outage_since_).c_str());
+                     format_wait(mono_ns() - outage_since_).c_str());
         outage_since_ = 0;
     }
     backoff_.reset();

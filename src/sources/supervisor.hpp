@@ -36,15 +36,6 @@ private:
     std::uint64_t attempt_ = 1;
 };
 
-inline std::string format_wait(std::int64_t ns) {
-    char buf[32];
-    if (ns < 1'000'000'000)
-        std::snprintf(buf, sizeof buf, "%.0f ms", static_cast<double>(ns) / 1e6);
-    else
-        std::snprintf(buf, sizeof buf, "%.1f s", static_cast<double>(ns) / 1e9);
-    return buf;
-}
-
 // Never returns; ends when its io_context stops. `restarts` counts every restart.
 inline boost::asio::awaitable<void> supervise(std::string name,
                                               std::function<boost::asio::awaitable<void>(task_run&)> task, backoff wait,
