@@ -103,8 +103,7 @@ chart_response parse_chart(std::string_view body) {
         std::int64_t ts = 0;
         if (ts_el.get_int64().get(ts) != simdjson::SUCCESS) return invalid("a timestamp is not an integer");
         std::optional<double> o, h, l, c, v;
-        if (!number_of(*io, o) || !number_of(*ih, h) || !number_of(*il, l) || !number_of(*ic, c) ||
-            !number_of(*iv, v))
+        if (!number_of(*io, o) || !number_of(*ih, h) || !number_of(*il, l) || !number_of(*ic, c) || !number_of(*iv, v))
             return invalid("a quote value is neither a number nor null");
         ++io;
         ++ih;
