@@ -252,22 +252,64 @@ TEST_CASE("two process instances in one group split the partitions and their bar
     REQUIRE(summary_count(p.err, "produced") == 200'000);
 
     auto process_args = [&](const std::string& name, const std::string& group) {
+        // A short session: when the group does take a second generation (below), the broker
+        // settles it in seconds instead of the default 45 s.
         return tapewire_cmd({"process", "--set", "kafka.brokers=" + bs, "--set", "kafka.group=" + group, "--set",
-                             "kafka.stop_at_end=true", "--set", "sink.path=" + tag + "." + name + ".ndjson"});
+                             "kafka.stop_at_end=true", "--set", "kafka.consumer.session.timeout.ms=6000", "--set",
+                             "kafka.consumer.heartbeat.interval.ms=1000", "--set",
+                             "sink.path=" + tag + "." + name + ".ndjson"});
     };
-    // Both start well inside the broker's initial rebalance delay (3 s): one generation. Not at the
-    // same instant: librdkafka 2.0.2's mock broker then now and then never delivers an assignment
-    // to one of the two (about 1 run in 6, with either assignment strategy; that member waits
-    // forever). 0.5 s apart it did not happen in 14 runs.
-    child_process first, second;
-    first.spawn(process_args("first", "pair"), "", tag + ".first.stdout", tag + ".first.stderr");
-    std::this_thread::sleep_for(500ms);
-    second.spawn(process_args("second", "pair"), "", tag + ".second.stdout", tag + ".second.stderr");
-    const exit_status s1 = first.wait(30s);
-    const exit_status s2 = second.wait(30s);
-    const std::string err1 = read_file(tag + ".first.stderr"), err2 = read_file(tag + ".second.stderr");
+    // The pair must split the partitions when each is first assigned: if one is first assigned
+    // partitions the other has read from, the NDJSON files legitimately hold some bars twice (at
+    // least once). Two things cause that here that are not tapewire's doing, so such a run is
+    // repeated under a fresh group, up to 4 times, and only a run whose first assignments share
+    // the 8 partitions is judged:
+    // - librdkafka 2.0.2's embedded broker completes SyncGroup as soon as the leader's request
+    //   (carrying every member's assignment) arrives; a follower whose own SyncGroup comes after
+    //   it is refused (REBALANCE_IN_PROGRESS) and must join again, and if the leader has finished
+    //   and left by then, the follower is first assigned all 8. A race between two processes,
+    //   lost about 1 run in 6 at the same start instant, more often on a loaded machine.
+    // - a start so slow (sanitizers, a loaded machine) that the second instance misses the
+    //   broker's initial rebalance delay (3 s), and the first is first assigned all 8.
+    // They start 0.5 s apart, well inside that delay. What happens when the first of them ends
+    // (it gives its partitions back, the other may be assigned them, at their final offsets) is
+    // part of what is judged: no message may be read twice.
+    struct pair_run {
+        std::string first, second; // names of the outputs
+        exit_status s1, s2;
+        std::string err1, err2;
+        [[nodiscard]] bool split_once() const {
+            const std::vector<int> a1 = assignments(err1), a2 = assignments(err2);
+            return s1.ok() && s2.ok() && !a1.empty() && !a2.empty() && a1.front() > 0 && a2.front() > 0 &&
+                   a1.front() + a2.front() == 8;
+        }
+    };
+    pair_run run;
+    for (int attempt = 1; attempt <= 4; ++attempt) {
+        const std::string n = std::to_string(attempt);
+        run = pair_run{"first" + n, "second" + n, {}, {}, {}, {}};
+        child_process first, second;
+        first.spawn(process_args(run.first, "pair" + n), "", tag + "." + run.first + ".stdout",
+                    tag + "." + run.first + ".stderr");
+        std::this_thread::sleep_for(500ms);
+        second.spawn(process_args(run.second, "pair" + n), "", tag + "." + run.second + ".stdout",
+                     tag + "." + run.second + ".stderr");
+        run.s1 = first.wait(60s);
+        run.s2 = second.wait(60s);
+        run.err1 = read_file(tag + "." + run.first + ".stderr");
+        run.err2 = read_file(tag + "." + run.second + ".stderr");
+        if (run.split_once()) break;
+        WARN("attempt " << attempt
+                        << ": the partitions were not split once between the two; again under a fresh group\nfirst: "
+                        << run.s1.text() << "\n"
+                        << run.err1 << "\nsecond: " << run.s2.text() << "\n"
+                        << run.err2);
+    }
+    const exit_status s1 = run.s1, s2 = run.s2;
+    const std::string &err1 = run.err1, &err2 = run.err2;
     INFO("first: " << s1.text() << "\n" << err1);
     INFO("second: " << s2.text() << "\n" << err2);
+    REQUIRE(run.split_once());
     CHECK(s1.ok());
     CHECK(s2.ok());
     const std::vector<int> a1 = assignments(err1), a2 = assignments(err2);
@@ -288,8 +330,8 @@ TEST_CASE("two process instances in one group split the partitions and their bar
     CHECK(assignments(single.err) == std::vector<int>{8});
     CHECK(summary_count(single.err, "messages in") == 200'000);
 
-    const ndjson_output o1 = read_output(tag + ".first.ndjson");
-    const ndjson_output o2 = read_output(tag + ".second.ndjson");
+    const ndjson_output o1 = read_output(tag + "." + run.first + ".ndjson");
+    const ndjson_output o2 = read_output(tag + "." + run.second + ".ndjson");
     const ndjson_output os = read_output(tag + ".single.ndjson");
     CHECK(!o1.bars.empty());
     CHECK(!o2.bars.empty());

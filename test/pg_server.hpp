@@ -80,7 +80,8 @@ public:
     ~pg_server() {
         if (running_) {
             try {
-                run({std::string(k_bin) + "/pg_ctl", "-D", data_, "-m", "immediate", "-w", "stop"}, "pg_ctl stop");
+                run({std::string(k_bin) + "/pg_ctl", "-D", data_, "-m", "immediate", "-w", "-t", "180", "stop"},
+                    "pg_ctl stop");
             } catch (...) {
             }
         }
@@ -91,9 +92,10 @@ public:
     pg_server(const pg_server&) = delete;
     pg_server& operator=(const pg_server&) = delete;
 
-    // Starts the server (again) on the same port and data.
+    // Starts the server (again) on the same port and data. The wait is long because a loaded
+    // 2-core machine (a sanitizer build beside the tests) has taken 50 s to start it.
     void start() {
-        run({std::string(k_bin) + "/pg_ctl", "-D", data_, "-l", log_, "-w", "-t", "60", "-o",
+        run({std::string(k_bin) + "/pg_ctl", "-D", data_, "-l", log_, "-w", "-t", "180", "-o",
              "-p " + std::to_string(port_) + " -k " + dir_ + " -c listen_addresses=127.0.0.1 -c fsync=on", "start"},
             "pg_ctl start");
         running_ = true;
@@ -101,7 +103,7 @@ public:
 
     // Stops the server: `fast` disconnects the clients and shuts down cleanly.
     void stop() {
-        run({std::string(k_bin) + "/pg_ctl", "-D", data_, "-m", "fast", "-w", "stop"}, "pg_ctl stop");
+        run({std::string(k_bin) + "/pg_ctl", "-D", data_, "-m", "fast", "-w", "-t", "180", "stop"}, "pg_ctl stop");
         running_ = false;
     }
 
