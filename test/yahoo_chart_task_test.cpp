@@ -5,6 +5,7 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
@@ -84,18 +85,22 @@ yahoo_config fast_config() {
     return y;
 }
 
+// Members in yahoo_source's order: what the workers' frames point into is declared before the
+// io_context, which destroys the frames still suspended; the client, which holds its sockets,
+// after it.
 struct poller_rig {
-    boost::asio::io_context io{1};
     yahoo_config cfg;
     metrics_registry reg;
     fetch_outbox out{1'000'000};
     fetch_metrics metrics{reg, "chart"};
+    std::unique_ptr<chart_poller> poller_ptr;
+    boost::asio::io_context io{1};
     net::http_client client;
-    chart_poller poller;
+    chart_poller& poller;
 
     poller_rig(const yahoo_config& c, const std::string& origin, const std::vector<std::string>& symbols)
         : cfg(c), client(io.get_executor(), net::parse_url(origin), chart_http_options(c)),
-          poller(cfg, symbols, "", client, out, metrics) {
+          poller(*(poller_ptr = std::make_unique<chart_poller>(cfg, symbols, "", client, out, metrics))) {
         for (std::uint32_t i = 0; i < cfg.concurrency; ++i)
             boost::asio::co_spawn(io,
                                   supervise(
