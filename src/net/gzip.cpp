@@ -2,10 +2,10 @@
 
 #include <algorithm>
 #include <array>
-#include <cctype>
 #include <limits>
 #include <stdexcept>
 
+#include <boost/beast/core/string.hpp>
 #include <zlib.h>
 
 namespace tapewire::net {
@@ -15,12 +15,6 @@ namespace {
 constexpr std::size_t k_chunk = 16 * 1024;
 // zlib counts in uInt: feed it at most this much input at once.
 constexpr std::size_t k_max_feed = std::numeric_limits<uInt>::max();
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-           });
-}
 
 std::string_view trim(std::string_view s) {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -51,11 +45,11 @@ struct inflater {
 
 bool parse_content_coding(std::string_view header, content_coding& out) {
     const std::string_view v = trim(header);
-    if (v.empty() || iequals(v, "identity")) {
+    if (v.empty() || boost::beast::iequals(v, "identity")) {
         out = content_coding::identity;
-    } else if (iequals(v, "gzip") || iequals(v, "x-gzip")) {
+    } else if (boost::beast::iequals(v, "gzip") || boost::beast::iequals(v, "x-gzip")) {
         out = content_coding::gzip;
-    } else if (iequals(v, "deflate")) {
+    } else if (boost::beast::iequals(v, "deflate")) {
         out = content_coding::deflate;
     } else {
         return false;

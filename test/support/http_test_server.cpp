@@ -1,7 +1,6 @@
 #include "test/support/http_test_server.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -36,10 +35,7 @@ using boost::system::error_code;
 
 std::string http_request::header(std::string_view name) const {
     for (const auto& [k, v] : headers)
-        if (k.size() == name.size() && std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) {
-                return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
-            }))
-            return v;
+        if (beast::iequals(k, name)) return v;
     return {};
 }
 
