@@ -34,7 +34,7 @@ bench: build
 test-sanitize: deps
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTAPEWIRE_SANITIZE=address,undefined -DTAPEWIRE_MARCH=$(MARCH) -DTAPEWIRE_BENCH=OFF
 	cmake --build build-asan -j$(JOBS) --target tapewire_tests tapewire
-	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -j$(JOBS)
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1:alloc_dealloc_mismatch=1 ctest --test-dir build-asan --output-on-failure -j$(JOBS)
 
 # TSan over the tests that run threads.
 test-tsan: deps
