@@ -305,7 +305,7 @@ TEST_CASE("two process instances in one group split the partitions and their bar
                         << run.err1 << "\nsecond: " << run.s2.text() << "\n"
                         << run.err2);
     }
-    const exit_status s1 = run.s1, s2 = run.s2;
+    const exit_status &s1 = run.s1, &s2 = run.s2;
     const std::string &err1 = run.err1, &err2 = run.err2;
     INFO("first: " << s1.text() << "\n" << err1);
     INFO("second: " << s2.text() << "\n" << err2);

@@ -41,6 +41,9 @@ public:
     static constexpr const char* k_bin = "/usr/lib/postgresql/15/bin";
     static constexpr const char* k_database = "tapewire_test";
     static constexpr const char* k_user = "tapewire";
+    // pg_ctl's wait for a start or stop, in seconds: a loaded 2-core machine (a sanitizer build
+    // beside the tests) has taken 50 s to start the server.
+    static constexpr const char* k_wait_s = "180";
 
     // `tag` names the folder (pg-<tag>-XXXXXX), so a failed test's server log is easy to find.
     explicit pg_server(std::string tag = "pg") : tag_(std::move(tag)) {
@@ -80,7 +83,7 @@ public:
     ~pg_server() {
         if (running_) {
             try {
-                run({std::string(k_bin) + "/pg_ctl", "-D", data_, "-m", "immediate", "-w", "-t", "180", "stop"},
+                run({std::string(k_bin) + "/pg_ctl", "-D", data_, "-m", "immediate", "-w", "-t", k_wait_s, "stop"},
                     "pg_ctl stop");
             } catch (...) {
             }
@@ -92,10 +95,9 @@ public:
     pg_server(const pg_server&) = delete;
     pg_server& operator=(const pg_server&) = delete;
 
-    // Starts the server (again) on the same port and data. The wait is long because a loaded
-    // 2-core machine (a sanitizer build beside the tests) has taken 50 s to start it.
+    // Starts the server (again) on the same port and data.
     void start() {
-        run({std::string(k_bin) + "/pg_ctl", "-D", data_, "-l", log_, "-w", "-t", "180", "-o",
+        run({std::string(k_bin) + "/pg_ctl", "-D", data_, "-l", log_, "-w", "-t", k_wait_s, "-o",
              "-p " + std::to_string(port_) + " -k " + dir_ + " -c listen_addresses=127.0.0.1 -c fsync=on", "start"},
             "pg_ctl start");
         running_ = true;
@@ -103,7 +105,7 @@ public:
 
     // Stops the server: `fast` disconnects the clients and shuts down cleanly.
     void stop() {
-        run({std::string(k_bin) + "/pg_ctl", "-D", data_, "-m", "fast", "-w", "-t", "180", "stop"}, "pg_ctl stop");
+        run({std::string(k_bin) + "/pg_ctl", "-D", data_, "-m", "fast", "-w", "-t", k_wait_s, "stop"}, "pg_ctl stop");
         running_ = false;
     }
 

@@ -87,24 +87,23 @@ yahoo_config fast_config() {
 
 // Members in yahoo_source's order: what the workers' frames point into is declared before the
 // io_context, which destroys the frames still suspended; the client, which holds its sockets,
-// after it.
+// after it, so the poller, which needs the client, is made in the body.
 struct poller_rig {
     yahoo_config cfg;
     metrics_registry reg;
     fetch_outbox out{1'000'000};
     fetch_metrics metrics{reg, "chart"};
-    std::unique_ptr<chart_poller> poller_ptr;
+    std::unique_ptr<chart_poller> poller;
     boost::asio::io_context io{1};
     net::http_client client;
-    chart_poller& poller;
 
     poller_rig(const yahoo_config& c, const std::string& origin, const std::vector<std::string>& symbols)
-        : cfg(c), client(io.get_executor(), net::parse_url(origin), chart_http_options(c)),
-          poller(*(poller_ptr = std::make_unique<chart_poller>(cfg, symbols, "", client, out, metrics))) {
+        : cfg(c), client(io.get_executor(), net::parse_url(origin), chart_http_options(c)) {
+        poller = std::make_unique<chart_poller>(cfg, symbols, "", client, out, metrics);
         for (std::uint32_t i = 0; i < cfg.concurrency; ++i)
             boost::asio::co_spawn(io,
                                   supervise(
-                                      "chart worker", [this](task_run& r) { return poller.worker(r); },
+                                      "chart worker", [p = poller.get()](task_run& r) { return p->worker(r); },
                                       backoff(100'000'000, 1'000'000'000), metrics.restarts),
                                   boost::asio::detached);
     }
