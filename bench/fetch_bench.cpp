@@ -35,9 +35,9 @@
 #include <boost/asio/io_context.hpp>
 
 #include "args.hpp"
+#include "src/base/clock.hpp"
 #include "src/net/gzip.hpp"
 #include "src/net/http_client.hpp"
-#include "src/runtime/clock.hpp"
 #include "src/sources/yahoo_chart_task.hpp"
 #include "test/support/http_test_server.hpp"
 #include "test/support/test_certs.hpp"

@@ -71,9 +71,9 @@
 #include <unistd.h>
 
 #include "args.hpp"
-#include "src/config/duration.hpp"
-#include "src/runtime/clock.hpp"
-#include "src/runtime/metrics.hpp"
+#include "src/base/clock.hpp"
+#include "src/base/duration_text.hpp"
+#include "src/base/metrics.hpp"
 #include "src/runtime/pipeline.hpp"
 #include "tapewire/config.hpp"
 

@@ -72,7 +72,4 @@ private:
     std::array<std::uint64_t, k_dead_letter_reasons> dead_{};
 };
 
-// "2025-05-29 15:38:00-04:00", "2025-05-29T19:38:00.250Z", "2025-05-29 19:38:00" (UTC) → ns since epoch.
-bool parse_timestamp_text(std::string_view s, timestamp_ns& out) noexcept;
-
 } // namespace tapewire

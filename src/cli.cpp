@@ -17,12 +17,13 @@
 #include <pthread.h>
 #include <unistd.h>
 
-#include "src/config/duration.hpp"
+#include "src/base/clock.hpp"
+#include "src/base/connection_string.hpp"
+#include "src/base/duration_text.hpp"
+#include "src/base/tzif.hpp"
 #include "src/config/load.hpp"
 #include "src/kafka/embedded_broker.hpp"
-#include "src/runtime/clock.hpp"
 #include "src/runtime/pipeline.hpp"
-#include "src/runtime/tzif.hpp"
 #include "src/sql/dialect.hpp"
 
 namespace tapewire {
@@ -257,7 +258,7 @@ void print_summary(pipeline& p, const config& cfg, pipeline_mode mode, double se
                      thousands(st.sql_commits.load()).c_str());
     std::fprintf(stderr, "  output        %s\n", p.describe().c_str());
     if (!error.empty()) std::fprintf(stderr, "  error         %s\n", error.c_str());
-    if (const std::string db = sql::sqlite_database_path(cfg.sink.connection); odbc && error.empty() && !db.empty())
+    if (const std::string db = sqlite_database_path(cfg.sink.connection); odbc && error.empty() && !db.empty())
         std::fprintf(stderr,
                      "  try           sqlite3 -header -column %s \"SELECT symbol, COUNT(*) AS bars, "
                      "ROUND(SUM(vwap * volume) / SUM(volume), 4) AS vwap, SUM(trades) AS trades FROM %s "

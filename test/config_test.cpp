@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "src/config/duration.hpp"
+#include "src/base/connection_string.hpp"
+#include "src/base/duration_text.hpp"
 #include "src/config/load.hpp"
-#include "src/sql/dialect.hpp"
 
 using namespace tapewire;
 using namespace std::chrono_literals;
@@ -505,6 +505,6 @@ TEST_CASE("the effective configuration never shows the database password of sink
     const std::string shown = describe_config(c);
     CHECK(shown.find("s3cret-value") == std::string::npos);
     CHECK(shown.find("Uid=tw;Pwd=(hidden);Port=5432") != std::string::npos);
-    CHECK(sql::hide_connection_password("Driver=X;PASSWORD = {a;b};UID=u") == "Driver=X;PASSWORD =(hidden);UID=u");
-    CHECK(sql::hide_connection_password("DSN=market") == "DSN=market");
+    CHECK(hide_connection_password("Driver=X;PASSWORD = {a;b};UID=u") == "Driver=X;PASSWORD =(hidden);UID=u");
+    CHECK(hide_connection_password("DSN=market") == "DSN=market");
 }

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string>
 
-#include "src/runtime/metrics.hpp"
+#include "src/base/metrics.hpp"
 
 using namespace tapewire;
 

@@ -8,6 +8,7 @@
 
 #include "collect.hpp"
 #include "operators/parse.hpp"
+#include "tapewire/time_text.hpp"
 
 using namespace tapewire;
 using tapewire::test::collector;

@@ -6,6 +6,7 @@
 #include <limits>
 #include <string>
 
+#include "src/base/connection_string.hpp"
 #include "src/sql/dialect.hpp"
 #include "src/sql/odbc.hpp"
 

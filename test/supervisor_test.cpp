@@ -10,7 +10,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
-#include "src/runtime/clock.hpp"
+#include "src/base/clock.hpp"
 #include "src/sources/supervisor.hpp"
 
 using namespace tapewire;

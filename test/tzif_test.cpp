@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "src/runtime/tzif.hpp"
+#include "src/base/tzif.hpp"
 
 using namespace tapewire;
 using namespace std::chrono;

@@ -16,8 +16,8 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include "src/base/clock.hpp"
 #include "src/net/http_client.hpp"
-#include "src/runtime/clock.hpp"
 #include "src/sources/replay.hpp"
 #include "src/sources/yahoo_chart_task.hpp"
 #include "test/support/http_test_server.hpp"

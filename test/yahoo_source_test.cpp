@@ -6,8 +6,8 @@
 #include <string>
 #include <thread>
 
-#include "src/sources/message_source.hpp"
 #include "src/sources/replay.hpp"
+#include "src/sources/source_factory.hpp"
 #include "test/support/http_test_server.hpp"
 
 using namespace tapewire;

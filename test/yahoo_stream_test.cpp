@@ -19,7 +19,7 @@
 
 #include "operators/parse.hpp"
 #include "pricing.pb.h"
-#include "src/runtime/metrics.hpp"
+#include "src/base/metrics.hpp"
 #include "src/sources/fetch_support.hpp"
 #include "src/sources/supervisor.hpp"
 #include "src/sources/yahoo_pricing.hpp"

@@ -1,6 +1,6 @@
 // Maps an event time to its trading session (a local calendar day of the exchange's time zone,
 // shifted so the day begins at `session_start`). The UTC offsets come from a time zone table loaded
-// outside the operators (src/runtime/tzif.cpp), so this stays pure.
+// outside the operators (src/base/tzif.cpp), so this stays pure.
 #pragma once
 
 #include <algorithm>

@@ -1,7 +1,7 @@
 #include "src/config/load.hpp"
 
-#include "operators/parse.hpp"
-#include "src/sql/dialect.hpp"
+#include "src/base/connection_string.hpp"
+#include "tapewire/time_text.hpp"
 
 #include <librdkafka/rdkafka.h>
 #include <toml++/toml.h>
@@ -24,9 +24,9 @@
 #include <sstream>
 #include <type_traits>
 
-#include "src/config/duration.hpp"
+#include "src/base/duration_text.hpp"
+#include "src/base/tzif.hpp"
 #include "src/net/url.hpp"
-#include "src/runtime/tzif.hpp"
 #include "tapewire/symbol.hpp"
 
 namespace tapewire {
@@ -926,8 +926,7 @@ std::string describe_config(const config& c) {
         }
         // An ODBC connection string may hold a password (expanded from ${ENV}): never print it.
         const bool connection = f.section == "sink" && f.name == "connection";
-        out +=
-            f.name + " = " + (connection ? quote(sql::hide_connection_password(c.sink.connection)) : f.show(c)) + "\n";
+        out += f.name + " = " + (connection ? quote(hide_connection_password(c.sink.connection)) : f.show(c)) + "\n";
     }
     for (const auto& table : k_property_tables) {
         const auto& list = c.kafka.*table.list;

@@ -7,7 +7,7 @@
 #include <mutex>
 #include <vector>
 
-#include "src/runtime/clock.hpp"
+#include "src/base/clock.hpp"
 
 namespace tapewire {
 

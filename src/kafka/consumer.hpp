@@ -15,36 +15,14 @@
 #include <utility>
 #include <vector>
 
+#include "src/base/message_source.hpp"
+#include "src/base/metrics.hpp"
+#include "src/base/offset_board.hpp"
 #include "src/kafka/client.hpp"
-#include "src/runtime/metrics.hpp"
-#include "src/sources/message_source.hpp"
+#include "tapewire/config.hpp"
 #include "tapewire/types.hpp"
 
 namespace tapewire {
-
-using partition_offsets = std::vector<std::pair<std::int32_t, std::int64_t>>;
-
-// Written by the thread that owns the window state, read by the consumer thread.
-class offset_board {
-public:
-    void publish(const partition_offsets& safe) {
-        std::lock_guard<std::mutex> lock(mu_);
-        safe_ = safe;
-        version_.fetch_add(1, std::memory_order_release);
-    }
-    // A copy when it changed since `seen` (which is updated), else nothing.
-    std::optional<partition_offsets> read_if_newer(std::uint64_t& seen) const {
-        if (version_.load(std::memory_order_acquire) == seen) return std::nullopt;
-        std::lock_guard<std::mutex> lock(mu_);
-        seen = version_.load(std::memory_order_relaxed);
-        return safe_;
-    }
-
-private:
-    mutable std::mutex mu_;
-    partition_offsets safe_;
-    std::atomic<std::uint64_t> version_{0};
-};
 
 class kafka_consumer_source final : public message_source {
 public:

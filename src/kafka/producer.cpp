@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "src/runtime/clock.hpp"
+#include "src/base/clock.hpp"
 
 namespace tapewire {
 

@@ -13,8 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include "src/base/metrics.hpp"
 #include "src/kafka/client.hpp"
-#include "src/runtime/metrics.hpp"
 
 namespace tapewire {
 

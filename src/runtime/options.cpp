@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "src/runtime/tzif.hpp"
+#include "src/base/tzif.hpp"
 
 namespace tapewire {
 

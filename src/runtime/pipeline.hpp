@@ -10,7 +10,7 @@
 #include <memory>
 #include <string>
 
-#include "src/runtime/metrics.hpp"
+#include "src/base/metrics.hpp"
 #include "tapewire/config.hpp"
 #include "tapewire/types.hpp"
 

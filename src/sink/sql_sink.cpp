@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <stdexcept>
 
-#include "src/runtime/clock.hpp"
+#include "src/base/clock.hpp"
 #include "tapewire/graph.hpp"
 #include "tapewire/json_write.hpp"
 

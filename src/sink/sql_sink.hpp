@@ -24,8 +24,8 @@
 #include <variant>
 #include <vector>
 
-#include "src/kafka/consumer.hpp"
-#include "src/runtime/metrics.hpp"
+#include "src/base/metrics.hpp"
+#include "src/base/offset_board.hpp"
 #include "src/sql/store.hpp"
 #include "tapewire/backoff.hpp"
 #include "tapewire/config.hpp"

@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-#include "src/runtime/metrics.hpp"
+#include "src/base/metrics.hpp"
 
 namespace tapewire {
 

@@ -16,7 +16,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include "src/runtime/metrics.hpp"
+#include "src/base/metrics.hpp"
 #include "tapewire/backoff.hpp"
 
 namespace tapewire {

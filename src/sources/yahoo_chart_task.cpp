@@ -8,7 +8,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include "src/runtime/clock.hpp"
+#include "src/base/clock.hpp"
 #include "src/sources/yahoo_chart.hpp"
 #include "tapewire/json_write.hpp"
 

@@ -5,8 +5,9 @@
 
 #include <memory>
 
-#include "src/runtime/metrics.hpp"
-#include "src/sources/message_source.hpp"
+#include "src/base/message_source.hpp"
+#include "src/base/metrics.hpp"
+#include "tapewire/config.hpp"
 
 namespace tapewire {
 

@@ -147,18 +147,4 @@ bool is_clean_text(std::string_view s) noexcept;
 // s with every invalid UTF-8 byte and every NUL replaced by U+FFFD.
 std::string clean_text(std::string_view s);
 
-// The Database= file of a SQLite connection string ("" when it is not one): the store creates its
-// folder before connecting.
-std::string sqlite_database_path(std::string_view connection_string);
-
-// The attributes of an ODBC connection string ("Driver={X};PWD = {a;b};UID=u"): key lowercased and
-// trimmed, value unbraced; [raw_begin, raw_end) is everything after the '=' up to the ';'.
-struct connection_attribute {
-    std::string key, value;
-    std::size_t raw_begin = 0, raw_end = 0;
-};
-std::vector<connection_attribute> connection_attributes(std::string_view connection_string);
-// The connection string with the values of PWD / Password replaced by "(hidden)", for printing.
-std::string hide_connection_password(std::string_view connection_string);
-
 } // namespace tapewire::sql

@@ -8,6 +8,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "src/base/connection_string.hpp"
 #include "src/sql/dialect.hpp"
 #include "src/sql/odbc.hpp"
 

@@ -1,13 +1,10 @@
 // What the source thread pulls from: the next raw message (key + JSON payload) and when it is due.
-// Synthetic, replay, Kafka and the Yahoo sources live behind this.
+// Synthetic, replay, Kafka and the Yahoo sources live behind this interface; the base layer holds it
+// so the Kafka consumer and the sources implement it without depending on each other.
 #pragma once
 
 #include <cstdint>
-#include <memory>
 #include <string_view>
-
-#include "src/runtime/metrics.hpp"
-#include "tapewire/config.hpp"
 
 namespace tapewire {
 
@@ -39,10 +36,5 @@ public:
     // End of input or stop: flush side files (labels).
     virtual void close() {}
 };
-
-// Builds the source named by cfg.source.kind; network sources register their metrics in `metrics`.
-// Throws std::runtime_error with a clear message when it cannot start (a replay file missing, a
-// labels file not writable, a bad start time, a CA file that cannot be read).
-std::unique_ptr<message_source> make_message_source(const config& cfg, metrics_registry& metrics);
 
 } // namespace tapewire

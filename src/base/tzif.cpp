@@ -1,4 +1,4 @@
-#include "src/runtime/tzif.hpp"
+#include "src/base/tzif.hpp"
 
 #include <algorithm>
 #include <chrono>

@@ -1,4 +1,4 @@
-#include "src/sources/message_source.hpp"
+#include "src/sources/source_factory.hpp"
 
 #include <cerrno>
 #include <cstdio>
@@ -7,12 +7,12 @@
 #include <stdexcept>
 #include <vector>
 
-#include "operators/parse.hpp"
-#include "src/runtime/clock.hpp"
+#include "src/base/clock.hpp"
 #include "src/sources/replay.hpp"
 #include "src/sources/synthetic.hpp"
 #include "src/sources/yahoo_source.hpp"
 #include "tapewire/json_write.hpp"
+#include "tapewire/time_text.hpp"
 
 namespace tapewire {
 

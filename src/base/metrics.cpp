@@ -1,4 +1,4 @@
-#include "src/runtime/metrics.hpp"
+#include "src/base/metrics.hpp"
 
 #include <bit>
 

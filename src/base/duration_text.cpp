@@ -1,4 +1,4 @@
-#include "src/config/duration.hpp"
+#include "src/base/duration_text.hpp"
 
 #include <array>
 #include <cstdint>
