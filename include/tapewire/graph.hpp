@@ -8,9 +8,11 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "tapewire/idle.hpp"
+#include "tapewire/partition_control.hpp"
 #include "tapewire/spsc_ring.hpp"
 #include "tapewire/stage.hpp"
 
@@ -29,15 +31,6 @@ struct owned_dead_letter {
 };
 
 enum class record_kind : std::uint8_t { tick, bar, alert, dead_letter, watermark, flush, control };
-
-// An instruction about input partitions, in band behind their last messages: `revoke` (they were
-// taken away from this graph's input) or `restore` (they were assigned, and their saved operator
-// state, if any, must be loaded before their first message).
-struct partition_control {
-    enum class action : std::uint8_t { revoke, restore };
-    action what = action::revoke;
-    std::vector<std::int32_t> partitions;
-};
 
 struct flush_marker {}; // end of input, in band
 
@@ -86,8 +79,8 @@ public:
         publish();
     }
     // An instruction about input partitions; travels in band behind their last ticks.
-    void on_control(const partition_control& c) {
-        auto* v = new partition_control(c);
+    void on_control(partition_control c) {
+        auto* v = new partition_control(std::move(c));
         if (!put_record(v)) delete v;
     }
 

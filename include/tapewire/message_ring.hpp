@@ -3,6 +3,10 @@
 // Every payload is followed by k_message_padding readable bytes, so a JSON parser that reads past
 // the end in wide loads (simdjson) can parse it in place, with no copy. Records never wrap: one that
 // does not fit before the end of the buffer starts again at offset 0 behind a skip marker.
+//
+// Beside the messages travel the consumer's typed instructions (`partition_control`): the record
+// waits in a small side queue, and a marker in the ring (a record with no bytes) holds its place
+// among the messages, so it is taken exactly between the messages it was put between.
 #pragma once
 
 #include <atomic>
@@ -13,6 +17,7 @@
 #include <memory>
 #include <string_view>
 
+#include "tapewire/partition_control.hpp"
 #include "tapewire/spsc_ring.hpp"
 #include "tapewire/types.hpp"
 
@@ -25,6 +30,7 @@ struct raw_message {
     std::string_view payload;
     std::string_view key;
     origin src;
+    bool control = false; // a marker, no bytes: take_control() holds the instruction it stands for
 };
 
 class message_ring {
@@ -45,34 +51,18 @@ public:
     // Copies the message in, staged (unpublished). False when the ring is too full, or the
     // message is larger than max_message() (the caller must treat that as an error, not retry).
     [[nodiscard]] bool try_stage(std::string_view key, std::string_view payload, const origin& src) noexcept {
-        const std::size_t need = record_size(key.size(), payload.size());
-        if (key.size() + payload.size() > max_message()) return false;
-        std::uint64_t pos = prod_.staged;
-        std::size_t at = pos & (size_ - 1);
-        std::size_t skip = 0;
-        if (at + need > size_) skip = size_ - at; // no room before the end: jump to 0
-        if (pos + skip + need - prod_.cached_consumer > size_) {
-            prod_.cached_consumer = consumer_index_.load(std::memory_order_acquire);
-            if (pos + skip + need - prod_.cached_consumer > size_) return false;
+        return stage(key, payload, src, k_message);
+    }
+
+    // Stages a marker for `c`, and queues `c` beside the ring (visible at once, but taken only when
+    // its marker is). False when the ring or the side queue is full: nothing is staged then.
+    [[nodiscard]] bool try_stage_control(const partition_control& c) {
+        const std::uint64_t before = prod_.staged;
+        if (!stage({}, {}, origin{}, k_control)) return false;
+        if (!controls_.try_push(c)) {
+            prod_.staged = before; // unpublished, so unseen: taking the marker back is safe
+            return false;
         }
-        if (skip != 0) {
-            if (skip >= sizeof(std::uint32_t)) {
-                const std::uint32_t marker = k_skip;
-                std::memcpy(buf_ + at, &marker, sizeof marker);
-            }
-            pos += skip;
-            at = 0;
-        }
-        header h{};
-        h.record = static_cast<std::uint32_t>(need);
-        h.key_len = static_cast<std::uint32_t>(key.size());
-        h.payload_len = static_cast<std::uint32_t>(payload.size());
-        h.src = src;
-        std::memcpy(buf_ + at, &h, sizeof h);
-        // An empty view may have a null data(): memcpy from null is undefined even for 0 bytes.
-        if (!key.empty()) std::memcpy(buf_ + at + sizeof h, key.data(), key.size());
-        if (!payload.empty()) std::memcpy(buf_ + at + sizeof h + key.size(), payload.data(), payload.size());
-        prod_.staged = pos + need;
         return true;
     }
 
@@ -115,9 +105,21 @@ public:
             out.key = {base, h.key_len};
             out.payload = {base + h.key_len, h.payload_len};
             out.src = h.src;
+            out.control = h.kind == k_control;
             cons_.front_size = h.record;
             return true;
         }
+    }
+
+    // The instruction the marker at front() stands for (call once, before pop()). Its record was
+    // published before the marker, so it is there.
+    [[nodiscard]] partition_control take_control() {
+        partition_control* c = controls_.front();
+        if (c == nullptr) [[unlikely]]
+            return {}; // unreachable: a marker is published after its record
+        partition_control out = std::move(*c);
+        controls_.pop();
+        return out;
     }
 
     void pop() noexcept {
@@ -132,12 +134,48 @@ public:
 
 private:
     static constexpr std::uint32_t k_skip = 0xFFFFFFFFu;
+    static constexpr std::uint32_t k_message = 0, k_control = 1; // header::kind
+    static constexpr std::size_t k_control_queue = 64;           // instructions in flight at most
+
+    [[nodiscard]] bool stage(std::string_view key, std::string_view payload, const origin& src,
+                             std::uint32_t kind) noexcept {
+        const std::size_t need = record_size(key.size(), payload.size());
+        if (key.size() + payload.size() > max_message()) return false;
+        std::uint64_t pos = prod_.staged;
+        std::size_t at = pos & (size_ - 1);
+        std::size_t skip = 0;
+        if (at + need > size_) skip = size_ - at; // no room before the end: jump to 0
+        if (pos + skip + need - prod_.cached_consumer > size_) {
+            prod_.cached_consumer = consumer_index_.load(std::memory_order_acquire);
+            if (pos + skip + need - prod_.cached_consumer > size_) return false;
+        }
+        if (skip != 0) {
+            if (skip >= sizeof(std::uint32_t)) {
+                const std::uint32_t marker = k_skip;
+                std::memcpy(buf_ + at, &marker, sizeof marker);
+            }
+            pos += skip;
+            at = 0;
+        }
+        header h{};
+        h.record = static_cast<std::uint32_t>(need);
+        h.key_len = static_cast<std::uint32_t>(key.size());
+        h.payload_len = static_cast<std::uint32_t>(payload.size());
+        h.kind = kind;
+        h.src = src;
+        std::memcpy(buf_ + at, &h, sizeof h);
+        // An empty view may have a null data(): memcpy from null is undefined even for 0 bytes.
+        if (!key.empty()) std::memcpy(buf_ + at + sizeof h, key.data(), key.size());
+        if (!payload.empty()) std::memcpy(buf_ + at + sizeof h + key.size(), payload.data(), payload.size());
+        prod_.staged = pos + need;
+        return true;
+    }
 
     struct header {
         std::uint32_t record; // whole record size in bytes, a multiple of 8
         std::uint32_t key_len;
         std::uint32_t payload_len;
-        std::uint32_t reserved;
+        std::uint32_t kind; // k_message or k_control
         origin src;
     };
 
@@ -149,6 +187,7 @@ private:
 
     const std::size_t size_;
     std::byte* const buf_;
+    spsc_ring<partition_control> controls_{k_control_queue};
 
     struct alignas(k_cache_line) {
         std::uint64_t staged = 0, published = 0, cached_consumer = 0;

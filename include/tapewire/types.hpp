@@ -17,10 +17,6 @@ inline constexpr timestamp_ns k_no_time = std::numeric_limits<timestamp_ns>::min
 inline constexpr double k_null_double = std::numeric_limits<double>::quiet_NaN();
 
 // Where an input came from, so later stages can attribute watermarks and offsets.
-// A raw message on this partition is not data but an instruction from the input to the graph (a
-// Kafka rebalance took partitions away, "revoke 3 7 12", or assigned some, "restore 4 5").
-inline constexpr std::int32_t k_control_partition = -1;
-
 struct origin {
     std::int32_t partition = 0;
     std::int64_t offset = -1;   // position in the source partition (-1: none)

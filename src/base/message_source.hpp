@@ -6,19 +6,22 @@
 #include <cstdint>
 #include <string_view>
 
+#include "tapewire/partition_control.hpp"
+
 namespace tapewire {
 
 struct source_message {
     std::string_view key;
     std::string_view payload;
     std::int32_t partition = 0;
-    std::int64_t offset = -1;            // position in the partition; -1 = the source does not number them
-    std::int64_t release_at_mono_ns = 0; // hand it over no earlier than this (0 = now)
+    std::int64_t offset = -1;                   // position in the partition; -1 = the source does not number them
+    std::int64_t release_at_mono_ns = 0;        // hand it over no earlier than this (0 = now)
+    const partition_control* control = nullptr; // pull_result::control: the instruction (no key, no payload)
 };
 
 enum class pull_result {
     message, // `out` holds the next message
-    control, // `out` holds an instruction for the graph (partition k_control_partition)
+    control, // `out.control` holds an instruction for the graph, in its place among the messages
     idle,    // nothing right now; ask again later
     end,     // the input is over
 };

@@ -78,9 +78,7 @@ void kafka_consumer_source::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic
                 // Not through librdkafka's C frames: next() throws it on this thread.
                 if (failure_.empty()) failure_ = ex.what();
             }
-            std::string c = "restore";
-            for (std::int32_t p : ps) c += " " + std::to_string(p);
-            controls_.push_back(std::move(c));
+            controls_.push_back({partition_control::action::restore, std::move(ps)});
         }
         rd_kafka_error_t* e = nullptr;
         if (cooperative) {
@@ -114,9 +112,7 @@ void kafka_consumer_source::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic
     }
     // The graph forgets the open windows of these partitions when this reaches it, behind the
     // last of their ticks: the next owner rebuilds them from the committed offsets.
-    std::string c = "revoke";
-    for (std::int32_t p : revoked) c += " " + std::to_string(p);
-    controls_.push_back(std::move(c));
+    controls_.push_back({partition_control::action::revoke, revoked});
     std::erase_if(assigned_, [&](const partition_state& s) {
         return std::find(revoked.begin(), revoked.end(), s.partition) != revoked.end();
     });
@@ -161,11 +157,8 @@ pull_result kafka_consumer_source::next(source_message& out) {
         if (!controls_.empty()) {
             control_sent_ = std::move(controls_.front());
             controls_.pop_front();
-            out.key = {};
-            out.payload = control_sent_;
-            out.partition = k_control_partition;
-            out.offset = -1;
-            out.release_at_mono_ns = 0;
+            out = source_message{};
+            out.control = &control_sent_;
             return pull_result::control;
         }
         if (batch_next_ >= batch_count_) {
@@ -201,6 +194,7 @@ pull_result kafka_consumer_source::next(source_message& out) {
         out.partition = m->partition;
         out.offset = m->offset;
         out.release_at_mono_ns = 0;
+        out.control = nullptr;
         consumed_->add();
         return pull_result::message;
     }

@@ -20,6 +20,7 @@
 #include "src/base/offset_board.hpp"
 #include "src/kafka/client.hpp"
 #include "tapewire/config.hpp"
+#include "tapewire/partition_control.hpp"
 #include "tapewire/types.hpp"
 
 namespace tapewire {
@@ -40,7 +41,7 @@ public:
 
     // Where newly assigned partitions start: `loader` (called on this consumer's thread, inside the
     // rebalance) returns the offsets a sink stored for some of them; those start there instead of
-    // at the committed offset. Every assigned partition then gets a "restore" instruction in band,
+    // at the committed offset. Every assigned partition then gets a `restore` instruction in band,
     // before its first message, so the graph loads (or clears) its state.
     void on_assign(std::function<partition_offsets(const std::vector<std::int32_t>&)> loader) {
         loader_ = std::move(loader);
@@ -97,8 +98,8 @@ private:
     counter* errors_;
     std::vector<std::atomic<std::int64_t>> positions_; // kafka.partitions of them
     std::atomic<std::size_t> assigned_count_{0};
-    std::deque<std::string> controls_; // "revoke 1 2 3", "restore 4": waiting to be handed to the graph
-    std::string control_sent_;         // the one handed out last (valid until the next call)
+    std::deque<partition_control> controls_; // waiting to be handed to the graph, in order
+    partition_control control_sent_;         // the one handed out last (valid until the next call)
     std::function<partition_offsets(const std::vector<std::int32_t>&)> loader_;
     std::string failure_; // an error inside a librdkafka callback, thrown from next()
     bool closed_ = false;

@@ -1,7 +1,6 @@
 #include "src/runtime/pipeline.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -55,11 +54,15 @@ using analytics_head = decltype(analytics::head);
 
 // ---- where the source thread puts messages ---------------------------------------------------------
 
-// Into the graph's input ring.
+// Into the graph's input ring; an instruction from the consumer takes its place among the messages.
 class ring_outlet {
 public:
     explicit ring_outlet(message_ring& r) : ring_(r) {}
-    bool try_put(const source_message& m, const origin& o) { return ring_.try_stage(m.key, m.payload, o); }
+    bool try_put(const source_message& m, const origin& o) {
+        if (m.control != nullptr) [[unlikely]]
+            return ring_.try_stage_control(*m.control);
+        return ring_.try_stage(m.key, m.payload, o);
+    }
     [[nodiscard]] bool too_large(const source_message& m) const {
         return m.key.size() + m.payload.size() > ring_.max_message();
     }
@@ -277,22 +280,6 @@ private:
 
 // ---- pipeline threads ----------------------------------------------------------------------------
 
-// "revoke 3 7 12" → {revoke, {3, 7, 12}}; "restore 4" → {restore, {4}}
-partition_control parse_control(std::string_view text) {
-    partition_control c;
-    c.what = text.starts_with("restore") ? partition_control::action::restore : partition_control::action::revoke;
-    std::size_t i = text.find(' ');
-    while (i != std::string_view::npos && i < text.size()) {
-        ++i;
-        std::int32_t p = 0;
-        const auto [end, ec] = std::from_chars(text.data() + i, text.data() + text.size(), p);
-        if (ec != std::errc{}) break;
-        c.partitions.push_back(p);
-        i = static_cast<std::size_t>(end - text.data());
-    }
-    return c;
-}
-
 // ---- resuming from the database (kind "odbc" with Kafka input) -----------------------------------
 
 // The saved state of newly assigned partitions: put by the consumer thread, which loads it from the
@@ -417,7 +404,7 @@ public:
     // `on_control` takes the consumer's instructions: the fused analytics apply them, a ring
     // carries them on, in order with the messages.
     parse_driver(message_ring& in, parse_stage& parse, std::uint32_t batch, const std::atomic<bool>& input_done,
-                 std::function<void(const partition_control&)> on_control)
+                 std::function<void(partition_control)> on_control)
         : in_(in), parse_(parse), batch_(batch), input_done_(input_done), on_control_(std::move(on_control)) {}
 
     // Returns messages handled; sets `ended` once the input is over and fully drained.
@@ -426,8 +413,8 @@ public:
         std::size_t n = 0;
         raw_message m;
         while (n < batch_ && in_.front(m)) {
-            if (m.src.partition == k_control_partition) [[unlikely]]
-                on_control_(parse_control(m.payload));
+            if (m.control) [[unlikely]]
+                on_control_(in_.take_control());
             else
                 parse_.on_message(m, out);
             in_.pop();
@@ -443,7 +430,7 @@ private:
     parse_stage& parse_;
     std::uint32_t batch_;
     const std::atomic<bool>& input_done_;
-    std::function<void(const partition_control&)> on_control_;
+    std::function<void(partition_control)> on_control_;
 };
 
 // The records of the ring between the two threads, into the analytics; the end of the input and
@@ -508,7 +495,7 @@ class parse_agent final : public agent {
 public:
     parse_agent(message_ring& in, parse_stage& parse, record_ring& out, std::uint32_t batch,
                 const std::atomic<bool>& input_done, const std::atomic<bool>& abort, pipeline_stats& stats)
-        : driver_(in, parse, batch, input_done, [this](const partition_control& c) { emit_.on_control(c); }),
+        : driver_(in, parse, batch, input_done, [this](partition_control c) { emit_.on_control(std::move(c)); }),
           parse_(parse), emit_(out, &abort), stats_(stats) {}
 
     std::size_t do_work() override {
