@@ -1017,7 +1017,7 @@ latency_result tapewire_latency(const std::string& bootstrap, const std::string&
     const auto expected = static_cast<std::uint64_t>(std::llround(a.rate * total_s));
     metrics_registry metrics;
     offset_board board; // never published: the bench commits nothing
-    kafka_consumer_source src(c, bootstrap, metrics, board);
+    kafka_consumer_source src(c.kafka, bootstrap, metrics, board);
     message_ring ring(c.pipeline.input_ring_bytes);
     parse_stage parse(to_parse_options(c));
     auto chain = std::make_unique<latency_chain>(to_window_options(c.window), to_vwap_options(c),

@@ -16,7 +16,7 @@ void log_to_stderr(const rd_kafka_t* rk, int level, const char* facility, const 
 
 void route_kafka_log(rd_kafka_conf_t* conf) { rd_kafka_conf_set_log_cb(conf, detail::log_to_stderr); }
 
-std::vector<std::pair<std::string, std::string>> kafka_defaults(kafka_role role) {
+kafka_properties kafka_defaults(kafka_role role) {
     if (role == kafka_role::producer)
         return {
             // Exactly once per partition and in order, whatever the broker or network does.
@@ -55,12 +55,13 @@ void set_property(rd_kafka_conf_t* conf, const std::string& name, const std::str
 }
 
 kafka_conf make_kafka_conf(const kafka_config& cfg, kafka_role role, const std::string& bootstrap,
-                           const std::string& client_id) {
+                           const std::string& client_id, const kafka_properties& run_defaults) {
     kafka_conf conf(rd_kafka_conf_new());
     set_property(conf.get(), "bootstrap.servers", bootstrap);
     set_property(conf.get(), "client.id", client_id);
     if (role == kafka_role::consumer) set_property(conf.get(), "group.id", cfg.group);
     for (const auto& [name, value] : kafka_defaults(role)) set_property(conf.get(), name, value);
+    for (const auto& [name, value] : run_defaults) set_property(conf.get(), name, value);
     for (const auto& p : role == kafka_role::producer ? cfg.producer : cfg.consumer) {
         char err[512];
         if (rd_kafka_conf_set(conf.get(), p.name.c_str(), p.value.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK)

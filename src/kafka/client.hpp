@@ -6,6 +6,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <librdkafka/rdkafka.h>
@@ -40,11 +41,15 @@ using kafka_partition_list = std::unique_ptr<rd_kafka_topic_partition_list_t, rd
 
 enum class kafka_role { producer, consumer };
 
-// The client configuration: `bootstrap`, tapewire's defaults for the role, then the user's
-// properties for it (each error names the file and line the property was set at). `client_id`
-// tells the processes apart in broker logs.
+// librdkafka properties as (name, value) pairs.
+using kafka_properties = std::vector<std::pair<std::string, std::string>>;
+
+// The client configuration: `bootstrap`, tapewire's defaults for the role, then `run_defaults`
+// (what this run adds, e.g. for the embedded broker), then the user's properties for the role,
+// which win (each error names the file and line the property was set at). `client_id` tells the
+// processes apart in broker logs.
 kafka_conf make_kafka_conf(const kafka_config& cfg, kafka_role role, const std::string& bootstrap,
-                           const std::string& client_id);
+                           const std::string& client_id, const kafka_properties& run_defaults = {});
 
 // librdkafka's warnings and errors to stderr as "tapewire: kafka CLIENT: FACILITY: message".
 void route_kafka_log(rd_kafka_conf_t* conf);
@@ -56,6 +61,6 @@ void set_property(rd_kafka_conf_t* conf, const std::string& name, const std::str
 kafka_handle make_kafka_client(kafka_conf conf, kafka_role role);
 
 // The tapewire defaults for a role, as (name, value) pairs, for docs and tests.
-std::vector<std::pair<std::string, std::string>> kafka_defaults(kafka_role role);
+kafka_properties kafka_defaults(kafka_role role);
 
 } // namespace tapewire

@@ -19,24 +19,25 @@ constexpr std::int64_t k_lag_every_ns = 1'000'000'000;
 
 } // namespace
 
-kafka_consumer_source::kafka_consumer_source(const config& cfg, const std::string& bootstrap, metrics_registry& metrics,
-                                             const offset_board& board)
+kafka_consumer_source::kafka_consumer_source(const kafka_config& cfg, const std::string& bootstrap,
+                                             metrics_registry& metrics, const offset_board& board,
+                                             const kafka_properties& run_defaults)
     : cfg_(cfg), metrics_(metrics), board_(board), batch_(k_batch, nullptr),
       consumed_(&metrics.get_counter("kafka_consumed_total", "messages handed from Kafka to the graph")),
       rebalances_(&metrics.get_counter("kafka_rebalances_total", "partition assignments and revocations")),
       pauses_(&metrics.get_counter("kafka_pauses_total", "times the partitions were paused by a full input ring")),
       errors_(&metrics.get_counter("kafka_consumer_errors_total", "error events from the consumer")),
-      positions_(cfg.kafka.partitions) {
-    kafka_conf conf = make_kafka_conf(cfg.kafka, kafka_role::consumer, bootstrap, "tapewire-process");
+      positions_(cfg.partitions) {
+    kafka_conf conf = make_kafka_conf(cfg, kafka_role::consumer, bootstrap, "tapewire-process", run_defaults);
     rd_kafka_conf_set_rebalance_cb(conf.get(), &kafka_consumer_source::rebalance_cb);
     rd_kafka_conf_set_opaque(conf.get(), this);
     rk_ = make_kafka_client(std::move(conf), kafka_role::consumer);
     (void)rd_kafka_poll_set_consumer(rk_.get());
     queue_.reset(rd_kafka_queue_get_consumer(rk_.get()));
     kafka_partition_list topics(rd_kafka_topic_partition_list_new(1));
-    (void)rd_kafka_topic_partition_list_add(topics.get(), cfg.kafka.topic.c_str(), RD_KAFKA_PARTITION_UA);
+    (void)rd_kafka_topic_partition_list_add(topics.get(), cfg.topic.c_str(), RD_KAFKA_PARTITION_UA);
     if (const rd_kafka_resp_err_t err = rd_kafka_subscribe(rk_.get(), topics.get()); err != RD_KAFKA_RESP_ERR_NO_ERROR)
-        throw kafka_error("cannot subscribe to " + cfg.kafka.topic + ": " + rd_kafka_err2str(err));
+        throw kafka_error("cannot subscribe to " + cfg.topic + ": " + rd_kafka_err2str(err));
 }
 
 kafka_consumer_source::~kafka_consumer_source() {
@@ -58,7 +59,7 @@ void kafka_consumer_source::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic
             const std::int32_t p = parts->elems[i].partition;
             if (state_of(p) != nullptr) continue;
             partition_state s{p};
-            s.lag = &metrics_.get_gauge("kafka_consumer_lag{topic=\"" + cfg_.kafka.topic + "\",partition=\"" +
+            s.lag = &metrics_.get_gauge("kafka_consumer_lag{topic=\"" + cfg_.topic + "\",partition=\"" +
                                             std::to_string(p) + "\"}",
                                         "high watermark minus the consumer's position");
             assigned_.push_back(s);
@@ -93,7 +94,7 @@ void kafka_consumer_source::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic
         }
         if (paused_) (void)rd_kafka_pause_partitions(rk_.get(), parts);
         std::fprintf(stderr, "tapewire: kafka: assigned %d partition(s) of %s, %zu in all\n", parts->cnt,
-                     cfg_.kafka.topic.c_str(), assigned_.size());
+                     cfg_.topic.c_str(), assigned_.size());
         return;
     }
     // Revoked: hand the partitions back with the offsets the graph is done with stored, so the
@@ -122,8 +123,8 @@ void kafka_consumer_source::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic
         (void)rd_kafka_assign(rk_.get(), nullptr);
     }
     assigned_count_.store(assigned_.size(), std::memory_order_relaxed);
-    std::fprintf(stderr, "tapewire: kafka: revoked %d partition(s) of %s, %zu left\n", parts->cnt,
-                 cfg_.kafka.topic.c_str(), assigned_.size());
+    std::fprintf(stderr, "tapewire: kafka: revoked %d partition(s) of %s, %zu left\n", parts->cnt, cfg_.topic.c_str(),
+                 assigned_.size());
 }
 
 kafka_consumer_source::partition_state* kafka_consumer_source::state_of(std::int32_t partition) {
@@ -214,7 +215,7 @@ bool kafka_consumer_source::reached_end() const {
         }
         return true;
     }
-    if (!cfg_.kafka.stop_at_end || !ever_assigned_ || assigned_.empty()) return false;
+    if (!cfg_.stop_at_end || !ever_assigned_ || assigned_.empty()) return false;
     return std::all_of(assigned_.begin(), assigned_.end(), [](const partition_state& s) { return s.at_end; });
 }
 
@@ -238,7 +239,7 @@ void kafka_consumer_source::store_offsets(const partition_offsets& offsets) {
         partition_state* s = state_of(p);
         if (off < 0 || s == nullptr || off <= s->stored) continue;
         s->stored = off;
-        rd_kafka_topic_partition_list_add(l.get(), cfg_.kafka.topic.c_str(), p)->offset = off;
+        rd_kafka_topic_partition_list_add(l.get(), cfg_.topic.c_str(), p)->offset = off;
     }
     if (l->cnt > 0) (void)rd_kafka_offsets_store(rk_.get(), l.get());
 }
@@ -246,7 +247,7 @@ void kafka_consumer_source::store_offsets(const partition_offsets& offsets) {
 void kafka_consumer_source::update_lag() {
     for (auto& s : assigned_) {
         std::int64_t low = 0, high = 0;
-        if (rd_kafka_get_watermark_offsets(rk_.get(), cfg_.kafka.topic.c_str(), s.partition, &low, &high) !=
+        if (rd_kafka_get_watermark_offsets(rk_.get(), cfg_.topic.c_str(), s.partition, &low, &high) !=
                 RD_KAFKA_RESP_ERR_NO_ERROR ||
             high < 0)
             continue;
@@ -279,7 +280,7 @@ void kafka_consumer_source::finish(const partition_offsets& final_offsets) {
     kafka_partition_list mine(rd_kafka_topic_partition_list_new(static_cast<int>(final_offsets.size())));
     for (const auto& [p, off] : final_offsets)
         if (off >= 0 && state_of(p) != nullptr)
-            rd_kafka_topic_partition_list_add(mine.get(), cfg_.kafka.topic.c_str(), p)->offset = off;
+            rd_kafka_topic_partition_list_add(mine.get(), cfg_.topic.c_str(), p)->offset = off;
     struct commit_result {
         bool done = false;
         rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;

@@ -27,8 +27,9 @@ namespace tapewire {
 
 class kafka_consumer_source final : public message_source {
 public:
-    kafka_consumer_source(const config& cfg, const std::string& bootstrap, metrics_registry& metrics,
-                          const offset_board& board);
+    // `run_defaults`: librdkafka properties this run adds to tapewire's (the user's still win).
+    kafka_consumer_source(const kafka_config& cfg, const std::string& bootstrap, metrics_registry& metrics,
+                          const offset_board& board, const kafka_properties& run_defaults = {});
     ~kafka_consumer_source() override;
 
     pull_result next(source_message& out) override;
@@ -78,7 +79,7 @@ private:
     void update_lag();
     void leave_group();
 
-    const config& cfg_;
+    const kafka_config& cfg_;
     metrics_registry& metrics_;
     const offset_board& board_;
     kafka_handle rk_;

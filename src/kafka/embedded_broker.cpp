@@ -21,6 +21,12 @@ embedded_broker::~embedded_broker() {
     if (cluster_ != nullptr) rd_kafka_mock_cluster_destroy(cluster_);
 }
 
+kafka_properties embedded_broker::consumer_defaults() {
+    // This broker holds a fetch that finds nothing for the whole fetch.wait.max.ms (500 ms by
+    // default) even when data arrives meanwhile: bars would trail their ticks by seconds.
+    return {{"fetch.wait.max.ms", "5"}};
+}
+
 void embedded_broker::create_topic(const std::string& name, int partitions, int replication) {
     const rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(cluster_, name.c_str(), partitions, replication);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)

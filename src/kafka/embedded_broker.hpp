@@ -38,6 +38,9 @@ public:
 
     [[nodiscard]] rd_kafka_mock_cluster_s* cluster() noexcept { return cluster_; }
 
+    // What a consumer of this broker needs beyond tapewire's defaults (the user's properties still win).
+    static kafka_properties consumer_defaults();
+
 private:
     kafka_handle host_; // the client handle the cluster lives in
     rd_kafka_mock_cluster_s* cluster_ = nullptr;

@@ -553,18 +553,18 @@ private:
     bool done_ = false;
 };
 
-runner_options runner_opts(const config& c, const char* name, std::size_t index) {
+runner_options runner_opts(const pipeline_config& c, const char* name, std::size_t index) {
     runner_options r;
     r.name = name;
-    r.idle.kind = c.pipeline.idle;
-    if (index < c.pipeline.cpus.size()) r.cpu = c.pipeline.cpus[index];
+    r.idle.kind = c.idle;
+    if (index < c.cpus.size()) r.cpu = c.cpus[index];
     return r;
 }
 
 } // namespace
 
 struct pipeline::impl {
-    config cfg;
+    const config cfg; // as validated: never edited
     run_limits limits;
     pipeline_mode mode;
     pipeline_stats stats;
@@ -622,7 +622,9 @@ struct pipeline::impl {
 
         std::unique_ptr<kafka_consumer_source> kafka_in;
         if (has_graph && kafka) {
-            kafka_in = std::make_unique<kafka_consumer_source>(cfg, bootstrap, metrics, board);
+            kafka_in = std::make_unique<kafka_consumer_source>(cfg.kafka, bootstrap, metrics, board,
+                                                               broker ? embedded_broker::consumer_defaults()
+                                                                      : kafka_properties{});
             consumer = kafka_in.get();
         }
         if (produces) {
@@ -717,8 +719,8 @@ struct pipeline::impl {
         // run of a source read without Kafka.
         const std::string source = kafka ? cfg.kafka.topic : cfg.source.kind + "@" + std::to_string(wall_ns());
         sql_feed = std::make_unique<sql_channel>(cfg.sink, *sql_rows, source, &abort);
-        writer = std::make_unique<sql_writer>(cfg, *sql_rows, std::move(st), consumer != nullptr ? &board : nullptr,
-                                              metrics, abort, source);
+        writer = std::make_unique<sql_writer>(cfg.sink, *sql_rows, std::move(st),
+                                              consumer != nullptr ? &board : nullptr, metrics, abort, source);
         an->sink.attach_sql(sql_feed.get(), writer->describe());
     }
 
@@ -759,12 +761,6 @@ struct pipeline::impl {
             broker->create_topic(cfg.kafka.bars_topic, parts, replication);
             broker->create_topic(cfg.kafka.alerts_topic, parts, replication);
             bootstrap = broker->bootstraps();
-            // This broker holds a fetch that finds nothing for the whole fetch.wait.max.ms (500 ms
-            // by default) even when data arrives meanwhile: bars would trail their ticks by seconds.
-            const bool set = std::any_of(cfg.kafka.consumer.begin(), cfg.kafka.consumer.end(),
-                                         [](const kafka_property& p) { return p.name == "fetch.wait.max.ms"; });
-            if (!set)
-                cfg.kafka.consumer.insert(cfg.kafka.consumer.begin(), {"fetch.wait.max.ms", "5", "(embedded)", 0});
         } else {
             bootstrap = cfg.kafka.brokers;
         }
@@ -799,15 +795,16 @@ void pipeline::start() {
     std::size_t cpu = 0;
     if (m.producer_feed)
         m.runners.push_back(
-            std::make_unique<runner>(*m.producer_feed, runner_opts(m.cfg, "tw-produce", cpu++), handler));
+            std::make_unique<runner>(*m.producer_feed, runner_opts(m.cfg.pipeline, "tw-produce", cpu++), handler));
     if (m.graph_feed)
         m.runners.push_back(std::make_unique<runner>(
-            *m.graph_feed, runner_opts(m.cfg, m.consumer ? "tw-consume" : "tw-source", cpu++), handler));
+            *m.graph_feed, runner_opts(m.cfg.pipeline, m.consumer ? "tw-consume" : "tw-source", cpu++), handler));
     const char* names[] = {"tw-pipeline", "tw-analytics"};
     for (std::size_t i = 0; i < m.agents.size(); ++i)
-        m.runners.push_back(std::make_unique<runner>(*m.agents[i], runner_opts(m.cfg, names[i], cpu++), handler));
+        m.runners.push_back(
+            std::make_unique<runner>(*m.agents[i], runner_opts(m.cfg.pipeline, names[i], cpu++), handler));
     if (m.writer)
-        m.runners.push_back(std::make_unique<runner>(*m.writer, runner_opts(m.cfg, "tw-sql", cpu++), handler));
+        m.runners.push_back(std::make_unique<runner>(*m.writer, runner_opts(m.cfg.pipeline, "tw-sql", cpu++), handler));
     for (auto& r : m.runners) r->start();
 }
 

@@ -125,10 +125,10 @@ void sql_channel::barrier(std::vector<sql::partition_checkpoint> checkpoints, bo
 
 // ---- writer thread ---------------------------------------------------------------------------------
 
-sql_writer::sql_writer(const config& cfg, sql_ring& ring, std::unique_ptr<sql::store> store, offset_board* board,
+sql_writer::sql_writer(const sink_config& cfg, sql_ring& ring, std::unique_ptr<sql::store> store, offset_board* board,
                        metrics_registry& metrics, const std::atomic<bool>& abort, std::string source)
     : cfg_(cfg), ring_(ring), store_(std::move(store)), board_(board), abort_(abort), dbms_(store_->dbms()),
-      backoff_(cfg.sink.retry_min.count(), cfg.sink.retry_max.count()),
+      backoff_(cfg.retry_min.count(), cfg.retry_max.count()),
       rows_(&metrics.get_counter("sql_rows_committed", "rows committed to the database")),
       commits_(&metrics.get_counter("sql_commits", "transactions committed")),
       retries_(&metrics.get_counter("sql_retries", "batches sent again after a transient database error")),
@@ -176,10 +176,10 @@ void sql_writer::take(sql_item& item) {
 
 bool sql_writer::commit_due(bool end) const {
     if (end) return true;
-    if (batch_.rows() >= cfg_.sink.batch_rows) return true;
+    if (batch_.rows() >= cfg_.batch_rows) return true;
     if (ring_.front() == nullptr) return true; // caught up (was_empty() is stale right after a pop)
     const std::int64_t oldest = first_rows_.empty() ? 0 : *std::min_element(first_rows_.begin(), first_rows_.end());
-    return oldest != 0 && mono_ns() - oldest >= cfg_.sink.batch_interval.count();
+    return oldest != 0 && mono_ns() - oldest >= cfg_.batch_interval.count();
 }
 
 std::size_t sql_writer::do_work() {
@@ -354,7 +354,7 @@ void sql_writer::isolate_refused(const sql::sql_error& first) {
             const bar& b = batch_.bars[r.index];
             write_bar_json(j, b);
             d.key = std::string(b.sym.view());
-            d.source = "db:" + cfg_.sink.bars_table + ":" + std::string(b.sym.view());
+            d.source = "db:" + cfg_.bars_table + ":" + std::string(b.sym.view());
             d.partition = b.partition;
             d.offset = b.window_start; // one refused row per window
             break;
@@ -364,7 +364,7 @@ void sql_writer::isolate_refused(const sql::sql_error& first) {
             write_alert_json(j, a);
             d.key = std::string(a.sym.view());
             d.source =
-                "db:" + cfg_.sink.alerts_table + ":" + std::string(a.sym.view()) + ":" + std::string(to_string(a.kind));
+                "db:" + cfg_.alerts_table + ":" + std::string(a.sym.view()) + ":" + std::string(to_string(a.kind));
             d.partition = a.partition;
             d.offset = a.ts;
             break;
@@ -373,7 +373,7 @@ void sql_writer::isolate_refused(const sql::sql_error& first) {
             const tick& t = batch_.ticks[r.index];
             write_tick_json(j, t);
             d.key = std::string(t.sym.view());
-            d.source = "db:" + cfg_.sink.ticks_table + ":" + std::string(t.sym.view());
+            d.source = "db:" + cfg_.ticks_table + ":" + std::string(t.sym.view());
             d.partition = t.src.partition;
             d.offset = t.src.offset;
             break;

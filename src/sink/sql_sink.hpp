@@ -97,7 +97,7 @@ class sql_writer final : public agent {
 public:
     // `board` (may be null) receives the committed offsets, for Kafka's advisory commits.
     // `source` keys archived ticks, as in sql_channel.
-    sql_writer(const config& cfg, sql_ring& ring, std::unique_ptr<sql::store> store, offset_board* board,
+    sql_writer(const sink_config& cfg, sql_ring& ring, std::unique_ptr<sql::store> store, offset_board* board,
                metrics_registry& metrics, const std::atomic<bool>& abort, std::string source);
     ~sql_writer() override;
 
@@ -119,7 +119,7 @@ private:
     void back_off(const sql::sql_error& e);
     void isolate_refused(const sql::sql_error& first);
 
-    const config& cfg_;
+    const sink_config& cfg_;
     sql_ring& ring_;
     std::unique_ptr<sql::store> store_;
     offset_board* board_;
