@@ -303,11 +303,7 @@ void kafka_consumer_source::finish(const partition_offsets& final_offsets) {
         commit_result r;
         rd_kafka_resp_err_t err = rd_kafka_commit_queue(rk_.get(), mine.get(), results.get(), on_commit, &r);
         while (err == RD_KAFKA_RESP_ERR_NO_ERROR && !r.done && mono_ns() < deadline) {
-            if (!told && mono_ns() - started > 2'000'000'000) {
-                told = true;
-                std::fprintf(stderr, "tapewire: kafka: waiting for the group to settle to commit the final offsets\n");
-            }
-            if (rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_.get(), 50)) rd_kafka_message_destroy(m);
+            serve_group(started, 50, told);
             (void)rd_kafka_queue_poll_callback(results.get(), 0);
         }
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR) err = r.done ? r.err : RD_KAFKA_RESP_ERR__TIMED_OUT;
@@ -318,13 +314,19 @@ void kafka_consumer_source::finish(const partition_offsets& final_offsets) {
         }
         // Refused while the group settles (REBALANCE_IN_PROGRESS, ILLEGAL_GENERATION, no
         // coordinator yet): serve the consumer a moment and send it again.
-        if (!told && mono_ns() - started > 2'000'000'000) {
-            told = true;
-            std::fprintf(stderr, "tapewire: kafka: waiting for the group to settle to commit the final offsets\n");
-        }
-        if (rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_.get(), 100)) rd_kafka_message_destroy(m);
+        serve_group(started, 100, told);
     }
     leave_group();
+}
+
+// One wait of the final commit: serves the group's rebalance for up to `timeout_ms`, and says once,
+// after 2 s since `since`, why the exit waits.
+void kafka_consumer_source::serve_group(std::int64_t since, int timeout_ms, bool& told) {
+    if (!told && mono_ns() - since > 2'000'000'000) {
+        told = true;
+        std::fprintf(stderr, "tapewire: kafka: waiting for the group to settle to commit the final offsets\n");
+    }
+    if (rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_.get(), timeout_ms)) rd_kafka_message_destroy(m);
 }
 
 namespace {

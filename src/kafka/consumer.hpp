@@ -77,6 +77,7 @@ private:
     bool reached_end() const;
     void store_offsets(const partition_offsets& offsets);
     void update_lag();
+    void serve_group(std::int64_t since, int timeout_ms, bool& told);
     void leave_group();
 
     const kafka_config& cfg_;
