@@ -1,7 +1,8 @@
 // End-to-end through the ODBC sink: the tapewire binary writing to SQLite (a file) and to a real
 // PostgreSQL 15 that the test starts on a private port, killed with SIGKILL and restarted, with the
-// database stopped under it, and with a row the database refuses. Tables are read back with the
-// databases' own command-line clients (sqlite3, psql), not through tapewire's code.
+// database stopped under it (mid-run, and, with the pipeline in this process, at an assignment),
+// and with a row the database refuses. Tables are read back with the databases' own command-line
+// clients (sqlite3, psql), not through tapewire's code.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -18,6 +19,9 @@
 
 #include "child_process.hpp"
 #include "pg_server.hpp"
+#include "src/base/metrics.hpp"
+#include "src/config/load.hpp"
+#include "src/runtime/pipeline.hpp"
 
 namespace {
 
@@ -251,17 +255,65 @@ std::int64_t rss_kib(int pid) {
     return at == std::string::npos ? 0 : std::stoll(status.substr(at + 6));
 }
 
+// Polls `ready` every 20 ms until it holds or `timeout` passes.
+bool wait_until(const std::function<bool()>& ready, std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!ready()) {
+        if (std::chrono::steady_clock::now() >= deadline) return false;
+        std::this_thread::sleep_for(20ms);
+    }
+    return true;
+}
+
+// The `--set` values of a command line, to build in this process the config its child would load.
+std::vector<std::string> overrides_of(const std::vector<std::string>& argv) {
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i + 1 < argv.size(); ++i)
+        if (argv[i] == "--set") out.push_back(argv[++i]);
+    return out;
+}
+
+// The outage tests' rig: a PostgreSQL, and a `tapewire broker` whose input topic holds `n` ticks
+// of the fixed input.
+struct outage_rig {
+    outage_rig(const std::string& tag, const std::string& topic, std::uint64_t n)
+        : pg(tag), db(postgres_database(pg)), bs(start_broker(broker, tag, {topic})) {
+        produce_input(bs, n, tag);
+    }
+
+    pg_server pg;
+    database db;
+    child_process broker;
+    std::string bs;
+};
+
+// The outage tests archive every tick too (`archive`), so that a row lost or doubled anywhere
+// shows. Their reference: one uninterrupted `process` into ref_*, ticks into ref_ticks.
+void run_archived_reference(const std::string& bs, const std::string& tag, const database& db,
+                            const std::vector<std::string>& archive) {
+    const command_result ref = run_command(
+        process_args(bs, tag + "-ref", db,
+                     ref_tables() + archive + std::vector<std::string>{"--set", "sink.ticks_table=ref_ticks"}),
+        tag + ".ref", 180s);
+    INFO("reference: " << ref.status.text() << "\n" << ref.err);
+    REQUIRE(ref.status.ok());
+}
+
+std::int64_t archived_ticks(const database& db) { return std::stoll("0" + db.query("SELECT COUNT(*) FROM ticks")); }
+
+// Each of the `n` input messages archived exactly once.
+void check_each_tick_once(const database& db, std::uint64_t n) {
+    CHECK(db.query("SELECT COUNT(*), COUNT(DISTINCT src_offset::text || ':' || src_partition::text) FROM ticks") ==
+          std::to_string(n) + "|" + std::to_string(n) + "\n");
+}
+
 } // namespace
 
 TEST_CASE("PostgreSQL stopped for 5 s mid-run loses no row, doubles none, and the memory stays bounded",
           "[sql][postgres][fault][e2e]") {
     const std::string tag = "sql_outage";
-    pg_server pg(tag);
-    const database db = postgres_database(pg);
-    child_process broker;
-    const std::string bs = start_broker(broker, tag, {"ticks:64"});
     constexpr std::uint64_t n = 300'000;
-    produce_input(bs, n, tag);
+    outage_rig rig(tag, "ticks:64", n);
     // Every tick is a row too (archive_ticks), and the ring to the writer is small: the outage
     // backs up into the graph and then into the Kafka partitions within moments. librdkafka's own
     // prefetch is held to 4 MiB: at its default (64 MiB, more than this whole topic) how much of
@@ -270,25 +322,18 @@ TEST_CASE("PostgreSQL stopped for 5 s mid-run loses no row, doubles none, and th
     const std::vector<std::string> archive{"--set", "sink.archive_ticks=true",
                                            "--set", "sink.ring_size=2048",
                                            "--set", "kafka.consumer.queued.max.messages.kbytes=4096"};
-    const command_result ref = run_command(
-        process_args(bs, tag + "-ref", db,
-                     ref_tables() + archive + std::vector<std::string>{"--set", "sink.ticks_table=ref_ticks"}),
-        tag + ".ref", 180s);
-    INFO("reference: " << ref.status.text() << "\n" << ref.err);
-    REQUIRE(ref.status.ok());
+    run_archived_reference(rig.bs, tag, rig.db, archive);
 
     child_process p;
     const std::string err_path = tag + ".run.stderr";
-    p.spawn(process_args(bs, tag + "-run", db, archive), "", tag + ".run.stdout", err_path);
+    p.spawn(process_args(rig.bs, tag + "-run", rig.db, archive), "", tag + ".run.stdout", err_path);
     REQUIRE(wait_for_text(err_path, "assigned", 30s));
     // Some batches in, then the database goes away for 5 s.
-    const auto committed = [&] { return std::stoll("0" + db.query("SELECT COUNT(*) FROM ticks")); };
-    const auto deadline = std::chrono::steady_clock::now() + 30s;
-    while (committed() < 1000 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);
-    const std::int64_t before = committed();
+    (void)wait_until([&] { return archived_ticks(rig.db) >= 1000; }, 30s);
+    const std::int64_t before = archived_ticks(rig.db);
     REQUIRE(before >= 1000);
     REQUIRE(before < static_cast<std::int64_t>(n)); // mid-run
-    pg.stop();
+    rig.pg.stop();
     std::this_thread::sleep_for(500ms); // the graph has backed up by now
     const std::int64_t rss_start = rss_kib(p.pid());
     std::int64_t rss_max = rss_start;
@@ -296,7 +341,7 @@ TEST_CASE("PostgreSQL stopped for 5 s mid-run loses no row, doubles none, and th
         std::this_thread::sleep_for(100ms);
         rss_max = std::max(rss_max, rss_kib(p.pid()));
     }
-    pg.start();
+    rig.pg.start();
     const exit_status s = p.wait(180s);
     const std::string err = read_file(err_path);
     INFO("run: " << s.text() << "\n" << err);
@@ -307,10 +352,9 @@ TEST_CASE("PostgreSQL stopped for 5 s mid-run loses no row, doubles none, and th
     CHECK(rss_start > 0);
     CHECK(rss_max - rss_start < 32 * 1024);
 
-    CHECK(db.query("SELECT COUNT(*), COUNT(DISTINCT src_offset::text || ':' || src_partition::text) FROM ticks") ==
-          std::to_string(n) + "|" + std::to_string(n) + "\n");
-    compare_tables(db, tag);
-    stop_broker(broker, tag);
+    check_each_tick_once(rig.db, n);
+    compare_tables(rig.db, tag);
+    stop_broker(rig.broker, tag);
 }
 
 TEST_CASE("a row PostgreSQL refuses lands in dead_letters with its message, and the rest of its batch is committed",
@@ -353,4 +397,66 @@ TEST_CASE("a row PostgreSQL refuses lands in dead_letters with its message, and 
     CHECK(db.query("SELECT COUNT(*) FROM dead_letters WHERE reason = 'database' AND detail LIKE '%no_poison%' AND "
                    "payload LIKE '%\"symbol\":\"POISON\"%'") == std::to_string(poison.size()) + "\n");
     CHECK(r.err.find("refused a row") != std::string::npos);
+}
+
+// The assignment that finds the database away: the consumer holds the partitions (no wait inside
+// librdkafka's rebalance callback), reads nothing from them, and once the database is back starts
+// each at the offset saved with its state, so the tables equal an uninterrupted run's.
+TEST_CASE("partitions assigned while PostgreSQL is down are held, read nothing, and resume at their saved offsets",
+          "[sql][postgres][kafka][fault][e2e]") {
+    const std::string tag = "sql_held";
+    constexpr std::uint64_t n = 300'000;
+    outage_rig rig(tag, "ticks:16", n);
+    // Every tick is a row, through a small ring: the writer sets the pace, so a kill lands mid-run.
+    const std::vector<std::string> archive{"--set", "sink.archive_ticks=true",  "--set", "sink.ring_size=2048",
+                                           "--set", "sink.batch_interval=40ms", "--set", "sink.batch_rows=300",
+                                           "--set", "sink.retry_max=1s"};
+    run_archived_reference(rig.bs, tag, rig.db, archive);
+
+    // A first member commits some checkpoints and is killed.
+    const std::vector<std::string> run_args = process_args(rig.bs, tag + "-run", rig.db, archive);
+    {
+        child_process first;
+        first.spawn(run_args, "", tag + ".first.stdout", tag + ".first.stderr");
+        REQUIRE(wait_for_text(tag + ".first.stderr", "assigned", 30s)); // the tables exist
+        REQUIRE(wait_until([&] { return archived_ticks(rig.db) >= 2000; }, 60s));
+        first.signal(SIGKILL);
+        (void)first.wait(10s);
+    }
+    const std::int64_t saved = std::stoll(
+        "0" + rig.db.query("SELECT SUM(next_offset) FROM tapewire_offsets WHERE consumer_group = '" + tag + "-run'"));
+    INFO(saved << " messages covered by the saved checkpoints");
+    REQUIRE(saved > 0);
+    REQUIRE(saved < static_cast<std::int64_t>(n));
+
+    // The next member connects, then the database goes away before the group assigns it anything.
+    tapewire::pipeline p(tapewire::load_config_text("", "(test)", overrides_of(run_args)), {},
+                         tapewire::pipeline_mode::process);
+    rig.pg.stop();
+    p.start();
+    tapewire::metrics_registry& m = p.metrics();
+    const tapewire::gauge& held = m.get_gauge("kafka_partitions_held");
+    const tapewire::counter& retries = m.get_counter("kafka_offset_load_retries_total");
+    const tapewire::counter& rebalances = m.get_counter("kafka_rebalances_total");
+    REQUIRE(wait_until([&] { return held.value() > 0 && retries.value() >= 2; }, 60s));
+    // Held for longer than the session timeout (3 s): the group keeps the member meanwhile.
+    const std::uint64_t rebalances_then = rebalances.value();
+    std::this_thread::sleep_for(4s);
+    INFO(held.value() << " partition(s) held, " << retries.value() << " load attempt(s) failed");
+    CHECK(held.value() > 0);
+    CHECK(static_cast<std::size_t>(held.value()) == p.assigned_partitions()); // every one of them
+    CHECK(rebalances.value() == rebalances_then);
+    CHECK(p.stats().messages.load() == 0);
+    CHECK_FALSE(p.finished());
+
+    rig.pg.start();
+    REQUIRE(wait_until([&] { return p.finished(); }, 180s));
+    CHECK(p.wait().empty());
+    CHECK(held.value() == 0);
+    // Every partition started where its checkpoint said: what the killed member had committed is
+    // not read again.
+    CHECK(static_cast<std::int64_t>(p.stats().messages.load()) == static_cast<std::int64_t>(n) - saved);
+    check_each_tick_once(rig.db, n);
+    compare_tables(rig.db, tag);
+    stop_broker(rig.broker, tag);
 }

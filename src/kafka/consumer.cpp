@@ -27,6 +27,11 @@ kafka_consumer_source::kafka_consumer_source(const kafka_config& cfg, const std:
       rebalances_(&metrics.get_counter("kafka_rebalances_total", "partition assignments and revocations")),
       pauses_(&metrics.get_counter("kafka_pauses_total", "times the partitions were paused by a full input ring")),
       errors_(&metrics.get_counter("kafka_consumer_errors_total", "error events from the consumer")),
+      load_retries_(
+          &metrics.get_counter("kafka_offset_load_retries_total",
+                               "attempts to load assigned partitions' saved offsets that found the store away")),
+      held_gauge_(&metrics.get_gauge("kafka_partitions_held",
+                                     "partitions assigned by the group, held until their saved offsets are loaded")),
       positions_(cfg.partitions) {
     kafka_conf conf = make_kafka_conf(cfg, kafka_role::consumer, bootstrap, "tapewire-process", run_defaults);
     rd_kafka_conf_set_rebalance_cb(conf.get(), &kafka_consumer_source::rebalance_cb);
@@ -53,52 +58,90 @@ void kafka_consumer_source::rebalance_cb(rd_kafka_t*, rd_kafka_resp_err_t err, r
 
 void kafka_consumer_source::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts) {
     rebalances_->add();
-    const bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk_.get()), "COOPERATIVE") == 0;
-    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        for (int i = 0; i < parts->cnt; ++i) {
-            const std::int32_t p = parts->elems[i].partition;
-            if (state_of(p) != nullptr) continue;
-            partition_state s{p};
-            s.lag = &metrics_.get_gauge("kafka_consumer_lag{topic=\"" + cfg_.topic + "\",partition=\"" +
-                                            std::to_string(p) + "\"}",
-                                        "high watermark minus the consumer's position");
-            assigned_.push_back(s);
-        }
-        std::sort(assigned_.begin(), assigned_.end(),
-                  [](const partition_state& a, const partition_state& b) { return a.partition < b.partition; });
-        ever_assigned_ = true;
-        assigned_count_.store(assigned_.size(), std::memory_order_relaxed);
-        if (loader_) {
-            std::vector<std::int32_t> ps;
-            for (int i = 0; i < parts->cnt; ++i) ps.push_back(parts->elems[i].partition);
-            try {
-                for (const auto& [p, next] : loader_(ps))
-                    for (int i = 0; i < parts->cnt; ++i)
-                        if (parts->elems[i].partition == p) parts->elems[i].offset = next;
-            } catch (const std::exception& ex) {
-                // Not through librdkafka's C frames: next() throws it on this thread.
-                if (failure_.empty()) failure_ = ex.what();
-            }
-            controls_.push_back({partition_control::action::restore, std::move(ps)});
-        }
-        rd_kafka_error_t* e = nullptr;
-        if (cooperative) {
-            e = rd_kafka_incremental_assign(rk_.get(), parts);
-        } else {
-            const rd_kafka_resp_err_t r = rd_kafka_assign(rk_.get(), parts);
-            if (r != RD_KAFKA_RESP_ERR_NO_ERROR) e = rd_kafka_error_new(r, "%s", rd_kafka_err2str(r));
-        }
-        if (e != nullptr) {
-            std::fprintf(stderr, "tapewire: kafka: assign failed: %s\n", rd_kafka_error_string(e));
-            rd_kafka_error_destroy(e);
-        }
-        if (paused_) (void)rd_kafka_pause_partitions(rk_.get(), parts);
-        std::fprintf(stderr, "tapewire: kafka: assigned %d partition(s) of %s, %zu in all\n", parts->cnt,
-                     cfg_.topic.c_str(), assigned_.size());
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
+        on_assigned(parts);
+    else
+        on_revoked(parts);
+}
+
+bool kafka_consumer_source::cooperative() const {
+    return std::strcmp(rd_kafka_rebalance_protocol(rk_.get()), "COOPERATIVE") == 0;
+}
+
+void kafka_consumer_source::on_assigned(rd_kafka_topic_partition_list_t* parts) {
+    for (int i = 0; i < parts->cnt; ++i) {
+        const std::int32_t p = parts->elems[i].partition;
+        if (state_of(p) != nullptr) continue;
+        partition_state s{p};
+        s.lag = &metrics_.get_gauge("kafka_consumer_lag{topic=\"" + cfg_.topic + "\",partition=\"" + std::to_string(p) +
+                                        "\"}",
+                                    "high watermark minus the consumer's position");
+        assigned_.push_back(s);
+    }
+    std::sort(assigned_.begin(), assigned_.end(),
+              [](const partition_state& a, const partition_state& b) { return a.partition < b.partition; });
+    ever_assigned_ = true;
+    assigned_count_.store(assigned_.size(), std::memory_order_relaxed);
+    if (!loader_) {
+        assign(parts);
         return;
     }
-    // Revoked: hand the partitions back with the offsets the graph is done with stored, so the
-    // next owner resumes there; messages fetched but not handed over are dropped (it reads them).
+    // Held: poll() loads their saved offsets (never this callback, which must not wait on a
+    // database) and assigns them then; until that, librdkafka fetches nothing from them.
+    for (int i = 0; i < parts->cnt; ++i) held_.push_back(parts->elems[i].partition);
+    held_gauge_->set(static_cast<std::int64_t>(held_.size()));
+    retry_at_ = 0;
+}
+
+void kafka_consumer_source::assign_held(std::int64_t now) {
+    const saved_offsets saved = loader_(held_);
+    if (!saved.unavailable.empty()) {
+        const std::int64_t wait = retry_.next();
+        retry_at_ = now + wait;
+        load_retries_->add();
+        std::fprintf(stderr, "tapewire: sql: cannot load the saved offsets (%s); retrying in %.1f s\n",
+                     saved.unavailable.c_str(), static_cast<double>(wait) / 1e9);
+        return;
+    }
+    retry_.reset();
+    kafka_partition_list parts(rd_kafka_topic_partition_list_new(static_cast<int>(held_.size())));
+    for (std::int32_t p : held_) rd_kafka_topic_partition_list_add(parts.get(), cfg_.topic.c_str(), p);
+    for (const auto& [p, next] : saved.offsets)
+        if (auto* tp = rd_kafka_topic_partition_list_find(parts.get(), cfg_.topic.c_str(), p)) tp->offset = next;
+    // Ahead of the partitions' first message: they are assigned only now, below.
+    controls_.push_back({partition_control::action::restore, std::move(held_)});
+    held_.clear();
+    held_gauge_->set(0);
+    // Outside the rebalance callback. rdkafka.h (2.0) on rd_kafka_incremental_assign: "This method
+    // may also be used outside the context of a rebalance callback"; librdkafka's maintainer on
+    // rd_kafka_assign: "the application must call assign() after the rebalance callback or event
+    // has been triggered within the session timeout, but not necessarily from the callback itself"
+    // (confluentinc/librdkafka#1323). Heartbeats go on while the group waits for the call
+    // (confluentinc/librdkafka#598): the held-partitions test waits past session.timeout.ms.
+    assign(parts.get());
+}
+
+void kafka_consumer_source::assign(rd_kafka_topic_partition_list_t* parts) {
+    rd_kafka_error_t* e = nullptr;
+    if (cooperative()) {
+        e = rd_kafka_incremental_assign(rk_.get(), parts);
+    } else {
+        const rd_kafka_resp_err_t r = rd_kafka_assign(rk_.get(), parts);
+        if (r != RD_KAFKA_RESP_ERR_NO_ERROR) e = rd_kafka_error_new(r, "%s", rd_kafka_err2str(r));
+    }
+    if (e != nullptr) {
+        std::fprintf(stderr, "tapewire: kafka: assign failed: %s\n", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+    }
+    if (paused_) (void)rd_kafka_pause_partitions(rk_.get(), parts);
+    std::fprintf(stderr, "tapewire: kafka: assigned %d partition(s) of %s, %zu in all\n", parts->cnt,
+                 cfg_.topic.c_str(), assigned_.size());
+}
+
+// Revoked: hand the partitions back with the offsets the graph is done with stored, so the next
+// owner resumes there; messages fetched but not handed over are dropped (it reads them).
+void kafka_consumer_source::on_revoked(const rd_kafka_topic_partition_list_t* parts) {
+    const bool incremental = cooperative();
     std::vector<std::int32_t> revoked;
     for (int i = 0; i < parts->cnt; ++i) revoked.push_back(parts->elems[i].partition);
     if (auto safe = board_.read_if_newer(board_seen_); safe) store_offsets(*safe);
@@ -117,11 +160,20 @@ void kafka_consumer_source::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic
     std::erase_if(assigned_, [&](const partition_state& s) {
         return std::find(revoked.begin(), revoked.end(), s.partition) != revoked.end();
     });
-    if (cooperative) {
-        if (rd_kafka_error_t* e = rd_kafka_incremental_unassign(rk_.get(), parts)) rd_kafka_error_destroy(e);
+    // Held partitions never reached librdkafka's assignment: they are dropped, not unassigned.
+    kafka_partition_list owned(rd_kafka_topic_partition_list_new(parts->cnt));
+    for (std::int32_t p : revoked)
+        if (std::find(held_.begin(), held_.end(), p) == held_.end())
+            rd_kafka_topic_partition_list_add(owned.get(), cfg_.topic.c_str(), p);
+    if (incremental) {
+        std::erase_if(held_,
+                      [&](std::int32_t p) { return std::find(revoked.begin(), revoked.end(), p) != revoked.end(); });
+        if (rd_kafka_error_t* e = rd_kafka_incremental_unassign(rk_.get(), owned.get())) rd_kafka_error_destroy(e);
     } else {
+        held_.clear(); // an eager revocation takes everything
         (void)rd_kafka_assign(rk_.get(), nullptr);
     }
+    held_gauge_->set(static_cast<std::int64_t>(held_.size()));
     assigned_count_.store(assigned_.size(), std::memory_order_relaxed);
     std::fprintf(stderr, "tapewire: kafka: revoked %d partition(s) of %s, %zu left\n", parts->cnt, cfg_.topic.c_str(),
                  assigned_.size());
@@ -154,7 +206,6 @@ pull_result kafka_consumer_source::next(source_message& out) {
         batch_[batch_next_ - 1] = nullptr;
     }
     for (;;) {
-        if (!failure_.empty()) throw kafka_error(failure_);
         if (!controls_.empty()) {
             control_sent_ = std::move(controls_.front());
             controls_.pop_front();
@@ -164,7 +215,7 @@ pull_result kafka_consumer_source::next(source_message& out) {
         }
         if (batch_next_ >= batch_count_) {
             // A rebalance inside this call queues its instruction ahead of the new batch.
-            if (fill_batch() || !controls_.empty() || !failure_.empty()) continue;
+            if (fill_batch() || !controls_.empty()) continue;
             return reached_end() ? pull_result::end : pull_result::idle;
         }
         rd_kafka_message_t* m = batch_[batch_next_++];
@@ -221,6 +272,7 @@ bool kafka_consumer_source::reached_end() const {
 
 void kafka_consumer_source::poll() {
     const std::int64_t now = mono_ns();
+    if (!held_.empty() && now >= retry_at_) assign_held(now);
     if (now - last_store_ns_ >= k_store_every_ns) {
         last_store_ns_ = now;
         if (auto safe = board_.read_if_newer(board_seen_); safe) store_offsets(*safe);

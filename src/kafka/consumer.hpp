@@ -3,13 +3,13 @@
 // source thread. Offsets are stored (and auto-committed by librdkafka) only up to what the graph
 // has finished with: the window stage reports, per partition, the first offset still inside an open
 // window (`offset_board`). A full input ring pauses the assigned partitions; room resumes them.
+// Rebalances reach the graph as typed instructions (`partition_control`) in band with the messages.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -19,11 +19,20 @@
 #include "src/base/metrics.hpp"
 #include "src/base/offset_board.hpp"
 #include "src/kafka/client.hpp"
+#include "tapewire/backoff.hpp"
 #include "tapewire/config.hpp"
 #include "tapewire/partition_control.hpp"
 #include "tapewire/types.hpp"
 
 namespace tapewire {
+
+// What a loader found for partitions being assigned: the next offset a sink saved for some of
+// them, or, while its store is away, why not (the consumer asks again after a back-off).
+struct saved_offsets {
+    partition_offsets offsets;
+    std::string unavailable; // not empty: nothing is known yet
+};
+using offsets_loader = std::function<saved_offsets(const std::vector<std::int32_t>&)>;
 
 class kafka_consumer_source final : public message_source {
 public:
@@ -40,17 +49,21 @@ public:
     // function returns nothing until the producer has finished.
     void end_when_reached(std::function<std::optional<partition_offsets>()> targets) { targets_ = std::move(targets); }
 
-    // Where newly assigned partitions start: `loader` (called on this consumer's thread, inside the
-    // rebalance) returns the offsets a sink stored for some of them; those start there instead of
-    // at the committed offset. Every assigned partition then gets a `restore` instruction in band,
-    // before its first message, so the graph loads (or clears) its state.
-    void on_assign(std::function<partition_offsets(const std::vector<std::int32_t>&)> loader) {
+    // Where newly assigned partitions start: at the offsets `loader` returns for some of them,
+    // instead of the committed offsets. The rebalance callback only holds the assignment back;
+    // poll() asks the loader, again after each `retry` wait while it answers `unavailable`, and
+    // then assigns the partitions, so nothing is read from them before their offsets are known.
+    // Every assigned partition gets a `restore` instruction in band, before its first message, so
+    // the graph loads (or clears) its state. A loader that throws stops the source thread.
+    void on_assign(offsets_loader loader, backoff retry) {
         loader_ = std::move(loader);
+        retry_ = retry;
     }
 
     // After the graph has drained: stores `final_offsets`, commits synchronously, leaves the group.
     void finish(const partition_offsets& final_offsets);
 
+    // Partitions the group gave this consumer, held ones included; any thread.
     [[nodiscard]] std::size_t assigned() const noexcept { return assigned_count_.load(std::memory_order_relaxed); }
     // The offset after the last message handed over from `partition` (0 before any); any thread.
     [[nodiscard]] std::int64_t position(std::int32_t partition) const noexcept {
@@ -71,6 +84,11 @@ private:
     static void rebalance_cb(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts,
                              void* opaque);
     void on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts);
+    void on_assigned(rd_kafka_topic_partition_list_t* parts);
+    void on_revoked(const rd_kafka_topic_partition_list_t* parts);
+    void assign(rd_kafka_topic_partition_list_t* parts);
+    void assign_held(std::int64_t now);
+    [[nodiscard]] bool cooperative() const;
     partition_state* state_of(std::int32_t partition);
     void release_batch();
     bool fill_batch();
@@ -98,12 +116,18 @@ private:
     counter* rebalances_;
     counter* pauses_;
     counter* errors_;
+    counter* load_retries_;
+    gauge* held_gauge_;
     std::vector<std::atomic<std::int64_t>> positions_; // kafka.partitions of them
     std::atomic<std::size_t> assigned_count_{0};
     std::deque<partition_control> controls_; // waiting to be handed to the graph, in order
     partition_control control_sent_;         // the one handed out last (valid until the next call)
-    std::function<partition_offsets(const std::vector<std::int32_t>&)> loader_;
-    std::string failure_; // an error inside a librdkafka callback, thrown from next()
+
+    // Resuming from a sink's saved offsets (on_assign).
+    offsets_loader loader_;
+    backoff retry_{0, 0};
+    std::vector<std::int32_t> held_; // assigned by the group, waiting for their offsets
+    std::int64_t retry_at_ = 0;      // mono time of the next load attempt
     bool closed_ = false;
 };
 

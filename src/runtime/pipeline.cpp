@@ -589,8 +589,7 @@ struct pipeline::impl {
     std::unique_ptr<sql_writer> writer;
     restore_board restore;
     std::unique_ptr<sql::store> loader_store; // the consumer thread's connection, for assignments
-    std::atomic<bool> stopping{false};
-    bool resumable = false; // checkpoints go to the database and are loaded on assignment
+    bool resumable = false;                   // checkpoints go to the database and are loaded on assignment
 
     // The graph
     bool has_graph = false;
@@ -664,7 +663,8 @@ struct pipeline::impl {
         // empty every run, so checkpoints of an earlier run would point into nothing.
         resumable = odbc && consumer != nullptr && !broker;
         if (resumable)
-            consumer->on_assign([this](const std::vector<std::int32_t>& parts) { return load_checkpoints(parts); });
+            consumer->on_assign([this](const std::vector<std::int32_t>& parts) { return load_checkpoints(parts); },
+                                backoff(cfg.sink.retry_min.count(), cfg.sink.retry_max.count()));
 
         if (kafka_in) {
             if (produces) {
@@ -725,29 +725,22 @@ struct pipeline::impl {
     }
 
     // On the consumer thread, at an assignment: the offsets and operator state the database holds
-    // for these partitions. Waits (with back-off) while the database is away: reading on without
-    // them would process the partitions from the wrong place.
-    partition_offsets load_checkpoints(const std::vector<std::int32_t>& parts) {
-        std::int64_t wait = cfg.sink.retry_min.count();
-        for (;;) {
-            try {
-                if (!loader_store) loader_store = std::make_unique<sql::store>(store_options());
-                partition_offsets out;
-                for (auto& cp : loader_store->load(parts)) {
-                    out.emplace_back(cp.partition, cp.next_offset);
-                    restore.put(cp.partition, cp.next_offset, std::move(cp.state));
-                }
-                return out;
-            } catch (const sql::sql_error& e) {
-                if (e.cls != sql::error_class::transient) throw database_error(e);
-                loader_store.reset();
-                if (abort.load(std::memory_order_acquire) || stopping.load(std::memory_order_acquire))
-                    throw std::runtime_error("stopped while waiting for the database to load the saved offsets");
-                std::fprintf(stderr, "tapewire: sql: cannot load the saved offsets (%s); retrying in %.1f s\n",
-                             e.what(), static_cast<double>(wait) / 1e9);
-                std::this_thread::sleep_for(std::chrono::nanoseconds(wait));
-                wait = std::min<std::int64_t>(wait * 2, cfg.sink.retry_max.count());
+    // for these partitions. While the database is away it says so: the consumer holds the
+    // partitions and asks again after a back-off (reading on without them would process the
+    // partitions from the wrong place).
+    saved_offsets load_checkpoints(const std::vector<std::int32_t>& parts) {
+        try {
+            if (!loader_store) loader_store = std::make_unique<sql::store>(store_options());
+            saved_offsets out;
+            for (auto& cp : loader_store->load(parts)) {
+                out.offsets.emplace_back(cp.partition, cp.next_offset);
+                restore.put(cp.partition, cp.next_offset, std::move(cp.state));
             }
+            return out;
+        } catch (const sql::sql_error& e) {
+            if (e.cls != sql::error_class::transient) throw database_error(e);
+            loader_store.reset(); // reconnect at the next attempt
+            return {{}, e.what()};
         }
     }
 
@@ -810,7 +803,6 @@ void pipeline::start() {
 
 void pipeline::stop() noexcept {
     auto& m = *impl_;
-    m.stopping.store(true, std::memory_order_release);
     if (m.producer_feed && m.consumer != nullptr) {
         // run through Kafka: stop the sources; the consumer ends once it has read back everything
         // they produced, so what was sent is processed (the embedded broker dies with us).
