@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "tapewire/idle.hpp"
@@ -149,6 +150,34 @@ struct kafka_config {
     std::vector<kafka_property> consumer;                  // librdkafka consumer properties, passed through
 };
 
+// Severity of a log record, least severe first.
+enum class log_level : std::uint8_t { debug, info, warn, error };
+// How a log record is written to stderr.
+enum class log_format : std::uint8_t { text, json };
+
+// The names the config and the log lines use.
+constexpr std::string_view to_string(log_level l) noexcept {
+    switch (l) {
+    case log_level::debug: return "debug";
+    case log_level::info: return "info";
+    case log_level::warn: return "warn";
+    case log_level::error: return "error";
+    }
+    return "?";
+}
+constexpr std::string_view to_string(log_format f) noexcept {
+    switch (f) {
+    case log_format::text: return "text";
+    case log_format::json: return "json";
+    }
+    return "?";
+}
+
+struct log_config {
+    log_level level = log_level::info;    // debug | info | warn | error: records below it are dropped
+    log_format format = log_format::text; // text: one human line; json: one JSON object per line
+};
+
 struct config {
     std::string file; // where it was loaded from ("" = built-in defaults)
     source_config source;
@@ -158,6 +187,7 @@ struct config {
     pipeline_config pipeline;
     sink_config sink;
     kafka_config kafka;
+    log_config log;
 };
 
 } // namespace tapewire

@@ -206,6 +206,32 @@ void read_value(const value_context& ctx, const toml::node& n, idle_kind& out) {
     ctx.fail(n, "must be one of backoff, spin, sleep; got " + quote(text));
 }
 
+// An enum-like key: its text is one of the names `to_string` gives the values.
+template <class E, std::size_t N>
+void read_named(const value_context& ctx, const toml::node& n, E& out, const E (&values)[N]) {
+    std::string text;
+    read_value(ctx, n, text);
+    std::string names;
+    for (std::size_t i = 0; i < N; ++i) {
+        if (to_string(values[i]) == text) {
+            out = values[i];
+            return;
+        }
+        names += (i == 0 ? "" : i + 1 == N ? " or " : ", ") + std::string(to_string(values[i]));
+    }
+    ctx.fail(n, "must be " + names + ", got " + quote(text));
+}
+
+constexpr log_level k_log_levels[] = {log_level::debug, log_level::info, log_level::warn, log_level::error};
+constexpr log_format k_log_formats[] = {log_format::text, log_format::json};
+
+void read_value(const value_context& ctx, const toml::node& n, log_level& out) {
+    read_named(ctx, n, out, k_log_levels);
+}
+void read_value(const value_context& ctx, const toml::node& n, log_format& out) {
+    read_named(ctx, n, out, k_log_formats);
+}
+
 void read_value(const value_context& ctx, const toml::node& n, std::vector<std::string>& out) {
     const auto* a = n.as_array();
     if (a == nullptr) ctx.fail(n, "expected an array of strings, got " + type_name(n));
@@ -275,15 +301,17 @@ std::string show_value(idle_kind v) {
         if (kind == v) return quote(name);
     return "\"?\"";
 }
+std::string show_value(log_level v) { return quote(to_string(v)); }
+std::string show_value(log_format v) { return quote(to_string(v)); }
 template <class T> std::string show_value(const std::vector<T>& v) {
     std::string out = "[";
     for (std::size_t i = 0; i < v.size(); ++i) out += (i == 0 ? "" : ", ") + show_value(v[i]);
     return out + "]";
 }
 
-template <class T> constexpr bool k_is_text = std::is_same_v<T, std::string> || std::is_same_v<T, duration> ||
-                                              std::is_same_v<T, idle_kind> ||
-                                              std::is_same_v<T, std::vector<std::string>>;
+template <class T> constexpr bool k_is_text =
+    std::is_same_v<T, std::string> || std::is_same_v<T, duration> || std::is_same_v<T, idle_kind> ||
+    std::is_same_v<T, log_level> || std::is_same_v<T, log_format> || std::is_same_v<T, std::vector<std::string>>;
 
 // ---- the binder: every key, how to read, check and show it ----
 
@@ -579,6 +607,10 @@ const std::vector<field_spec>& fields() {
             .add("dlq_topic", &kafka_config::dlq_topic, k_optional_topic_name)
             .add("stop_at_end", &kafka_config::stop_at_end)
             .add("pause_after", &kafka_config::pause_after);
+        section_binder(
+            "log", [](auto& c) -> auto& { return c.log; }, f)
+            .add("level", &log_config::level)
+            .add("format", &log_config::format);
         return f;
     }();
     return table;
