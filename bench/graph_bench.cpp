@@ -44,7 +44,7 @@
 #include "tapewire/idle.hpp"
 #include "tapewire/runner.hpp"
 #include "tapewire/stage.hpp"
-#include "tick_feed.hpp"
+#include "bench/common/tick_feed.hpp"
 
 namespace tapewire::bench {
 namespace {

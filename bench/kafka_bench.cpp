@@ -62,7 +62,7 @@
 #include "tapewire/json_write.hpp"
 #include "tapewire/message_ring.hpp"
 #include "tapewire/runner.hpp"
-#include "tick_feed.hpp"
+#include "bench/common/tick_feed.hpp"
 
 extern char** environ;
 
