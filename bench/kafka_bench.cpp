@@ -1257,9 +1257,7 @@ option_table kafka_options(kafka_args& a) {
           positive(a.warmup_seconds));
     t.add("--fetch-wait-ms F", "latency phase: fetch.wait.max.ms of the second pair of runs (default 5)",
           whole(a.fetch_wait_ms, 0));
-    t.add(
-        "--idle K", "pipeline.idle of the tapewire runs: backoff (default), spin or sleep",
-        one_of(a.idle, {{"backoff", idle_kind::backoff}, {"spin", idle_kind::busy_spin}, {"sleep", idle_kind::sleep}}));
+    t.add("--idle K", "pipeline.idle of the tapewire runs: backoff (default), spin or sleep", kind_value(a.idle));
     t.add("--no-latency", "skip the latency phase", flag(a.latency, false));
     t.add("--no-kcat", "skip kcat (floor 2)", flag(a.kcat, false));
     t.add("--no-tuned", "skip the tapewire runs with the proposed consumer settings", flag(a.tuned, false));

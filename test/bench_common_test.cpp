@@ -218,6 +218,16 @@ TEST_CASE("an option table reads flags, numbers, durations and choices in any or
     CHECK(err.text().empty());
 }
 
+TEST_CASE("a kind option takes the config file's words for it and nothing else", "[bench]") {
+    idle_kind idle = idle_kind::backoff;
+    const option_value v = kind_value(idle);
+    CHECK(v.wants == "backoff, spin or sleep");
+    CHECK(v.read("spin"));
+    CHECK(idle == idle_kind::busy_spin);
+    for (const char* bad : {"busy_spin", "Spin", ""}) CHECK_FALSE(v.read(bad));
+    CHECK(idle == idle_kind::busy_spin);
+}
+
 TEST_CASE("one-or-both options set one flag, the other or both, and refuse anything else", "[bench]") {
     bool text = false, binary = false;
     const option_value v = one_or_both(text, binary, "text", "binary");

@@ -97,6 +97,13 @@ template <class T> [[nodiscard]] option_value one_of(T& out, std::vector<std::pa
             std::move(wants)};
 }
 
+// One of the words config.hpp names a kind with (kind_names): the same words as the config file.
+template <named_kind Kind> [[nodiscard]] option_value kind_value(Kind& out) {
+    std::vector<std::pair<std::string, Kind>> choices;
+    for (const auto& [kind, name] : kind_names<Kind>::table) choices.emplace_back(name, kind);
+    return one_of(out, std::move(choices));
+}
+
 // Which of two things to run: `first_name` sets only `first`, `second_name` only `second`, "both"
 // both (--threads 1|2|both, --copy-format text|binary|both).
 [[nodiscard]] option_value one_or_both(bool& first, bool& second, std::string first_name, std::string second_name);
