@@ -50,9 +50,6 @@ run_plan make_plan(const config& c, pipeline_mode mode) {
     if (!kafka && mode != pipeline_mode::run)
         throw std::runtime_error(std::string(mode == pipeline_mode::produce ? "produce" : "process") +
                                  " needs Kafka, but kafka.brokers is \"\"");
-    const auto sink = [&c](const char* kind) {
-        return std::find(c.sink.kind.begin(), c.sink.kind.end(), kind) != c.sink.kind.end();
-    };
     run_plan p;
     p.embedded = c.kafka.brokers == "embedded";
     p.produces = kafka && mode != pipeline_mode::process;
@@ -60,9 +57,9 @@ run_plan make_plan(const config& c, pipeline_mode mode) {
     p.kafka_in = kafka && p.has_graph;
     p.reads_back = p.produces && p.kafka_in;
     p.durable_input = p.kafka_in && !p.embedded;
-    p.kafka_outputs = p.kafka_in && sink("kafka");
+    p.kafka_outputs = p.kafka_in && c.sink.kind.contains(sink_kind::kafka);
     p.dlq = p.kafka_in && !c.kafka.dlq_topic.empty();
-    p.odbc = p.has_graph && sink("odbc");
+    p.odbc = p.has_graph && c.sink.kind.contains(sink_kind::odbc);
     // The embedded broker's topic starts empty every run: checkpoints of an earlier run would
     // point into nothing.
     p.resumable = p.odbc && p.durable_input;
@@ -181,7 +178,8 @@ struct pipeline::impl {
         sql_rows = std::make_unique<sql_ring>(cfg.sink.ring_size);
         // Dead letters and archived ticks are keyed by where they came from: the topic, or this
         // run of a source read without Kafka.
-        const std::string source = plan.kafka_in ? cfg.kafka.topic : cfg.source.kind + "@" + std::to_string(wall_ns());
+        const std::string source =
+            plan.kafka_in ? cfg.kafka.topic : std::string(to_string(cfg.source.kind)) + "@" + std::to_string(wall_ns());
         sql_feed = std::make_unique<sql_channel>(cfg.sink, *sql_rows, source, &abort);
         writer = std::make_unique<sql_writer>(cfg.sink, *sql_rows, std::move(st), plan.kafka_in ? &board : nullptr,
                                               metrics, abort, source);
@@ -339,7 +337,7 @@ std::string pipeline::describe() const {
     const auto& m = *impl_;
     const config& c = m.cfg;
     std::string s;
-    if (m.mode != pipeline_mode::process) s = "source=" + c.source.kind + " ";
+    if (m.mode != pipeline_mode::process) s = "source=" + std::string(to_string(c.source.kind)) + " ";
     if (!c.kafka.brokers.empty()) {
         s += "kafka=" + std::string(m.broker ? "embedded(" + m.bootstrap + ")" : m.bootstrap) +
              " topic=" + c.kafka.topic + " ";
