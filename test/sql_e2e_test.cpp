@@ -423,6 +423,14 @@ TEST_CASE("partitions assigned while PostgreSQL is down are held, read nothing, 
         first.signal(SIGKILL);
         (void)first.wait(10s);
     }
+    // A COMMIT sent just before the kill may still be under way in its server process: once that
+    // is gone, what is saved is final.
+    REQUIRE(wait_until(
+        [&] {
+            return rig.db.query("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND "
+                                "backend_type = 'client backend' AND pid <> pg_backend_pid()") == "0\n";
+        },
+        30s));
     const std::int64_t saved = std::stoll(
         "0" + rig.db.query("SELECT SUM(next_offset) FROM tapewire_offsets WHERE consumer_group = '" + tag + "-run'"));
     INFO(saved << " messages covered by the saved checkpoints");
