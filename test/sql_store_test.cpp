@@ -18,6 +18,7 @@
 #include "src/sql/dialect.hpp"
 #include "src/sql/odbc.hpp"
 #include "src/sql/store.hpp"
+#include "tapewire/time_text.hpp"
 
 namespace {
 
@@ -89,10 +90,10 @@ double num(const std::optional<std::string>& v) {
 
 timestamp_ns when(const std::optional<std::string>& v) {
     REQUIRE(v.has_value());
-    const auto ts = parse_utc(*v);
+    timestamp_ns ts = 0;
     INFO("timestamp text: " << *v);
-    REQUIRE(ts.has_value());
-    return *ts;
+    REQUIRE(parse_timestamp_text(*v, ts));
+    return ts;
 }
 
 target::~target() {

@@ -1,12 +1,11 @@
 // The SQL text of the store, per database, as pure functions (no ODBC): table definitions, DDL,
 // upserts, the SQL Server staging table and MERGE, identifier quoting, the classification of a
-// driver's errors, and the value encodings (UTC timestamps, base64, UTF-8). Unit-tested on their
-// text in test/sql_dialect_test.cpp.
+// driver's errors, and the text encodings (array literals, UTF-8). Unit-tested on their text in
+// test/sql_dialect_test.cpp.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,9 +22,8 @@ std::string_view to_string(dialect_kind d) noexcept;
 
 // ---- identifiers -------------------------------------------------------------------------------------
 
-// A letter or '_', then letters, digits or '_', at most 63 bytes (the config's rule for table names).
-bool valid_identifier(std::string_view name) noexcept;
-// "name" (SQLite, PostgreSQL) or [name] (SQL Server); throws sql_error (fatal) for an invalid name.
+// "name" (SQLite, PostgreSQL) or [name] (SQL Server); throws sql_error (fatal) for a name that is not
+// an identifier (src/base/identifier.hpp).
 std::string quote(dialect_kind d, std::string_view name);
 
 // ---- tables ------------------------------------------------------------------------------------------
@@ -121,22 +119,6 @@ error_class classify_error(dialect_kind d, std::string_view sqlstate, std::int64
                            bool dead);
 
 // ---- values ------------------------------------------------------------------------------------------
-
-// A UTC time cut to microseconds (floor), as civil fields.
-struct utc_time {
-    int year = 1970;
-    unsigned month = 1, day = 1, hour = 0, minute = 0, second = 0;
-    std::uint32_t micros = 0;
-};
-utc_time to_utc(timestamp_ns ns) noexcept;
-timestamp_ns from_utc(const utc_time& t) noexcept;
-// ISO-8601 with microseconds: "2026-01-05T14:30:00.123456Z".
-std::string format_utc(timestamp_ns ns);
-// Reads format_utc's form (also without fraction or 'Z', and with ' ' for 'T'); nullopt otherwise.
-std::optional<timestamp_ns> parse_utc(std::string_view s);
-
-std::string base64_encode(std::string_view bytes);
-std::optional<std::string> base64_decode(std::string_view text); // nullopt on a malformed text
 
 // One code point from s at i (advanced past it); an invalid or truncated sequence gives U+FFFD and
 // advances one byte.

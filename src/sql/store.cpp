@@ -8,9 +8,11 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "src/base/base64.hpp"
 #include "src/base/connection_string.hpp"
 #include "src/sql/dialect.hpp"
 #include "src/sql/odbc.hpp"
+#include "tapewire/time_text.hpp"
 
 namespace tapewire::sql {
 
@@ -240,10 +242,12 @@ struct store::impl {
     }
 
     void add_time(odbc::param_column& c, timestamp_ns ns) {
-        if (kind == dialect_kind::sqlserver)
+        if (kind == dialect_kind::sqlserver) {
             c.add(to_struct(ns));
-        else
-            c.add(format_utc(ns));
+        } else {
+            char text[k_utc_text_size];
+            c.add(std::string_view(text, static_cast<std::size_t>(write_utc(ns, text) - text)));
+        }
     }
 
     static void clear(table& t, std::size_t rows) {
@@ -595,12 +599,10 @@ std::vector<partition_checkpoint> store::load(const std::vector<std::int32_t>& p
             c.partition = static_cast<std::int32_t>(s.get_int64(1).value_or(0));
             c.next_offset = s.get_int64(2).value_or(0);
             if (auto text = s.get_text(3)) {
-                auto bytes = base64_decode(*text);
-                if (!bytes)
+                if (!base64_decode(*text, c.state))
                     throw sql_error(error_class::fatal, "",
                                     "the stored state of partition " + std::to_string(c.partition) + " in " +
                                         m.state.def.name + " is not base64");
-                c.state = std::move(*bytes);
             }
             found[c.partition] = std::move(c);
         }
