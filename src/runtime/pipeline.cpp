@@ -710,7 +710,17 @@ struct pipeline::impl {
     }
 
     sql::store_options store_options() const {
-        return {cfg.sink.connection, cfg.kafka.group, cfg.kafka.topic, &cfg.sink};
+        const sink_config& s = cfg.sink;
+        return {s.connection,
+                cfg.kafka.group,
+                cfg.kafka.topic,
+                {.bars = s.bars_table,
+                 .alerts = s.alerts_table,
+                 .dead_letters = s.dead_letters_table,
+                 .ticks = s.ticks_table,
+                 .offsets = s.offsets_table,
+                 .state = s.state_table},
+                s.archive_ticks};
     }
 
     static std::runtime_error database_error(const sql::sql_error& e) {

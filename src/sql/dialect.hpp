@@ -1,7 +1,7 @@
-// The SQL text of the store, per database, as pure functions (no ODBC): table definitions, DDL,
-// upserts, the SQL Server staging table and MERGE, identifier quoting, the classification of a
-// driver's errors, and the text encodings (array literals, UTF-8). Unit-tested on their text in
-// test/sql_dialect_test.cpp.
+// The SQL text of the store, per database, as pure functions (no ODBC): DDL, upserts, the SQL
+// Server staging table and MERGE from the tables' declarations (src/sql/tables.hpp), identifier
+// quoting, the classification of a driver's errors, and the text encodings (array literals, UTF-8).
+// Unit-tested on their text in test/sql_dialect_test.cpp.
 #pragma once
 
 #include <cstddef>
@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "src/sql/store.hpp"
+#include "src/sql/tables.hpp"
 #include "tapewire/types.hpp"
 
 namespace tapewire::sql {
@@ -28,49 +29,8 @@ std::string quote(dialect_kind d, std::string_view name);
 
 // ---- tables ------------------------------------------------------------------------------------------
 
-enum class column_type {
-    symbol,    // a ticker or alert kind: short text
-    name,      // topic, group, source, reason: text up to 200 characters
-    long_text, // payload, detail, message key: unbounded text
-    ascii,     // base64 state: unbounded ASCII text
-    int32,
-    int64,
-    float64,
-    timestamp, // UTC, microseconds
-};
-
 // The column type in CREATE TABLE.
 std::string_view sql_type(dialect_kind d, column_type t) noexcept;
-
-enum class on_conflict {
-    update,              // upsert: the row's other columns take the new values
-    ignore,              // insert; a row whose key exists is skipped
-    update_if_not_older, // upsert only when the new `guard` column >= the stored one
-};
-
-struct column_def {
-    std::string name;
-    column_type type;
-};
-
-struct table_def {
-    std::string name; // validated identifier (from the config)
-    std::vector<column_def> columns;
-    std::vector<std::string> key; // the primary key's columns
-    on_conflict conflict = on_conflict::update;
-    std::string guard;          // update_if_not_older: the column that must not go backwards
-    bool without_rowid = false; // SQLite: cluster on the key (small rows)
-
-    [[nodiscard]] bool is_key(std::string_view column) const noexcept;
-};
-
-// The six tables, with the names from the config (columns in the order the store binds them).
-table_def bars_table(std::string name);
-table_def alerts_table(std::string name);
-table_def dead_letters_table(std::string name);
-table_def ticks_table(std::string name);
-table_def offsets_table(std::string name);
-table_def state_table(std::string name);
 
 // CREATE TABLE when missing (IF NOT EXISTS, or IF OBJECT_ID(...) IS NULL in T-SQL).
 std::string create_table(dialect_kind d, const table_def& t);
