@@ -92,6 +92,12 @@ TEST_CASE("the identifier rule is one function, for the config's table names and
     }
 }
 
+TEST_CASE("a database failure reads \"database: <message> (SQLSTATE <state>)\"", "[sql]") {
+    CHECK(describe(sql_error(error_class::fatal, "42P01", "relation \"bars\" does not exist")) ==
+          "database: relation \"bars\" does not exist (SQLSTATE 42P01)");
+    CHECK(describe(sql_error(error_class::fatal, "", "no such driver")) == "database: no such driver");
+}
+
 TEST_CASE("SQLite DDL and multi-row upserts: TEXT timestamps, ON CONFLICT DO UPDATE, DO NOTHING, no offset going back",
           "[sql][sqlite]") {
     constexpr auto d = dialect_kind::sqlite;

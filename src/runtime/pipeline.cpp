@@ -723,10 +723,7 @@ struct pipeline::impl {
                 s.archive_ticks};
     }
 
-    static std::runtime_error database_error(const sql::sql_error& e) {
-        return std::runtime_error("database: " + std::string(e.what()) +
-                                  (e.state.empty() ? "" : " (SQLSTATE " + e.state + ")"));
-    }
+    static std::runtime_error database_error(const sql::sql_error& e) { return std::runtime_error(sql::describe(e)); }
 
     void start_sql(bool kafka) {
         std::unique_ptr<sql::store> st;

@@ -252,8 +252,7 @@ bool sql_writer::try_commit() {
             back_off(e);
             return false;
         }
-        throw std::runtime_error("database: " + std::string(e.what()) +
-                                 (e.state.empty() ? "" : " (SQLSTATE " + e.state + ")"));
+        throw std::runtime_error(sql::describe(e));
     }
     if (outage_since_ != 0) {
         std::fprintf(stderr, "tapewire: sql: database back after %s; batch committed\n",

@@ -52,6 +52,10 @@ error_class classify(const std::string& s) {
     return error_class::fatal;
 }
 
+std::string describe(const sql_error& e) {
+    return "database: " + std::string(e.what()) + (e.state.empty() ? "" : " (SQLSTATE " + e.state + ")");
+}
+
 error_class classify_error(dialect_kind d, std::string_view sqlstate, std::int64_t native, std::string_view message,
                            bool dead) {
     if (dead) return error_class::transient;

@@ -43,6 +43,9 @@ public:
 // Classifies a SQLSTATE (exposed for the unit tests; defined in dialect.cpp).
 error_class classify(const std::string& sqlstate);
 
+// "database: <message> (SQLSTATE <state>)", the text a database failure stops the run with.
+std::string describe(const sql_error& e);
+
 struct dead_letter_row {
     std::string reason; // to_string(dead_letter_reason), or "database" for a row the database refused
     std::string detail; // e.g. the missing field, or the database's message
