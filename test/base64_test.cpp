@@ -8,15 +8,21 @@
 
 using namespace tapewire;
 
+namespace {
+
+// RFC 4648, section 10.
+const std::pair<const char*, const char*> k_vectors[] = {{"", ""},
+                                                         {"f", "Zg=="},
+                                                         {"fo", "Zm8="},
+                                                         {"foo", "Zm9v"},
+                                                         {"foob", "Zm9vYg=="},
+                                                         {"fooba", "Zm9vYmE="},
+                                                         {"foobar", "Zm9vYmFy"}};
+
+} // namespace
+
 TEST_CASE("base64 encodes the RFC 4648 vectors and carries every byte value back", "[base64]") {
-    const std::pair<const char*, const char*> vectors[] = {{"", ""},
-                                                           {"f", "Zg=="},
-                                                           {"fo", "Zm8="},
-                                                           {"foo", "Zm9v"},
-                                                           {"foob", "Zm9vYg=="},
-                                                           {"fooba", "Zm9vYmE="},
-                                                           {"foobar", "Zm9vYmFy"}};
-    for (const auto& [plain, enc] : vectors) CHECK(base64_encode(plain) == enc);
+    for (const auto& [plain, enc] : k_vectors) CHECK(base64_encode(plain) == enc);
     std::string all;
     for (int i = 0; i < 256; ++i) all += static_cast<char>(i);
     std::string text, back;
@@ -35,15 +41,8 @@ TEST_CASE("base64 encodes the RFC 4648 vectors and carries every byte value back
 }
 
 TEST_CASE("base64 decodes the RFC 4648 vectors with or without padding", "[base64]") {
-    const std::pair<const char*, const char*> vectors[] = {{"", ""},
-                                                           {"f", "Zg=="},
-                                                           {"fo", "Zm8="},
-                                                           {"foo", "Zm9v"},
-                                                           {"foob", "Zm9vYg=="},
-                                                           {"fooba", "Zm9vYmE="},
-                                                           {"foobar", "Zm9vYmFy"}};
     std::string out;
-    for (const auto& [plain, enc] : vectors) {
+    for (const auto& [plain, enc] : k_vectors) {
         REQUIRE(base64_decode(enc, out));
         CHECK(out == plain);
         std::string unpadded(enc);

@@ -166,43 +166,37 @@ struct ticks_schema {
     static constexpr bool without_rowid = true;
 };
 
-// A partition's checkpoint is two rows, its offset and its state, each upserted only forward: a late
-// commit of an old owner cannot rewind a partition.
-struct offsets_schema {
+// A partition's checkpoint is two rows, its offset and its state, each placed by the same columns
+// and upserted only forward: a late commit of an old owner cannot rewind a partition.
+struct checkpoint_schema {
     using row = partition_checkpoint;
-    static constexpr table_id id = table_id::offsets;
-    static constexpr auto columns = std::tuple{
+    static constexpr auto place = std::tuple{
         column{"consumer_group", column_type::name,
                [](const partition_checkpoint&, const row_context& c) { return c.group; }},
         column{"topic", column_type::name, [](const partition_checkpoint&, const row_context& c) { return c.topic; }},
         column{"src_partition", column_type::int32, [](const partition_checkpoint& x) { return x.partition; }},
         column{"next_offset", column_type::int64, [](const partition_checkpoint& x) { return x.next_offset; }},
-        column{"updated_at", column_type::timestamp,
-               [](const partition_checkpoint&, const row_context& c) { return time_value{c.now}; }},
     };
+    static constexpr auto updated_at =
+        column{"updated_at", column_type::timestamp,
+               [](const partition_checkpoint&, const row_context& c) { return time_value{c.now}; }};
     static constexpr std::array<std::string_view, 3> key{"consumer_group", "topic", "src_partition"};
     static constexpr on_conflict conflict = on_conflict::update_if_not_older;
     static constexpr std::string_view guard = "next_offset";
     static constexpr bool without_rowid = false;
 };
 
-struct state_schema {
-    using row = partition_checkpoint;
+struct offsets_schema : checkpoint_schema {
+    static constexpr table_id id = table_id::offsets;
+    static constexpr auto columns = std::tuple_cat(place, std::tuple{updated_at});
+};
+
+struct state_schema : checkpoint_schema {
     static constexpr table_id id = table_id::state;
-    static constexpr auto columns = std::tuple{
-        column{"consumer_group", column_type::name,
-               [](const partition_checkpoint&, const row_context& c) { return c.group; }},
-        column{"topic", column_type::name, [](const partition_checkpoint&, const row_context& c) { return c.topic; }},
-        column{"src_partition", column_type::int32, [](const partition_checkpoint& x) { return x.partition; }},
-        column{"next_offset", column_type::int64, [](const partition_checkpoint& x) { return x.next_offset; }},
-        column{"state", column_type::ascii, [](const partition_checkpoint& x) { return base64_value{x.state}; }},
-        column{"updated_at", column_type::timestamp,
-               [](const partition_checkpoint&, const row_context& c) { return time_value{c.now}; }},
-    };
-    static constexpr std::array<std::string_view, 3> key{"consumer_group", "topic", "src_partition"};
-    static constexpr on_conflict conflict = on_conflict::update_if_not_older;
-    static constexpr std::string_view guard = "next_offset";
-    static constexpr bool without_rowid = false;
+    static constexpr auto columns =
+        std::tuple_cat(place, std::tuple{column{"state", column_type::ascii,
+                                                [](const partition_checkpoint& x) { return base64_value{x.state}; }},
+                                         updated_at});
 };
 
 // Calls f(std::type_identity<Schema>{}) for each table, in table_id order.
