@@ -631,6 +631,7 @@ struct pipeline::impl {
             throw std::runtime_error(std::string(mode == pipeline_mode::produce ? "produce" : "process") +
                                      " needs Kafka, but kafka.brokers is \"\"");
         if (kafka) start_kafka();
+        const error_handler fail = [this](const std::string& who, const std::string& what) { on_error(who, what); };
         const bool produces = kafka && mode != pipeline_mode::process;
         has_graph = mode != pipeline_mode::produce;
 
@@ -657,9 +658,9 @@ struct pipeline::impl {
                            limit;
                 });
             }
-            producer_feed = std::make_unique<feed_agent<kafka_outlet>>(make_message_source(c, metrics), std::move(out),
-                                                                       c.pipeline.batch, l.max_ticks, produce_done,
-                                                                       produce_sent, stats);
+            producer_feed = std::make_unique<feed_agent<kafka_outlet>>(make_message_source(c.source, metrics, fail),
+                                                                       std::move(out), c.pipeline.batch, l.max_ticks,
+                                                                       produce_done, produce_sent, stats);
         }
         if (!has_graph) return;
 
@@ -691,9 +692,9 @@ struct pipeline::impl {
                 std::move(kafka_in), ring_outlet(input), c.pipeline.batch, produces ? 0 : l.max_ticks, input_done,
                 consumed_sent, stats, c.kafka.pause_after.count());
         } else {
-            graph_feed = std::make_unique<feed_agent<ring_outlet>>(make_message_source(c, metrics), ring_outlet(input),
-                                                                   c.pipeline.batch, l.max_ticks, input_done,
-                                                                   consumed_sent, stats);
+            graph_feed = std::make_unique<feed_agent<ring_outlet>>(make_message_source(c.source, metrics, fail),
+                                                                   ring_outlet(input), c.pipeline.batch, l.max_ticks,
+                                                                   input_done, consumed_sent, stats);
         }
         // With the SQL writer, the offsets that count are those it committed with the rows: it
         // publishes them for Kafka's (advisory) commits itself.
