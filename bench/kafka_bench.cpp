@@ -555,7 +555,7 @@ pipeline_result run_pipeline(const std::string& bootstrap, const std::string& to
     c.kafka.partitions = a.partitions;
     c.kafka.stop_at_end = true;
     c.kafka.dlq_topic = dlq;
-    c.sink.kind = {"ndjson"};
+    c.sink.kind = {sink_kind::ndjson};
     c.sink.path = "/dev/null";
     c.pipeline.threads = threads;
     c.pipeline.idle = a.idle;
@@ -1006,7 +1006,7 @@ latency_result tapewire_latency(const std::string& bootstrap, const std::string&
     c.kafka.group = unique_group("latency");
     c.kafka.partitions = a.partitions;
     c.kafka.dlq_topic = "";
-    c.sink.kind = {"ndjson"};
+    c.sink.kind = {sink_kind::ndjson};
     c.sink.path = "/dev/null";
     c.pipeline.idle = a.idle;
     if (fetch_wait_ms >= 0)

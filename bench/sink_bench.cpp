@@ -755,10 +755,10 @@ void drop_tables(pq& db) {
 config base_config(const sink_args& a, const std::string& connection) {
     config c;
     c.kafka.brokers = ""; // no Kafka: source → graph → writer
-    c.source.kind = "synthetic";
+    c.source.kind = source_kind::synthetic;
     c.source.symbol_count = a.symbols;
     c.source.seed = a.seed;
-    c.sink.kind = {"odbc"};
+    c.sink.kind = {sink_kind::odbc};
     c.sink.connection = connection;
     c.sink.batch_rows = a.batch_rows;
     c.pipeline.threads = a.threads;

@@ -35,10 +35,12 @@ class yahoo_source final : public message_source {
 public:
     yahoo_source(const source_config& cfg, metrics_registry& reg, error_handler on_error)
         : cfg_(cfg.yahoo), outbox_(cfg.yahoo.max_pending),
-          metrics_(reg, cfg.kind == "yahoo-chart" ? "chart" : "stream"),
+          metrics_(reg, cfg.kind == source_kind::yahoo_chart ? "chart" : "stream"),
           io_thread_(io_, fetch_runner_options(), std::move(on_error)) {
-        if (cfg.symbols.empty()) throw std::runtime_error("source.symbols: " + cfg.kind + " needs at least one symbol");
-        if (cfg.kind == "yahoo-chart")
+        if (cfg.symbols.empty())
+            throw std::runtime_error("source.symbols: " + std::string(to_string(cfg.kind)) +
+                                     " needs at least one symbol");
+        if (cfg.kind == source_kind::yahoo_chart)
             start_chart(cfg.symbols);
         else
             start_stream(cfg.symbols);
