@@ -20,6 +20,7 @@
 #include "src/base/clock.hpp"
 #include "src/base/connection_string.hpp"
 #include "src/base/duration_text.hpp"
+#include "src/base/log.hpp"
 #include "src/base/tzif.hpp"
 #include "src/config/load.hpp"
 #include "src/kafka/embedded_broker.hpp"
@@ -150,10 +151,12 @@ config load(const run_args& a) {
     return load_config_file(a.config_path, a.overrides);
 }
 
-// Loads the configuration, or says what is wrong with it (file:line: key: ...) and returns false.
+// Loads the configuration and applies its [log], or says what is wrong with it (file:line: key: ...)
+// and returns false. That error is plain text: without a config there is no log format to use.
 bool load_reporting(const run_args& a, config& out) {
     try {
         out = load(a);
+        log::configure(out.log);
         return true;
     } catch (const config_error& e) {
         std::fprintf(stderr, "tapewire: config error: %s\n", e.what());
@@ -406,6 +409,7 @@ int cmd_check_config(int argc, char** argv) {
     args.config_path = positional[0];
     try {
         const config cfg = load(args);
+        log::configure(cfg.log);
         (void)make_session_calendar(cfg.vwap.session_tz, cfg.vwap.session_start);
         std::fputs(describe_config(cfg).c_str(), stdout);
         std::fprintf(stderr, "config ok: %s\n", args.config_path.c_str());

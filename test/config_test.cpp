@@ -644,3 +644,48 @@ TEST_CASE("the effective configuration never shows the database password of sink
     CHECK(hide_connection_password("Driver=X;PASSWORD = {a;b};UID=u") == "Driver=X;PASSWORD =(hidden);UID=u");
     CHECK(hide_connection_password("DSN=market") == "DSN=market");
 }
+
+TEST_CASE("[log] reads its level and format and shows them in the effective configuration", "[config][log]") {
+    const config d = default_config();
+    CHECK(d.log.level == log_level::info);
+    CHECK(d.log.format == log_format::text);
+    const config c = load_config_text("[log]\nlevel = \"debug\"\nformat = \"json\"\n", "test.toml");
+    CHECK(c.log.level == log_level::debug);
+    CHECK(c.log.format == log_format::json);
+    const std::string shown = describe_config(c);
+    CHECK_THAT(shown, Catch::Contains("[log]\nlevel = \"debug\"\nformat = \"json\"\n"));
+    CHECK(describe_config(load_config_text(shown, "test.toml")) == shown);
+    // Bare words on the command line, as for every other text value.
+    const config o = load_config_text("", "test.toml", {"log.level=warn", "log.format=json"});
+    CHECK(o.log.level == log_level::warn);
+    CHECK(o.log.format == log_format::json);
+}
+
+TEST_CASE("a bad log level or format names the file, line, key and the values it may take", "[config][log]") {
+    const auto level = text_error("[log]\n\nlevel = \"verbose\"\n");
+    CHECK(level.line == 3);
+    CHECK(level.key == "log.level");
+    CHECK(level.message == "must be debug, info, warn or error, got \"verbose\"");
+    const auto format = text_error("[log]\nformat = \"xml\"\n");
+    CHECK(format.line == 2);
+    CHECK(format.key == "log.format");
+    CHECK(format.message == "must be text or json, got \"xml\"");
+    const auto type = text_error("[log]\nlevel = 3\n");
+    CHECK(type.key == "log.level");
+    CHECK(type.line == 2);
+    const auto over = text_error("", {"log.format=yaml"});
+    CHECK(over.file == "--set");
+    CHECK(over.key == "log.format");
+}
+
+TEST_CASE("durations round to significant digits for log lines", "[config][log]") {
+    CHECK(round_significant(duration{1'234'567'891}, 3) == 1230ms);
+    CHECK(format_duration(round_significant(duration{1'234'567'891}, 3)) == "1.23s");
+    CHECK(format_duration(round_significant(duration{247'123'456}, 3)) == "247ms");
+    CHECK(format_duration(round_significant(duration{249'999'999}, 3)) == "250ms");
+    CHECK(format_duration(round_significant(duration{-1'999'999'999}, 2)) == "-2s");
+    CHECK(round_significant(250ms, 3) == 250ms); // already short: unchanged
+    CHECK(round_significant(7ns, 3) == 7ns);
+    CHECK(round_significant(duration::zero(), 3) == duration::zero());
+    CHECK(round_significant(duration::max(), 3) <= duration::max()); // no overflow past the largest
+}

@@ -54,6 +54,21 @@ template <> struct kind_names<idle_kind> {
         {{idle_kind::backoff, "backoff"}, {idle_kind::busy_spin, "spin"}, {idle_kind::sleep, "sleep"}}};
 };
 
+// Severity of a log record, least severe first.
+enum class log_level : std::uint8_t { debug, info, warn, error };
+// How a log record is written to stderr.
+enum class log_format : std::uint8_t { text, json };
+template <> struct kind_names<log_level> {
+    static constexpr std::array<kind_name<log_level>, 4> table{{{log_level::debug, "debug"},
+                                                                {log_level::info, "info"},
+                                                                {log_level::warn, "warn"},
+                                                                {log_level::error, "error"}}};
+};
+template <> struct kind_names<log_format> {
+    static constexpr std::array<kind_name<log_format>, 2> table{
+        {{log_format::text, "text"}, {log_format::json, "json"}}};
+};
+
 template <class Kind>
 concept named_kind = requires {
     kind_names<Kind>::table;
@@ -264,6 +279,11 @@ struct kafka_config {
     std::vector<kafka_property> consumer;                  // librdkafka consumer properties, passed through
 };
 
+struct log_config {
+    log_level level = log_level::info;    // debug | info | warn | error: records below it are dropped
+    log_format format = log_format::text; // text: one human line; json: one JSON object per line
+};
+
 struct config {
     std::string file; // where it was loaded from ("" = built-in defaults)
     source_config source;
@@ -273,6 +293,7 @@ struct config {
     pipeline_config pipeline;
     sink_config sink;
     kafka_config kafka;
+    log_config log;
 };
 
 } // namespace tapewire

@@ -576,6 +576,10 @@ const std::vector<field_spec>& fields() {
             .add("dlq_topic", &kafka_config::dlq_topic, k_optional_topic_name)
             .add("stop_at_end", &kafka_config::stop_at_end)
             .add("pause_after", &kafka_config::pause_after);
+        section_binder(
+            "log", [](auto& c) -> auto& { return c.log; }, f)
+            .add("level", &log_config::level)
+            .add("format", &log_config::format);
         return f;
     }();
     return table;
