@@ -1,7 +1,11 @@
 // Failpoints: read from TAPEWIRE_FAILPOINTS's text, off unless set, and a fired one throws naming itself.
 #include <catch2/catch.hpp>
 
+#include <cstdint>
+
+#include "src/base/clock.hpp"
 #include "src/base/failpoint.hpp"
+#include "src/base/log.hpp"
 
 using namespace tapewire;
 
@@ -23,10 +27,19 @@ TEST_CASE("failpoints read from their text, and refuse what does not read", "[fa
     CHECK_THROWS_WITH(parse_failpoints("a=throw;a=abort"), Catch::Contains("a set twice"));
 }
 
-TEST_CASE("a failpoint set to throw throws failpoint_error naming itself; unset ones are absent", "[failpoint]") {
+TEST_CASE("a failpoint set to throw logs the time and throws failpoint_error naming itself; unset ones are absent",
+          "[failpoint]") {
     const auto points = parse_failpoints("x.y=throw");
+    log::capture logged;
+    const std::int64_t before = mono_ns();
     CHECK_THROWS_AS(points[0].fire(), failpoint_error);
     CHECK_THROWS_WITH(points[0].fire(), "failpoint x.y");
+    const auto fired = logged.with("failpoint", "mono_ns");
+    REQUIRE(fired.size() == 2);
+    CHECK(fired[0].find("point")->text == "x.y");
+    CHECK(fired[0].find("action")->text == "throw");
+    CHECK(fired[0].find("mono_ns")->integer >= before);
+    CHECK(fired[0].find("mono_ns")->integer <= mono_ns());
     // The test binary runs without TAPEWIRE_FAILPOINTS: no point is armed.
     CHECK(find_failpoint("fetch.io_thread") == nullptr);
 }

@@ -16,11 +16,16 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// The monotonic time the failpoint line of `err` gives, -1 when there is none.
+// The mono_ns field of the JSON log record of `point` firing, -1 when there is none.
 std::int64_t fired_at(const std::string& err, const std::string& point) {
-    const std::string prefix = "tapewire: failpoint " + point + ": throw at monotonic ";
-    for (const std::string& line : split_lines(err))
-        if (line.rfind(prefix, 0) == 0) return std::stoll(line.substr(prefix.size()));
+    for (const std::string& line : split_lines(err)) {
+        if (line.find(R"("component":"failpoint")") == std::string::npos ||
+            line.find(R"("point":")" + point + '"') == std::string::npos)
+            continue;
+        const std::string key = R"("mono_ns":)";
+        const std::size_t at = line.find(key);
+        if (at != std::string::npos) return std::stoll(line.substr(at + key.size()));
+    }
     return -1;
 }
 
@@ -49,7 +54,8 @@ TEST_CASE("a fetcher whose io thread throws makes run exit 1 within a second, na
             child.spawn({"env", "TAPEWIRE_FAILPOINTS=fetch.io_thread=throw(" + after + ")", TAPEWIRE_BINARY, "run",
                          "--config", TAPEWIRE_SOURCE_DIR "/conf/yahoo.toml", "--set", "source.base_url=" + srv.origin(),
                          "--set", "sink.kind=ndjson", "--set", "sink.path=" + tag + ".ndjson", "--set",
-                         "kafka.brokers=" + (kafka ? bootstrap : ""), "--set", "kafka.group=" + tag},
+                         "kafka.brokers=" + (kafka ? bootstrap : ""), "--set", "kafka.group=" + tag, "--set",
+                         "log.format=json"},
                         "", tag + ".stdout", tag + ".stderr");
             const exit_status s = child.wait(60s);
             const std::int64_t exited = mono_ns(); // at most one 10 ms poll of wait() late

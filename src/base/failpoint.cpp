@@ -1,9 +1,9 @@
 #include "src/base/failpoint.hpp"
 
-#include <cstdio>
 #include <cstdlib>
 
 #include "src/base/clock.hpp"
+#include "src/base/log.hpp"
 
 namespace tapewire {
 
@@ -59,8 +59,9 @@ const std::vector<failpoint>& from_environment() {
 } // namespace
 
 void failpoint::fire() const {
-    std::fprintf(stderr, "tapewire: failpoint %s: %s at monotonic %lld ns\n", name.c_str(),
-                 action == failpoint_action::abort ? "abort" : "throw", static_cast<long long>(mono_ns()));
+    log::warn(
+        "failpoint", "fired",
+        {{"point", name}, {"action", action == failpoint_action::abort ? "abort" : "throw"}, {"mono_ns", mono_ns()}});
     if (action == failpoint_action::abort) std::abort();
     throw failpoint_error("failpoint " + name);
 }

@@ -23,8 +23,8 @@ struct failpoint {
     failpoint_action action = failpoint_action::throw_error;
     std::string argument;
 
-    // Does what the point says: throws failpoint_error or aborts. Says so on stderr first, with
-    // the monotonic time (CLOCK_MONOTONIC, ns), so a test can time what follows.
+    // Does what the point says: throws failpoint_error or aborts. Logs it first (component
+    // "failpoint", fields point, action, mono_ns: CLOCK_MONOTONIC), so a test can time what follows.
     [[noreturn]] void fire() const;
 };
 
