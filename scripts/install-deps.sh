@@ -7,6 +7,7 @@ packages=(
   g++ cmake make pkg-config ccache   # toolchain
   libsimdjson-dev                    # parse stage
   libtomlplusplus-dev                # configuration
+  libspdlog-dev                      # the log's writer (src/base/log.cpp)
   catch2                             # tests (Catch2 v2)
   libbenchmark-dev                   # micro benchmarks
   tzdata                             # session VWAP time zones

@@ -20,6 +20,7 @@
 #include "src/base/clock.hpp"
 #include "src/base/connection_string.hpp"
 #include "src/base/duration_text.hpp"
+#include "src/base/log.hpp"
 #include "src/base/tzif.hpp"
 #include "src/config/load.hpp"
 #include "src/kafka/embedded_broker.hpp"
@@ -150,10 +151,12 @@ config load(const run_args& a) {
     return load_config_file(a.config_path, a.overrides);
 }
 
-// Loads the configuration, or says what is wrong with it (file:line: key: ...) and returns false.
+// Loads the configuration and applies its [log], or says what is wrong with it (file:line: key: ...)
+// and returns false. That error is plain text: without a config there is no log format to use.
 bool load_reporting(const run_args& a, config& out) {
     try {
         out = load(a);
+        log::configure(out.log);
         return true;
     } catch (const config_error& e) {
         std::fprintf(stderr, "tapewire: config error: %s\n", e.what());
@@ -230,7 +233,7 @@ void print_summary(pipeline& p, const config& cfg, pipeline_mode mode, double se
     if (mode != pipeline_mode::process && st.produced.load() + st.messages.load() > 0 &&
         (mode == pipeline_mode::produce || st.produced.load() > 0))
         std::fprintf(stderr, "  produced      %s\n", thousands(st.produced.load()).c_str());
-    if (cfg.source.kind.rfind("yahoo-", 0) == 0 && mode != pipeline_mode::process)
+    if (is_yahoo(cfg.source.kind) && mode != pipeline_mode::process)
         std::fprintf(stderr, "  fetched       %s\n", fetch_summary(p.metrics()).c_str());
     if (mode == pipeline_mode::produce) {
         std::fprintf(stderr, "  output        %s\n", p.describe().c_str());
@@ -252,7 +255,7 @@ void print_summary(pipeline& p, const config& cfg, pipeline_mode mode, double se
     std::fprintf(stderr, "  bars          %s (%s late corrections)\n", thousands(st.bars.load()).c_str(),
                  thousands(st.corrections.load()).c_str());
     std::fprintf(stderr, "  alerts        %s\n", thousands(st.alerts.load()).c_str());
-    const bool odbc = std::find(cfg.sink.kind.begin(), cfg.sink.kind.end(), "odbc") != cfg.sink.kind.end();
+    const bool odbc = cfg.sink.kind.contains(sink_kind::odbc);
     if (odbc)
         std::fprintf(stderr, "  database      %s rows in %s transactions\n", thousands(st.sql_rows.load()).c_str(),
                      thousands(st.sql_commits.load()).c_str());
@@ -406,6 +409,7 @@ int cmd_check_config(int argc, char** argv) {
     args.config_path = positional[0];
     try {
         const config cfg = load(args);
+        log::configure(cfg.log);
         (void)make_session_calendar(cfg.vwap.session_tz, cfg.vwap.session_start);
         std::fputs(describe_config(cfg).c_str(), stdout);
         std::fprintf(stderr, "config ok: %s\n", args.config_path.c_str());

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "src/base/connection_string.hpp"
@@ -13,6 +14,16 @@
 
 using namespace tapewire;
 using namespace std::chrono_literals;
+
+namespace Catch {
+template <> struct StringMaker<sink_kinds> {
+    static std::string convert(const sink_kinds& kinds) {
+        std::string out = "{";
+        for (const sink_kind k : kinds) out += (out.size() == 1 ? "" : ", ") + std::string(to_string(k));
+        return out + "}";
+    }
+};
+} // namespace Catch
 
 namespace {
 
@@ -199,15 +210,140 @@ kind = ["ndjson"]
 )",
                                       "test.toml");
     CHECK(c.file == "test.toml");
-    CHECK(c.source.kind == "replay");
+    CHECK(c.source.kind == source_kind::replay);
     CHECK(c.source.path == std::vector<std::string>{"one.ndjson"});
-    CHECK(c.source.format == "bar");
+    CHECK(c.source.format == message_format::bar);
     CHECK(c.source.symbol == "SPY");
     CHECK(c.window.max_future_skew == duration::zero());
     CHECK(c.pipeline.idle == idle_kind::busy_spin);
     CHECK(c.pipeline.cpus == std::vector<int>{0, 1});
-    CHECK(c.sink.kind == std::vector<std::string>{"ndjson"});
+    CHECK(c.sink.kind == sink_kinds{sink_kind::ndjson});
     CHECK(c.source.rate == 100'000); // untouched keys keep their defaults
+}
+
+TEST_CASE("each kind reads from the text users write, in the file and in --set", "[config]") {
+    // replay needs a path and the yahoo kinds need symbols; the other kinds ignore both.
+    const std::string needs = "path = \"a.ndjson\"\nsymbols = [\"AAPL\"]\n";
+    const std::vector<std::pair<std::string, source_kind>> sources{{"synthetic", source_kind::synthetic},
+                                                                   {"replay", source_kind::replay},
+                                                                   {"yahoo-chart", source_kind::yahoo_chart},
+                                                                   {"yahoo-stream", source_kind::yahoo_stream}};
+    for (const auto& [text, kind] : sources) {
+        INFO(text);
+        CHECK(load_config_text("[source]\nkind = \"" + text + "\"\n" + needs, "test.toml").source.kind == kind);
+        CHECK(load_config_text("[source]\n" + needs, "test.toml", {"source.kind=" + text}).source.kind == kind);
+    }
+    const std::vector<std::pair<std::string, message_format>> formats{{"tick", message_format::tick},
+                                                                      {"bar", message_format::bar}};
+    for (const auto& [text, format] : formats) {
+        INFO(text);
+        CHECK(load_config_text("[source]\nformat = \"" + text + "\"\n", "test.toml").source.format == format);
+        CHECK(load_config_text("", "test.toml", {"source.format=" + text}).source.format == format);
+    }
+    const std::vector<std::pair<std::string, sink_kind>> sinks{
+        {"ndjson", sink_kind::ndjson}, {"kafka", sink_kind::kafka}, {"odbc", sink_kind::odbc}};
+    for (const auto& [text, kind] : sinks) {
+        INFO(text);
+        CHECK(load_config_text("[sink]\nkind = \"" + text + "\"\n", "test.toml").sink.kind == sink_kinds{kind});
+        CHECK(load_config_text("[sink]\nkind = [\"" + text + "\"]\n", "test.toml").sink.kind == sink_kinds{kind});
+        CHECK(load_config_text("", "test.toml", {"sink.kind=" + text}).sink.kind == sink_kinds{kind});
+    }
+}
+
+TEST_CASE("a bad kind names the file, line and key and lists the words allowed", "[config]") {
+    const auto source = text_error("[source]\n\nkind = \"kafka\"\n");
+    CHECK(std::string(source.what()) ==
+          "test.toml:3: source.kind: must be synthetic, replay, yahoo-chart or yahoo-stream, got \"kafka\"");
+
+    const auto format = text_error("[source]\nformat = \"json\"\n");
+    CHECK(std::string(format.what()) == "test.toml:2: source.format: must be tick or bar, got \"json\"");
+
+    const auto idle = text_error("[pipeline]\nidle = \"busy\"\n");
+    CHECK(std::string(idle.what()) == "test.toml:2: pipeline.idle: must be backoff, spin or sleep, got \"busy\"");
+
+    const auto sink = text_error("[sink]\nkind = \"csv\"\n");
+    CHECK(std::string(sink.what()) ==
+          "test.toml:2: sink.kind: unknown sink kind \"csv\" (known: ndjson, kafka or odbc)");
+
+    const auto overridden = text_error("", {"source.kind=yahoo"});
+    CHECK(std::string(overridden.what()) ==
+          "--set source.kind: must be synthetic, replay, yahoo-chart or yahoo-stream, got \"yahoo\"");
+
+    const auto not_text = text_error("[sink]\nkind = 3\n");
+    CHECK(not_text.key == "sink.kind");
+    CHECK(not_text.message == "expected a string or an array of strings, got an integer");
+}
+
+TEST_CASE("several sinks form a set that lists each kind once", "[config]") {
+    const config c = load_config_text("[sink]\nkind = [\"odbc\", \"ndjson\", \"kafka\"]\n", "test.toml");
+    CHECK(c.sink.kind.size() == 3);
+    CHECK(c.sink.kind == sink_kinds{sink_kind::ndjson, sink_kind::kafka, sink_kind::odbc});
+    // Iteration, and so describe_config, follows sink_kind's order, not the order written.
+    CHECK(std::vector<sink_kind>(c.sink.kind.begin(), c.sink.kind.end()) ==
+          std::vector<sink_kind>{sink_kind::ndjson, sink_kind::kafka, sink_kind::odbc});
+    CHECK(describe_config(c).find("\nkind = [\"ndjson\", \"kafka\", \"odbc\"]\n") != std::string::npos);
+
+    const config two = load_config_text("", "test.toml", {R"(sink.kind=["odbc","ndjson"])"});
+    CHECK(two.sink.kind.contains(sink_kind::odbc));
+    CHECK(two.sink.kind.contains(sink_kind::ndjson));
+    CHECK_FALSE(two.sink.kind.contains(sink_kind::kafka));
+
+    // A kind listed twice is a mistake, reported at the line of the second mention.
+    const auto twice = text_error("[sink]\nkind = [\n  \"ndjson\",\n  \"odbc\",\n  \"ndjson\",\n]\n");
+    CHECK(twice.key == "sink.kind");
+    CHECK(twice.line == 5);
+    CHECK(twice.message == "sink kind \"ndjson\" is listed twice");
+
+    const auto unknown = text_error("[sink]\nkind = [\n  \"ndjson\",\n  \"csv\",\n]\n");
+    CHECK(unknown.line == 4);
+    CHECK(unknown.message == "unknown sink kind \"csv\" (known: ndjson, kafka or odbc)");
+
+    const auto none = text_error("[sink]\nkind = []\n");
+    CHECK(none.line == 2);
+    CHECK(none.message == "needs at least one sink kind");
+}
+
+TEST_CASE("every kind's name reads back to the same kind", "[config]") {
+    // The names are what users write and what check-config, describe() and the summary print.
+    CHECK(to_string(source_kind::synthetic) == "synthetic");
+    CHECK(to_string(source_kind::replay) == "replay");
+    CHECK(to_string(source_kind::yahoo_chart) == "yahoo-chart");
+    CHECK(to_string(source_kind::yahoo_stream) == "yahoo-stream");
+    CHECK(to_string(sink_kind::ndjson) == "ndjson");
+    CHECK(to_string(sink_kind::kafka) == "kafka");
+    CHECK(to_string(sink_kind::odbc) == "odbc");
+    CHECK(to_string(message_format::tick) == "tick");
+    CHECK(to_string(message_format::bar) == "bar");
+    CHECK(to_string(idle_kind::busy_spin) == "spin");
+
+    const auto round_trip = [](auto kind) {
+        using kind_t = decltype(kind);
+        INFO(to_string(kind));
+        CHECK(kind_from_string<kind_t>(to_string(kind)) == kind);
+    };
+    for (const auto k :
+         {source_kind::synthetic, source_kind::replay, source_kind::yahoo_chart, source_kind::yahoo_stream})
+        round_trip(k);
+    for (const auto k : {sink_kind::ndjson, sink_kind::kafka, sink_kind::odbc}) round_trip(k);
+    for (const auto k : {message_format::tick, message_format::bar}) round_trip(k);
+    for (const auto k : {idle_kind::backoff, idle_kind::busy_spin, idle_kind::sleep}) round_trip(k);
+
+    CHECK_FALSE(kind_from_string<source_kind>("yahoo_chart").has_value()); // the enumerator is not the name
+    CHECK_FALSE(kind_from_string<sink_kind>("NDJSON").has_value());
+    CHECK_FALSE(kind_from_string<message_format>("").has_value());
+}
+
+TEST_CASE("a set of sinks is equal whatever order its kinds were added in", "[config]") {
+    sink_kinds a;
+    CHECK(a.empty());
+    CHECK(a.begin() == a.end());
+    CHECK(a.insert(sink_kind::odbc));
+    CHECK(a.insert(sink_kind::ndjson));
+    CHECK_FALSE(a.insert(sink_kind::odbc)); // already there
+    CHECK(a.size() == 2);
+    CHECK(a == sink_kinds{sink_kind::ndjson, sink_kind::odbc});
+    CHECK_FALSE(a == sink_kinds{sink_kind::ndjson});
+    CHECK_FALSE(a == sink_kinds{sink_kind::ndjson, sink_kind::kafka});
 }
 
 TEST_CASE("${VAR} in strings and string arrays is replaced from the environment", "[config]") {
@@ -261,7 +397,7 @@ TEST_CASE("overrides apply on top of the file before validation", "[config]") {
     CHECK(c.source.symbol == "123");
     CHECK(c.window.max_future_skew == duration::zero());
     CHECK(c.source.rate == 25'000);
-    CHECK(c.sink.kind == std::vector<std::string>{"ndjson"});
+    CHECK(c.sink.kind == sink_kinds{sink_kind::ndjson});
     CHECK(c.pipeline.idle == idle_kind::sleep);
     CHECK(c.source.anomalies.enabled);
     CHECK(c.source.anomalies.jump_size == 0.1);
@@ -322,13 +458,13 @@ TEST_CASE("conf/tapewire.toml loads and equals the built-in defaults", "[config]
     CHECK(loaded.file == path);
 
     // The documented differences from config.hpp: the shipped file writes to SQLite.
-    CHECK(loaded.sink.kind == std::vector<std::string>{"odbc"});
+    CHECK(loaded.sink.kind == sink_kinds{sink_kind::odbc});
     CHECK(loaded.sink.path == "data/tapewire.ndjson");
     CHECK(loaded.source.rate == 100'000);
     CHECK(loaded.source.symbol_count == 100);
 
     config expected = default_config();
-    expected.sink.kind = {"odbc"};
+    expected.sink.kind = {sink_kind::odbc};
     expected.sink.path = "data/tapewire.ndjson";
     expected.source.rate = 100'000;
     expected.source.symbol_count = 100;
@@ -363,7 +499,7 @@ TEST_CASE("conf/tapewire.toml documents every key", "[config]") {
 
 TEST_CASE("conf/examples/replay.toml loads as a replay config", "[config]") {
     const config c = load_config_file(k_conf_dir + "/examples/replay.toml");
-    CHECK(c.source.kind == "replay");
+    CHECK(c.source.kind == source_kind::replay);
     CHECK(c.source.path == std::vector<std::string>{"data/ticks.ndjson"});
 }
 
@@ -507,4 +643,49 @@ TEST_CASE("the effective configuration never shows the database password of sink
     CHECK(shown.find("Uid=tw;Pwd=(hidden);Port=5432") != std::string::npos);
     CHECK(hide_connection_password("Driver=X;PASSWORD = {a;b};UID=u") == "Driver=X;PASSWORD =(hidden);UID=u");
     CHECK(hide_connection_password("DSN=market") == "DSN=market");
+}
+
+TEST_CASE("[log] reads its level and format and shows them in the effective configuration", "[config][log]") {
+    const config d = default_config();
+    CHECK(d.log.level == log_level::info);
+    CHECK(d.log.format == log_format::text);
+    const config c = load_config_text("[log]\nlevel = \"debug\"\nformat = \"json\"\n", "test.toml");
+    CHECK(c.log.level == log_level::debug);
+    CHECK(c.log.format == log_format::json);
+    const std::string shown = describe_config(c);
+    CHECK_THAT(shown, Catch::Contains("[log]\nlevel = \"debug\"\nformat = \"json\"\n"));
+    CHECK(describe_config(load_config_text(shown, "test.toml")) == shown);
+    // Bare words on the command line, as for every other text value.
+    const config o = load_config_text("", "test.toml", {"log.level=warn", "log.format=json"});
+    CHECK(o.log.level == log_level::warn);
+    CHECK(o.log.format == log_format::json);
+}
+
+TEST_CASE("a bad log level or format names the file, line, key and the values it may take", "[config][log]") {
+    const auto level = text_error("[log]\n\nlevel = \"verbose\"\n");
+    CHECK(level.line == 3);
+    CHECK(level.key == "log.level");
+    CHECK(level.message == "must be debug, info, warn or error, got \"verbose\"");
+    const auto format = text_error("[log]\nformat = \"xml\"\n");
+    CHECK(format.line == 2);
+    CHECK(format.key == "log.format");
+    CHECK(format.message == "must be text or json, got \"xml\"");
+    const auto type = text_error("[log]\nlevel = 3\n");
+    CHECK(type.key == "log.level");
+    CHECK(type.line == 2);
+    const auto over = text_error("", {"log.format=yaml"});
+    CHECK(over.file == "--set");
+    CHECK(over.key == "log.format");
+}
+
+TEST_CASE("durations round to significant digits for log lines", "[config][log]") {
+    CHECK(round_significant(duration{1'234'567'891}, 3) == 1230ms);
+    CHECK(format_duration(round_significant(duration{1'234'567'891}, 3)) == "1.23s");
+    CHECK(format_duration(round_significant(duration{247'123'456}, 3)) == "247ms");
+    CHECK(format_duration(round_significant(duration{249'999'999}, 3)) == "250ms");
+    CHECK(format_duration(round_significant(duration{-1'999'999'999}, 2)) == "-2s");
+    CHECK(round_significant(250ms, 3) == 250ms); // already short: unchanged
+    CHECK(round_significant(7ns, 3) == 7ns);
+    CHECK(round_significant(duration::zero(), 3) == duration::zero());
+    CHECK(round_significant(duration::max(), 3) <= duration::max()); // no overflow past the largest
 }

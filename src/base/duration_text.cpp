@@ -134,4 +134,17 @@ std::string format_duration(duration d) {
     return count < 0 ? "-" + best : best;
 }
 
+duration round_significant(duration d, int digits) noexcept {
+    const std::int64_t count = d.count();
+    const wide_uint magnitude = count < 0 ? static_cast<wide_uint>(-(count + 1)) + 1 : static_cast<wide_uint>(count);
+    wide_uint step = 1; // 10^(decimal digits of magnitude - digits)
+    for (wide_uint rest = magnitude; rest >= 10; rest /= 10)
+        if (--digits < 1) step *= 10;
+    if (step == 1) return d;
+    wide_uint rounded = (magnitude + step / 2) / step * step;
+    if (rounded > k_max_ns) rounded -= step; // rounding up past the largest duration
+    const auto r = static_cast<std::int64_t>(rounded);
+    return duration{count < 0 ? -r : r};
+}
+
 } // namespace tapewire

@@ -1,4 +1,5 @@
-// Durations as people write them in configs and on the command line: a decimal number and a unit.
+// Durations as people write them in configs, on the command line and in log lines: a decimal number
+// and a unit. The one reader and the one writer of duration text.
 #pragma once
 
 #include <optional>
@@ -17,5 +18,9 @@ namespace tapewire {
 // The shortest text parse_duration reads back to exactly `d`: "250ms", "1s", "1m", "1.5s", "0".
 // Negative durations keep a leading '-', which parse_duration rejects.
 [[nodiscard]] std::string format_duration(duration d);
+
+// `d` rounded (half away from zero) to `digits` significant decimal digits, for a measured or
+// jittered duration that reads better as "1.23s" than as "1.234567891s". Needs digits >= 1.
+[[nodiscard]] duration round_significant(duration d, int digits) noexcept;
 
 } // namespace tapewire
