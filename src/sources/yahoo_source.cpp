@@ -11,6 +11,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include "src/base/log.hpp"
 #include "src/net/http_client.hpp"
 #include "src/net/url.hpp"
 #include "src/sources/fetch_support.hpp"
@@ -46,7 +47,7 @@ public:
             try {
                 io_.run();
             } catch (const std::exception& e) {
-                std::fprintf(stderr, "tapewire: fetch thread stopped: %s\n", e.what());
+                log::error("fetch", "fetch thread stopped", {{"error", e.what()}});
             }
         });
     }
