@@ -288,12 +288,11 @@ inline std::vector<log_record> log_records(const std::string& err, const std::st
     return out;
 }
 
-// The partition counts of every "tapewire: kafka: assigned N partition(s)" line, in order.
+// The partition counts of every assignment the consumer logged ("assigned"), in order.
 inline std::vector<int> assignments(const std::string& err) {
     std::vector<int> out;
-    const std::string prefix = "tapewire: kafka: assigned ";
-    for (const std::string& line : split_lines(err))
-        if (line.rfind(prefix, 0) == 0) out.push_back(std::stoi(line.substr(prefix.size())));
+    for (const log_record& r : log_records(err, "kafka", "assigned"))
+        out.push_back(static_cast<int>(r.number("assigned")));
     return out;
 }
 

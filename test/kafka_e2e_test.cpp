@@ -260,7 +260,7 @@ TEST_CASE("two process instances in one group split the partitions and their bar
         // settles it in seconds instead of the default 45 s.
         return tapewire_cmd({"process", "--set", "kafka.brokers=" + bs, "--set", "kafka.group=" + group, "--set",
                              "kafka.stop_at_end=true", "--set", "kafka.consumer.session.timeout.ms=6000", "--set",
-                             "kafka.consumer.heartbeat.interval.ms=1000", "--set",
+                             "kafka.consumer.heartbeat.interval.ms=1000", "--set", "log.format=json", "--set",
                              "sink.path=" + tag + "." + name + ".ndjson"});
     };
     // The pair must split the partitions when each is first assigned: if one is first assigned

@@ -108,11 +108,13 @@ std::vector<std::string> process_args(const std::string& bootstrap, const std::s
            sink_args(db) + extra;
 }
 
-// Waits until `path` (a child's stderr) contains `text`; false at the deadline.
-bool wait_for_text(const std::string& path, const std::string& text, std::chrono::milliseconds timeout) {
+// Waits until `path` (a child's stderr, its log in JSON) holds a record of `component` with the field
+// `key`; false at the deadline.
+bool wait_for_record(const std::string& path, const std::string& component, const std::string& key,
+                     std::chrono::milliseconds timeout) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < deadline) {
-        if (read_file(path).find(text) != std::string::npos) return true;
+        if (!log_records(read_file(path), component, key).empty()) return true;
         std::this_thread::sleep_for(20ms);
     }
     return false;
@@ -180,7 +182,7 @@ void crash_and_resume(const database& db, const std::string& tag, unsigned seed)
         child_process p;
         p.spawn(process_args(bs, tag + "-crash", db, small_batches), "", tag + ".run.stdout", err_path);
         if (run < 5) {
-            REQUIRE(wait_for_text(err_path, "assigned", 30s));
+            REQUIRE(wait_for_record(err_path, "kafka", "assigned", 30s));
             std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(rng)));
             p.signal(SIGKILL);
             const exit_status s = p.wait(10s);
@@ -280,7 +282,7 @@ TEST_CASE("PostgreSQL stopped for 5 s mid-run loses no row, doubles none, and th
     child_process p;
     const std::string err_path = tag + ".run.stderr";
     p.spawn(process_args(bs, tag + "-run", db, archive), "", tag + ".run.stdout", err_path);
-    REQUIRE(wait_for_text(err_path, "assigned", 30s));
+    REQUIRE(wait_for_record(err_path, "kafka", "assigned", 30s));
     // Some batches in, then the database goes away for 5 s.
     const auto committed = [&] { return std::stoll("0" + db.query("SELECT COUNT(*) FROM ticks")); };
     const auto deadline = std::chrono::steady_clock::now() + 30s;
