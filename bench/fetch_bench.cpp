@@ -34,7 +34,8 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 
-#include "args.hpp"
+#include "bench/common/args.hpp"
+#include "bench/common/percentiles.hpp"
 #include "src/base/clock.hpp"
 #include "src/net/gzip.hpp"
 #include "src/net/http_client.hpp"
@@ -48,7 +49,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-struct fetch_options {
+struct fetch_args {
     std::size_t symbols = 500;
     double seconds = 5;
     std::uint32_t concurrency = 8;
@@ -80,7 +81,7 @@ struct phase_result {
     double mean_wire_kib = 0;
 };
 
-phase_result run_phase(const std::vector<std::string>& bodies, const fetch_options& o, bool keep_alive,
+phase_result run_phase(const std::vector<std::string>& bodies, const fetch_args& o, bool keep_alive,
                        const test::test_certs* tls) {
     std::mutex mu;
     std::map<std::string, std::size_t> asked; // per symbol
@@ -152,39 +153,24 @@ phase_result run_phase(const std::vector<std::string>& bodies, const fetch_optio
     return r;
 }
 
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v.empty() ? 0 : v[v.size() / 2];
+option_table fetch_options(fetch_args& o) {
+    option_table t("tapewire-bench fetch",
+                   "The yahoo-chart poller against a local server replaying the recorded AAPL day, keep-alive on and\n"
+                   "off in turn, over plain HTTP and HTTPS.\n");
+    t.add("--symbols N", "symbols polled (default 500)", whole(o.symbols, std::size_t{1}));
+    t.add("--seconds S", "seconds measured per phase (default 5)", positive(o.seconds));
+    t.add("--concurrency C", "requests in flight: the poller's workers (default 8)", whole(o.concurrency, 1u));
+    t.add("--runs R", "runs, each keep-alive on and off; medians are reported (default 3)", whole(o.runs, 1));
+    t.add("--scheme S", "http, https or both (default both)",
+          one_of(o.scheme, {{"http", "http"}, {"https", "https"}, {"both", "both"}}));
+    return t;
 }
 
 } // namespace
 
 int fetch_main(int argc, char** argv) {
-    fetch_options o;
-    for (int i = 0; i < argc; ++i) {
-        const std::string_view a = argv[i];
-        const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
-        bool ok = v != nullptr;
-        if (a == "--symbols" && ok)
-            ok = parse_number(v, o.symbols) && o.symbols > 0;
-        else if (a == "--seconds" && ok)
-            ok = parse_double(v, o.seconds) && o.seconds > 0;
-        else if (a == "--concurrency" && ok)
-            ok = parse_number(v, o.concurrency) && o.concurrency > 0;
-        else if (a == "--runs" && ok)
-            ok = parse_number(v, o.runs) && o.runs > 0;
-        else if (a == "--scheme" && ok) {
-            o.scheme = v;
-            ok = o.scheme == "http" || o.scheme == "https" || o.scheme == "both";
-        } else
-            ok = false;
-        if (!ok) {
-            std::fprintf(stderr, "usage: tapewire-bench fetch [--symbols N] [--seconds S] [--concurrency C] [--runs R] "
-                                 "[--scheme http|https|both]\n");
-            return 2;
-        }
-        ++i;
-    }
+    fetch_args o;
+    if (const auto exit_code = fetch_options(o).parse(argc, argv)) return *exit_code;
     const std::string day =
         test::read_file(test::yahoo_fixtures_dir(TAPEWIRE_SOURCE_DIR) / "chart_v8_AAPL_1m_2024-10-02_nullgap.json");
     std::vector<std::string> bodies;

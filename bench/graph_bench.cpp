@@ -13,38 +13,38 @@
 // time is the moment of hand-off.
 #include <algorithm>
 #include <atomic>
-#include <charconv>
 #include <chrono>
-#include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
-#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <unistd.h>
 #include <x86intrin.h>
 
 #include "alloc_count.hpp"
-#include "args.hpp"
+#include "bench/common/args.hpp"
+#include "bench/common/cpu_time.hpp"
+#include "bench/common/percentiles.hpp"
+#include "bench/common/perf_control.hpp"
+#include "bench/common/report.hpp"
+#include "bench/common/tick_feed.hpp"
 #include "operators/analytics.hpp"
 #include "operators/anomaly.hpp"
 #include "operators/parse.hpp"
 #include "operators/vwap.hpp"
 #include "operators/window.hpp"
+#include "src/base/clock.hpp"
 #include "tapewire/config.hpp"
 #include "tapewire/graph.hpp"
 #include "tapewire/idle.hpp"
 #include "tapewire/runner.hpp"
 #include "tapewire/stage.hpp"
-#include "tick_feed.hpp"
 
 namespace tapewire::bench {
 namespace {
@@ -80,12 +80,8 @@ const tsc_clock& the_clock() {
     return c;
 }
 
+// Shadows tapewire::mono_ns in this file: every latency and span here is read from the TSC.
 inline std::int64_t mono_ns() noexcept { return the_clock().now(); }
-
-inline std::int64_t wall_ns() noexcept {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
 
 double clock_cost_ns() {
     constexpr int n = 1'000'000;
@@ -95,42 +91,6 @@ double clock_cost_ns() {
     const auto t1 = mono_ns();
     if (sink == 42) std::puts(""); // keeps the loop
     return static_cast<double>(t1 - t0) / n;
-}
-
-// With TAPEWIRE_PERF_CTL=FIFO, perf (started with --control=fifo:FIFO --delay=-1) samples only the
-// measured phase, not the input generation or the percentile sort:
-//   mkfifo /tmp/ctl && TAPEWIRE_PERF_CTL=/tmp/ctl perf record --control=fifo:/tmp/ctl -D -1 -- tapewire-bench graph
-class perf_control {
-public:
-    perf_control() {
-        if (const char* path = std::getenv("TAPEWIRE_PERF_CTL")) fd_ = ::open(path, O_WRONLY);
-    }
-    ~perf_control() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    perf_control(const perf_control&) = delete;
-    perf_control& operator=(const perf_control&) = delete;
-    void enable() { say("enable\n"); }
-    void disable() { say("disable\n"); }
-
-private:
-    void say(std::string_view s) {
-        if (fd_ >= 0 && ::write(fd_, s.data(), s.size()) < 0) fd_ = -1;
-    }
-    int fd_ = -1;
-};
-
-// Time this virtual machine's CPUs spent waiting for the hypervisor ("steal", /proc/stat), in ms
-// summed over CPUs: a vCPU taken away for a millisecond shows up as a latency outlier.
-double steal_ms() {
-    std::FILE* f = std::fopen("/proc/stat", "r");
-    if (f == nullptr) return 0;
-    unsigned long long v[8] = {};
-    const int n = std::fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4],
-                              &v[5], &v[6], &v[7]);
-    std::fclose(f);
-    const long hz = ::sysconf(_SC_CLK_TCK);
-    return n == 8 && hz > 0 ? static_cast<double>(v[7]) * 1000.0 / static_cast<double>(hz) : 0;
 }
 
 // Processing-time timers go out this often (in messages), as a runtime's timer would every few ms.
@@ -229,7 +189,7 @@ struct graph_args {
 struct graph_result {
     double seconds = 0;
     std::uint64_t ticks = 0;
-    std::int64_t p50 = 0, p99 = 0, p999 = 0, max = 0;
+    percentiles latency; // ns, from intended hand-off to the terminal
     std::uint64_t allocations = 0;
     std::uint64_t ring_stalls = 0;
     std::uint64_t bars = 0, alerts = 0, dead_letters = 0, watermarks = 0;
@@ -275,14 +235,6 @@ template <class E, class BeforeWait> void feed(const tick_feed& f, parse_stage& 
     }
 }
 
-// Nearest rank: the smallest value with at least p·n values at or below it.
-std::int64_t nearest_rank(const std::vector<std::int64_t>& sorted, double p) {
-    if (sorted.empty()) return 0;
-    auto rank = static_cast<std::size_t>(std::ceil(p * static_cast<double>(sorted.size())));
-    rank = std::clamp<std::size_t>(rank, 1, sorted.size());
-    return sorted[rank - 1];
-}
-
 int run_graph(const graph_args& a) {
     const std::uint64_t total = a.warmup + a.ticks;
 
@@ -307,9 +259,7 @@ int run_graph(const graph_args& a) {
     fo.ticks = total;
     fo.symbols = a.symbols;
     fo.seed = a.seed;
-    // An hour ago (well inside max_future_skew whatever the spans), on a whole second so that the
-    // same arguments give the same windows and bars on every run.
-    fo.first_ts = (wall_ns() / 1'000'000'000 - 3600) * 1'000'000'000;
+    fo.first_ts = an_hour_ago();
     fo.mean_step_ns = 1000;
     if (a.warmup > 0 && span_s > 0) {
         fo.fast_ticks = a.warmup;
@@ -332,12 +282,12 @@ int run_graph(const graph_args& a) {
     if (a.pin) pin_to(0);
 
     perf_control perf;
-    double steal0 = 0, steal1 = 0;
+    double steal0 = 0, steal1 = 0; // ns
     std::uint64_t alloc0 = 0, alloc1 = 0;
     std::uint64_t stalls0 = 0;
     terminal before = down->sink; // counters at the start of the measured phase
     std::int64_t t_start = 0, t_end = 0;
-    std::string failure;
+    std::string thread_error;
 
     if (a.threads <= 1) {
         auto& head = down->head;
@@ -345,7 +295,7 @@ int run_graph(const graph_args& a) {
         head.on_timer(now);
         feed(feed_data, parse, head, 0, a.warmup, 0, timed, [] {});
         before = down->sink;
-        steal0 = steal_ms();
+        steal0 = read_machine_cpu().steal_ns;
         perf.enable();
         alloc0 = heap_allocations();
         t_start = mono_ns();
@@ -354,7 +304,7 @@ int run_graph(const graph_args& a) {
         t_end = mono_ns();
         alloc1 = heap_allocations();
         perf.disable();
-        steal1 = steal_ms();
+        steal1 = read_machine_cpu().steal_ns;
     } else {
         record_ring ring(a.ring);
         std::atomic<bool> abort{false};
@@ -364,7 +314,7 @@ int run_graph(const graph_args& a) {
         ro.name = "tw-bench-down";
         ro.cpu = a.pin ? 1 : -1;
         runner th(agent, ro, [&](const std::string&, const std::string& what) {
-            failure = what;
+            thread_error = what;
             abort.store(true, std::memory_order_relaxed);
         });
         down->head.on_timer(now); // before the thread starts: no race on the window's clock
@@ -381,7 +331,7 @@ int run_graph(const graph_args& a) {
         before = down->sink;
         stalls0 = em.stalls();
 
-        steal0 = steal_ms();
+        steal0 = read_machine_cpu().steal_ns;
         perf.enable();
         alloc0 = heap_allocations();
         t_start = mono_ns();
@@ -391,12 +341,9 @@ int run_graph(const graph_args& a) {
         t_end = mono_ns();
         alloc1 = heap_allocations();
         perf.disable();
-        steal1 = steal_ms();
+        steal1 = read_machine_cpu().steal_ns;
         r.ring_stalls = em.stalls() - stalls0;
-        if (th.failed()) {
-            std::fprintf(stderr, "tapewire-bench: downstream thread failed: %s\n", failure.c_str());
-            return 1;
-        }
+        if (th.failed()) throw failure("downstream thread failed: " + thread_error);
     }
 
     const terminal& term = down->sink;
@@ -408,24 +355,16 @@ int run_graph(const graph_args& a) {
     r.watermarks = term.watermarks() - before.watermarks();
 
     // The run only counts if every tick made it through every stage.
-    if (term.ticks() != total || term.dead_letters() != 0 || parse.parsed() != total || term.flushes() != 1) {
-        std::fprintf(stderr,
-                     "tapewire-bench: inconsistent run: %llu of %llu ticks reached the end, %llu parsed, %llu dead "
-                     "letters, %llu flushes\n",
-                     static_cast<unsigned long long>(term.ticks()), static_cast<unsigned long long>(total),
-                     static_cast<unsigned long long>(parse.parsed()),
-                     static_cast<unsigned long long>(term.dead_letters()),
-                     static_cast<unsigned long long>(term.flushes()));
-        return 1;
-    }
+    count_check("inconsistent run")
+        .equal("ticks at the terminal", term.ticks(), total)
+        .equal("parsed", parse.parsed(), total)
+        .equal("dead letters", term.dead_letters(), 0)
+        .equal("flushes", term.flushes(), 1)
+        .enforce();
 
     std::vector<std::int64_t> measured;
     if (timed) measured.assign(latency.begin() + static_cast<std::ptrdiff_t>(a.warmup), latency.end());
-    std::sort(measured.begin(), measured.end());
-    r.p50 = nearest_rank(measured, 0.50);
-    r.p99 = nearest_rank(measured, 0.99);
-    r.p999 = nearest_rank(measured, 0.999);
-    r.max = measured.empty() ? 0 : measured.back();
+    r.latency = summarise(std::move(measured));
 
     const double tps = r.seconds > 0 ? static_cast<double>(r.ticks) / r.seconds : 0;
     const double allocs_per_tick = r.ticks > 0 ? static_cast<double>(r.allocations) / static_cast<double>(r.ticks) : 0;
@@ -433,9 +372,10 @@ int run_graph(const graph_args& a) {
         std::printf("{\"bench\":\"graph\",\"threads\":%u,\"ticks\":%llu,\"seconds\":%.6f,\"ticks_per_s\":%.0f,"
                     "\"latency_ns\":{\"p50\":%lld,\"p99\":%lld,\"p999\":%lld,\"max\":%lld},\"allocs_per_tick\":%.9g,"
                     "\"symbols\":%u,\"rate\":%.9g}\n",
-                    a.threads, static_cast<unsigned long long>(r.ticks), r.seconds, tps, static_cast<long long>(r.p50),
-                    static_cast<long long>(r.p99), static_cast<long long>(r.p999), static_cast<long long>(r.max),
-                    allocs_per_tick, a.symbols, a.rate);
+                    a.threads, static_cast<unsigned long long>(r.ticks), r.seconds, tps,
+                    static_cast<long long>(r.latency.p50), static_cast<long long>(r.latency.p99),
+                    static_cast<long long>(r.latency.p999), static_cast<long long>(r.latency.max), allocs_per_tick,
+                    a.symbols, a.rate);
         return 0;
     }
 
@@ -450,8 +390,8 @@ int run_graph(const graph_args& a) {
     if (timed) {
         std::printf(
             "  latency ns   p50 %lld  p99 %lld  p99.9 %lld  max %lld  (from intended hand-off to the terminal)\n",
-            static_cast<long long>(r.p50), static_cast<long long>(r.p99), static_cast<long long>(r.p999),
-            static_cast<long long>(r.max));
+            static_cast<long long>(r.latency.p50), static_cast<long long>(r.latency.p99),
+            static_cast<long long>(r.latency.p999), static_cast<long long>(r.latency.max));
     } else {
         std::printf("  latency ns   not measured (--no-latency: no clock reads per tick)\n");
     }
@@ -468,86 +408,63 @@ int run_graph(const graph_args& a) {
     std::printf("  clock        TSC (rdtsc, scaled) %.1f ns per call (%s)\n", clock_cost_ns(),
                 timed ? "2 reads per tick" : "not read per tick");
     std::printf("  steal        %.0f ms of CPU time taken by the hypervisor during the measured phase (/proc/stat)\n",
-                steal1 - steal0);
+                (steal1 - steal0) / 1e6);
     return 0;
 }
 
-void usage(std::FILE* to) {
-    std::fputs(
-        "usage: tapewire-bench jitter [--seconds S]\n"
-        "       tapewire-bench graph [--ticks N] [--symbols S] [--threads 1|2] [--rate R] [--json]\n"
-        "                     [--warmup N] [--warmup-span S] [--ring N] [--seed N] [--pin] [--no-latency]\n"
-        "       tapewire-bench kafka [options]   (Kafka input against its floors; tapewire-bench kafka --help)\n"
-        "       tapewire-bench sink [options]    (the ODBC sink into PostgreSQL against libpq COPY; sink --help)\n"
-        "       tapewire-bench fetch [options]   (the yahoo-chart poller against a local server, keep-alive on and "
-        "off)\n"
-        "jitter: one thread per CPU spins on the clock for S seconds (default 5) and reports the gaps,\n"
-        "        the floor under any latency tail on this machine.\n"
-        "graph: parse -> window -> vwap -> anomaly over pre-generated tick JSON\n"
-        "  --ticks N     measured ticks (default 5000000)\n"
-        "  --warmup N    ticks fed first, unmeasured, so tables reach steady size (default 200000)\n"
-        "  --warmup-span S  seconds of event time the warm-up ticks cover (default: the window's\n"
-        "                late-update horizon + 4 windows = 64; 0 = 1 us per tick like the rest)\n"
-        "  --symbols S   distinct symbols (default 1000)\n"
-        "  --threads T   1: all stages fused; 2: parse | ring | window-vwap-anomaly (default 1)\n"
-        "  --rate R      hand-off pace in ticks/s, 0 = as fast as possible (default 0)\n"
-        "  --ring N      records in the ring between the threads (default: pipeline.ring_size, 4096)\n"
-        "  --seed N      input generator seed (default 42)\n"
-        "  --pin         pin the feeding thread to CPU 0 and the downstream thread to CPU 1\n"
-        "  --no-latency  with --rate 0: skip both clock reads per tick (latency fields read 0), to\n"
-        "                show what the measurement itself costs\n"
-        "  --json        one JSON object instead of text\n",
-        to);
+option_table jitter_options(double& seconds) {
+    option_table t("tapewire-bench jitter",
+                   "One spinning thread per CPU reads the clock back to back and reports the gaps.\n");
+    t.add("--seconds S", "how long to spin (default 5)", positive(seconds));
+    return t;
+}
+
+// The graph harness's options; its usage is the binary's, naming the other subcommands too.
+option_table graph_options(graph_args& a) {
+    double jitter_seconds = 0;
+    option_table t(
+        "tapewire-bench graph",
+        "       " + jitter_options(jitter_seconds).synopsis() +
+            "\n"
+            "       tapewire-bench kafka [options]   (Kafka input against its floors; tapewire-bench kafka "
+            "--help)\n"
+            "       tapewire-bench sink [options]    (the ODBC sink into PostgreSQL against libpq COPY; sink "
+            "--help)\n"
+            "       tapewire-bench fetch [options]   (the yahoo-chart poller against a local server, "
+            "keep-alive on and off)\n"
+            "jitter: one thread per CPU spins on the clock for S seconds (default 5) and reports the gaps,\n"
+            "        the floor under any latency tail on this machine.\n"
+            "graph: parse -> window -> vwap -> anomaly over pre-generated tick JSON\n");
+    t.add("--ticks N", "measured ticks (default 5000000)", whole(a.ticks, std::uint64_t{1}));
+    t.add("--warmup N", "ticks fed first, unmeasured, so tables reach steady size (default 200000)", whole(a.warmup));
+    t.add("--warmup-span S",
+          "seconds of event time the warm-up ticks cover (default: the window's\n"
+          "late-update horizon + 4 windows = 64; 0 = 1 us per tick like the rest)",
+          non_negative(a.warmup_span_s));
+    t.add("--symbols S", "distinct symbols (default 1000)", whole(a.symbols, 1u));
+    t.add("--threads T", "1: all stages fused; 2: parse | ring | window-vwap-anomaly (default 1)",
+          whole(a.threads, 1u, 2u));
+    t.add("--rate R", "hand-off pace in ticks/s, 0 = as fast as possible (default 0)", non_negative(a.rate));
+    t.add("--ring N", "records in the ring between the threads (default: pipeline.ring_size, 4096)", whole(a.ring, 2u));
+    t.add("--seed N", "input generator seed (default 42)", whole(a.seed));
+    t.add("--pin", "pin the feeding thread to CPU 0 and the downstream thread to CPU 1", flag(a.pin));
+    t.add("--no-latency",
+          "with --rate 0: skip both clock reads per tick (latency fields read 0), to\n"
+          "show what the measurement itself costs",
+          flag(a.latency, false));
+    t.add("--json", "one JSON object instead of text", flag(a.json));
+    return t;
 }
 
 int graph_main(int argc, char** argv) {
     graph_args a;
-    for (int i = 0; i < argc; ++i) {
-        const std::string_view arg = argv[i];
-        auto value = [&]() -> const char* {
-            if (i + 1 >= argc) {
-                std::fprintf(stderr, "tapewire-bench: %s needs a value\n", argv[i]);
-                std::exit(2);
-            }
-            return argv[++i];
-        };
-        bool ok = true;
-        if (arg == "--ticks")
-            ok = parse_number(value(), a.ticks) && a.ticks > 0;
-        else if (arg == "--warmup")
-            ok = parse_number(value(), a.warmup);
-        else if (arg == "--symbols")
-            ok = parse_number(value(), a.symbols) && a.symbols > 0;
-        else if (arg == "--threads")
-            ok = parse_number(value(), a.threads) && (a.threads == 1 || a.threads == 2);
-        else if (arg == "--rate")
-            ok = parse_double(value(), a.rate);
-        else if (arg == "--warmup-span")
-            ok = parse_double(value(), a.warmup_span_s);
-        else if (arg == "--ring")
-            ok = parse_number(value(), a.ring) && a.ring >= 2;
-        else if (arg == "--seed")
-            ok = parse_number(value(), a.seed);
-        else if (arg == "--json")
-            a.json = true;
-        else if (arg == "--pin")
-            a.pin = true;
-        else if (arg == "--no-latency")
-            a.latency = false;
-        else if (arg == "-h" || arg == "--help") {
-            usage(stdout);
-            return 0;
-        } else {
-            std::fprintf(stderr, "tapewire-bench: unknown option %s\n", argv[i]);
-            usage(stderr);
-            return 2;
-        }
-        if (!ok) {
-            std::fprintf(stderr, "tapewire-bench: bad value for %s: %s\n", argv[i - 1], argv[i]);
-            return 2;
-        }
+    if (const auto exit_code = graph_options(a).parse(argc, argv)) return *exit_code;
+    try {
+        return run_graph(a);
+    } catch (const failure& e) {
+        std::fprintf(stderr, "tapewire-bench graph: %s\n", e.what());
+        return 1;
     }
-    return run_graph(a);
 }
 
 // jitter: what the machine does to a thread that never blocks. One spinning thread per CPU reads
@@ -555,15 +472,7 @@ int graph_main(int argc, char** argv) {
 // another process). The graph's latency tail cannot be better than this.
 int jitter_main(int argc, char** argv) {
     double seconds = 5;
-    for (int i = 0; i < argc; ++i) {
-        const std::string_view arg = argv[i];
-        if (arg == "--seconds" && i + 1 < argc && parse_double(argv[i + 1], seconds) && seconds > 0) {
-            ++i;
-        } else {
-            std::fprintf(stderr, "usage: tapewire-bench jitter [--seconds S]\n");
-            return 2;
-        }
-    }
+    if (const auto exit_code = jitter_options(seconds).parse(argc, argv)) return *exit_code;
     struct gaps {
         std::uint64_t over_10us = 0, over_100us = 0, over_1ms = 0;
         std::int64_t max = 0, stalled_ns = 0;
@@ -621,6 +530,7 @@ int main(int argc, char** argv) {
     if (argc >= 2 && std::string_view(argv[1]) == "sink") return tapewire::bench::sink_main(argc - 2, argv + 2);
     if (argc >= 2 && std::string_view(argv[1]) == "fetch") return tapewire::bench::fetch_main(argc - 2, argv + 2);
     const bool help = argc >= 2 && (std::string_view(argv[1]) == "-h" || std::string_view(argv[1]) == "--help");
-    tapewire::bench::usage(help ? stdout : stderr);
+    tapewire::bench::graph_args a;
+    tapewire::bench::graph_options(a).usage(help ? stdout : stderr);
     return help ? 0 : 2;
 }

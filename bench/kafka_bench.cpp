@@ -24,21 +24,17 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
-#include <cstdarg>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/prctl.h>
@@ -46,7 +42,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "args.hpp"
+#include "bench/common/args.hpp"
+#include "bench/common/cpu_time.hpp"
+#include "bench/common/percentiles.hpp"
+#include "bench/common/perf_control.hpp"
+#include "bench/common/report.hpp"
+#include "bench/common/tick_feed.hpp"
 #include "operators/analytics.hpp"
 #include "operators/parse.hpp"
 #include "src/base/clock.hpp"
@@ -62,7 +63,6 @@
 #include "tapewire/json_write.hpp"
 #include "tapewire/message_ring.hpp"
 #include "tapewire/runner.hpp"
-#include "tick_feed.hpp"
 
 extern char** environ;
 
@@ -101,160 +101,16 @@ struct kafka_args {
     bool tuned_given = false;
 };
 
-struct failure : std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
-
-void progress(const kafka_args& a, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
-void progress(const kafka_args& a, const char* fmt, ...) {
-    if (a.json) return;
-    va_list ap;
-    va_start(ap, fmt);
-    std::vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    std::fflush(stderr);
-}
-
-std::string load_average() {
-    std::FILE* f = std::fopen("/proc/loadavg", "r");
-    if (f == nullptr) return "?";
-    char buf[64] = {};
-    const bool ok = std::fgets(buf, sizeof buf, f) != nullptr;
-    std::fclose(f);
-    if (!ok) return "?";
-    std::string s(buf);
-    // "0.80 0.65 0.88 2/345 6789": the three averages
-    std::size_t end = 0;
-    for (int i = 0; i < 3 && end != std::string::npos; ++i) end = s.find(' ', end + 1);
-    return s.substr(0, end);
-}
-
-// Nearest rank: the smallest value with at least p·n values at or below it.
-std::int64_t nearest_rank(const std::vector<std::int64_t>& sorted, double p) {
-    if (sorted.empty()) return 0;
-    auto rank = static_cast<std::size_t>(std::ceil(p * static_cast<double>(sorted.size())));
-    rank = std::clamp<std::size_t>(rank, 1, sorted.size());
-    return sorted[rank - 1];
-}
-
-struct percentiles {
-    std::size_t count = 0;
-    std::int64_t p50 = 0, p99 = 0, p999 = 0, max = 0;
-};
-
-percentiles summarise(std::vector<std::int64_t> v) {
-    std::sort(v.begin(), v.end());
-    percentiles p;
-    p.count = v.size();
-    p.p50 = nearest_rank(v, 0.50);
-    p.p99 = nearest_rank(v, 0.99);
-    p.p999 = nearest_rank(v, 0.999);
-    p.max = v.empty() ? 0 : v.back();
-    return p;
-}
-
-// With TAPEWIRE_PERF_CTL=FIFO, perf (started with --control=fifo:FIFO -D -1) samples only the phase
-// named by TAPEWIRE_PERF_PHASE: "tapewire" (default: the throughput runs of the runtime, from
-// start() to finished(), group join included) or "bare" (the bare consumer's runs).
-class perf_control {
-public:
-    perf_control() {
-        if (const char* path = std::getenv("TAPEWIRE_PERF_CTL")) fd_ = ::open(path, O_WRONLY);
-        if (const char* p = std::getenv("TAPEWIRE_PERF_PHASE")) phase_ = p;
-    }
-    ~perf_control() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    perf_control(const perf_control&) = delete;
-    perf_control& operator=(const perf_control&) = delete;
-    void enable(std::string_view phase) {
-        if (phase == phase_) say("enable\n");
-    }
-    void disable(std::string_view phase) {
-        if (phase == phase_) say("disable\n");
-    }
-
-private:
-    void say(std::string_view s) {
-        if (fd_ >= 0 && ::write(fd_, s.data(), s.size()) < 0) fd_ = -1;
-    }
-    int fd_ = -1;
-    std::string phase_ = "tapewire";
-};
-
+// perf samples the phase named by TAPEWIRE_PERF_PHASE: "tapewire" (default: the throughput runs of
+// the runtime, from start() to finished(), group join included) or "bare" (the bare consumer's runs).
 perf_control& perf() {
-    static perf_control p;
+    static perf_control p("tapewire");
     return p;
 }
 
-// CPU time of this process's threads from /proc/self/task/*/schedstat (ns on a CPU, ns runnable but
-// waiting for one), grouped by thread name (librdkafka names its threads rdk:main, rdk:brokerN, the
-// embedded broker's rdk:mock; the runtime's are tw-consume, tw-pipeline, tw-analytics).
-struct thread_times {
-    std::map<int, std::pair<std::string, std::pair<std::uint64_t, std::uint64_t>>> by_tid;
-
-    static thread_times now() {
-        thread_times t;
-        DIR* d = ::opendir("/proc/self/task");
-        if (d == nullptr) return t;
-        while (const dirent* e = ::readdir(d)) {
-            if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-            const std::string base = std::string("/proc/self/task/") + e->d_name;
-            char name[64] = {};
-            unsigned long long run = 0, wait = 0;
-            if (std::FILE* f = std::fopen((base + "/comm").c_str(), "r")) {
-                if (std::fgets(name, sizeof name, f) == nullptr) name[0] = '\0';
-                std::fclose(f);
-            }
-            if (std::FILE* f = std::fopen((base + "/schedstat").c_str(), "r")) {
-                if (std::fscanf(f, "%llu %llu", &run, &wait) != 2) run = wait = 0;
-                std::fclose(f);
-            }
-            std::string n(name);
-            while (!n.empty() && (n.back() == '\n' || n.back() == ' ')) n.pop_back();
-            t.by_tid[std::atoi(e->d_name)] = {n, {run, wait}};
-        }
-        ::closedir(d);
-        t.process_ns = process_cpu_ns();
-        read_machine(t.machine_busy_ns, t.machine_steal_ns);
-        return t;
-    }
-
-    // All CPUs of the machine, from /proc/stat: time busy (neither idle nor iowait), and time the
-    // hypervisor ran something else ("steal").
-    static void read_machine(double& busy_ns, double& steal_ns) {
-        busy_ns = steal_ns = 0;
-        std::FILE* f = std::fopen("/proc/stat", "r");
-        if (f == nullptr) return;
-        unsigned long long v[8] = {};
-        const int n = std::fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4],
-                                  &v[5], &v[6], &v[7]);
-        std::fclose(f);
-        const double ns_per_tick = 1e9 / static_cast<double>(std::max(1L, ::sysconf(_SC_CLK_TCK)));
-        if (n != 8) return;
-        busy_ns = static_cast<double>(v[0] + v[1] + v[2] + v[5] + v[6]) * ns_per_tick;
-        steal_ns = static_cast<double>(v[7]) * ns_per_tick;
-    }
-
-    // Newer readings of `n` over these; threads gone since keep their last reading.
-    void update(const thread_times& n) {
-        for (const auto& [tid, v] : n.by_tid) by_tid[tid] = v;
-        process_ns = n.process_ns;
-        machine_busy_ns = n.machine_busy_ns;
-        machine_steal_ns = n.machine_steal_ns;
-    }
-
-    // CPU time of the whole process, threads that have ended included.
-    static std::uint64_t process_cpu_ns() {
-        timespec ts{};
-        ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-        return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(ts.tv_nsec);
-    }
-
-    std::uint64_t process_ns = 0;
-    double machine_busy_ns = 0, machine_steal_ns = 0;
-};
-
+// CPU time of this process's threads over a span, grouped by thread name (librdkafka names its
+// threads rdk:main, rdk:brokerN, the embedded broker's rdk:mock; the runtime's are tw-consume,
+// tw-pipeline, tw-analytics).
 struct cpu_use {
     std::vector<std::pair<std::string, double>> run_ns_by_name; // sorted, largest first
     double run_ns = 0, wait_ns = 0;                             // all threads
@@ -263,24 +119,24 @@ struct cpu_use {
     // Threads born inside the span count from zero. The total is the process's CPU time (exact);
     // a thread that ended inside the span is counted up to its last reading in `b`, and what that
     // misses shows as "unseen".
-    static cpu_use between(const thread_times& a, const thread_times& b) {
+    static cpu_use between(const cpu_snapshot& a, const cpu_snapshot& b) {
         cpu_use u;
         std::map<std::string, double> by;
         double seen = 0;
-        for (const auto& [tid, v] : b.by_tid) {
+        for (const auto& [tid, v] : b.threads) {
             std::uint64_t run0 = 0, wait0 = 0;
-            if (auto it = a.by_tid.find(tid); it != a.by_tid.end()) {
-                run0 = it->second.second.first;
-                wait0 = it->second.second.second;
+            if (auto it = a.threads.find(tid); it != a.threads.end()) {
+                run0 = it->second.run_ns;
+                wait0 = it->second.wait_ns;
             }
-            const double run = static_cast<double>(v.second.first - run0);
-            by[v.first] += run;
+            const double run = static_cast<double>(v.run_ns - run0);
+            by[v.name] += run;
             seen += run;
-            u.wait_ns += static_cast<double>(v.second.second - wait0);
+            u.wait_ns += static_cast<double>(v.wait_ns - wait0);
         }
         u.run_ns = static_cast<double>(b.process_ns - a.process_ns);
-        u.others_ns = std::max(0.0, b.machine_busy_ns - a.machine_busy_ns - u.run_ns);
-        u.steal_ns = b.machine_steal_ns - a.machine_steal_ns;
+        u.others_ns = std::max(0.0, b.machine.busy_ns - a.machine.busy_ns - u.run_ns);
+        u.steal_ns = b.machine.steal_ns - a.machine.steal_ns;
         if (u.run_ns - seen > 0.01 * u.run_ns) by["unseen"] += u.run_ns - seen;
         u.run_ns_by_name.assign(by.begin(), by.end());
         std::sort(u.run_ns_by_name.begin(), u.run_ns_by_name.end(),
@@ -404,9 +260,7 @@ prefill_result prefill(const std::string& bootstrap, const std::string& topic, c
     for (int tries = 0; rd_kafka_flush(rk.get(), 1000) != RD_KAFKA_RESP_ERR_NO_ERROR; ++tries)
         if (tries >= 120 || dc.failed.load() != 0) throw failure("pre-fill: the broker did not take every message");
     r.seconds = static_cast<double>(mono_ns() - t0) / 1e9;
-    if (dc.delivered.load() != n || dc.failed.load() != 0)
-        throw failure("pre-fill: " + std::to_string(dc.delivered.load()) + " of " + std::to_string(n) +
-                      " messages delivered, " + std::to_string(dc.failed.load()) + " failed");
+    count_check("pre-fill").equal("delivered", dc.delivered.load(), n).equal("failed", dc.failed.load(), 0).enforce();
 
     for (std::uint32_t p = 0; p < partitions; ++p) {
         std::int64_t low = -1, high = -1;
@@ -424,6 +278,35 @@ prefill_result prefill(const std::string& bootstrap, const std::string& topic, c
 }
 
 // ---- floor 1: a bare consumer --------------------------------------------------------------------
+
+// Messages read, sampled from the first one on: the start of the span the rate is computed over,
+// and the count at the end of each 100 ms of it.
+struct read_span {
+    std::int64_t t_first = 0;          // mono ns of the first sample that saw a message
+    std::uint64_t at_first = 0;        // messages by then: not counted in the rate
+    std::vector<std::uint64_t> series; // messages at the end of each 100 ms
+
+    [[nodiscard]] bool started() const noexcept { return t_first != 0; }
+    void start(std::int64_t now, std::uint64_t messages) {
+        t_first = now;
+        at_first = messages;
+    }
+    void record(std::int64_t now, std::uint64_t messages) {
+        const auto slot = static_cast<std::size_t>((now - t_first) / 100'000'000);
+        if (series.size() <= slot) series.resize(slot + 1, messages);
+        series[slot] = messages;
+    }
+    // The messages of each 100 ms.
+    [[nodiscard]] std::vector<std::uint64_t> per_100ms() const {
+        std::vector<std::uint64_t> out;
+        std::uint64_t prev = at_first;
+        for (const std::uint64_t v : series) {
+            out.push_back(v - prev);
+            prev = v;
+        }
+        return out;
+    }
+};
 
 struct read_result {
     cpu_use cpu;                          // the process's threads over the timed span
@@ -478,10 +361,10 @@ read_result bare_consumer(const std::string& bootstrap, const std::string& topic
         throw failure(std::string("bare consumer: assign failed: ") + rd_kafka_err2str(err));
     kafka_queue queue(rd_kafka_queue_get_consumer(rk.get()));
     perf().enable("bare");
-    std::int64_t t_first = 0, t_last = 0;
-    std::uint64_t at_first = 0, errors = 0;
-    thread_times cpu0;
-    std::vector<std::uint64_t> series; // messages at the end of each 100 ms
+    read_span span;
+    std::int64_t t_last = 0;
+    std::uint64_t errors = 0;
+    cpu_snapshot cpu0;
     const std::int64_t deadline = t_phase + 120'000'000'000;
     while (r.messages < expected) {
         ssize_t n = rd_kafka_consume_batch_queue(queue.get(), 0, batch.data(), batch.size());
@@ -499,34 +382,25 @@ read_result bare_consumer(const std::string& bootstrap, const std::string& topic
                 std::fprintf(stderr, "tapewire-bench: bare consumer: %s\n", rd_kafka_message_errstr(m));
             rd_kafka_message_destroy(m);
         }
-        if (t_first == 0 && r.messages > 0) {
-            t_first = now;
-            at_first = r.messages;
-            cpu0 = thread_times::now();
-        } else if (t_first != 0) {
-            const auto slot = static_cast<std::size_t>((now - t_first) / 100'000'000);
-            if (series.size() <= slot) series.resize(slot + 1, r.messages);
-            series[slot] = r.messages;
+        if (!span.started() && r.messages > 0) {
+            span.start(now, r.messages);
+            cpu0 = cpu_snapshot::now();
+        } else if (span.started()) {
+            span.record(now, r.messages);
         }
         t_last = now;
         if (now > deadline) break;
     }
     perf().disable("bare");
-    r.cpu = cpu_use::between(cpu0, thread_times::now());
+    r.cpu = cpu_use::between(cpu0, cpu_snapshot::now());
     (void)rd_kafka_assign(rk.get(), nullptr);
     queue.reset();
     (void)rd_kafka_consumer_close(rk.get());
-    if (r.messages != expected || errors != 0)
-        throw failure("bare consumer read " + std::to_string(r.messages) + " of " + std::to_string(expected) +
-                      " messages (" + std::to_string(errors) + " errors)");
-    r.counted = r.messages - at_first;
-    r.seconds = static_cast<double>(t_last - t_first) / 1e9;
-    r.startup_seconds = static_cast<double>(t_first - t_phase) / 1e9;
-    std::uint64_t prev = at_first;
-    for (const std::uint64_t v : series) {
-        r.per_100ms.push_back(v - prev);
-        prev = v;
-    }
+    count_check("bare consumer").equal("messages", r.messages, expected).equal("errors", errors, 0).enforce();
+    r.counted = r.messages - span.at_first;
+    r.seconds = static_cast<double>(t_last - span.t_first) / 1e9;
+    r.startup_seconds = static_cast<double>(span.t_first - t_phase) / 1e9;
+    r.per_100ms = span.per_100ms();
     return r;
 }
 
@@ -555,7 +429,7 @@ pipeline_result run_pipeline(const std::string& bootstrap, const std::string& to
     c.kafka.partitions = a.partitions;
     c.kafka.stop_at_end = true;
     c.kafka.dlq_topic = dlq;
-    c.sink.kind = {"ndjson"};
+    c.sink.kind = {sink_kind::ndjson};
     c.sink.path = "/dev/null";
     c.pipeline.threads = threads;
     c.pipeline.idle = a.idle;
@@ -567,10 +441,9 @@ pipeline_result run_pipeline(const std::string& bootstrap, const std::string& to
     const std::int64_t t_phase = mono_ns();
     perf().enable("tapewire");
     p.start();
-    std::int64_t t_first = 0, t_parsed = 0, t_end = 0;
-    std::uint64_t at_first = 0;
-    std::vector<std::uint64_t> series; // messages at the end of each 100 ms
-    thread_times cpu0, cpu1;
+    read_span span;
+    std::int64_t t_parsed = 0, t_end = 0;
+    cpu_snapshot cpu0, cpu1;
     const std::int64_t deadline = t_phase + 180'000'000'000;
     for (;;) {
         const pipeline_stats& st = p.stats();
@@ -578,20 +451,15 @@ pipeline_result run_pipeline(const std::string& bootstrap, const std::string& to
         const std::uint64_t parsed = st.ticks.load(std::memory_order_relaxed);
         const bool done = p.finished();
         const std::int64_t now = mono_ns();
-        if (t_first == 0 && msgs > 0) {
-            t_first = now;
-            at_first = msgs;
-            cpu0 = thread_times::now();
+        if (!span.started() && msgs > 0) {
+            span.start(now, msgs);
+            cpu0 = cpu_snapshot::now();
         }
-        if (t_first != 0 && t_parsed == 0) {
-            const auto slot = static_cast<std::size_t>((now - t_first) / 100'000'000);
-            if (series.size() <= slot) series.resize(slot + 1, msgs);
-            series[slot] = msgs;
-        }
-        if (t_first != 0 && t_parsed == 0 && (parsed >= a.ticks || done)) {
+        if (span.started() && t_parsed == 0) span.record(now, msgs);
+        if (span.started() && t_parsed == 0 && (parsed >= a.ticks || done)) {
             t_parsed = now;
             perf().disable("tapewire");
-            cpu1 = thread_times::now();
+            cpu1 = cpu_snapshot::now();
         }
         if (done) {
             t_end = now;
@@ -616,21 +484,20 @@ pipeline_result run_pipeline(const std::string& bootstrap, const std::string& to
     r.dead_letters = st.dead_letters.load();
     r.stalls = st.source_stalls.load();
     r.pauses = p.metrics().get_counter("kafka_pauses_total").value();
-    if (!error.empty()) throw failure("tapewire (threads=" + std::to_string(threads) + "): " + error);
-    if (r.messages != a.ticks || parsed != a.ticks || r.dead_letters != 0 || t_first == 0)
-        throw failure("tapewire (threads=" + std::to_string(threads) + ") read " + std::to_string(r.messages) + " of " +
-                      std::to_string(a.ticks) + " messages, parsed " + std::to_string(parsed) + ", " +
-                      std::to_string(r.dead_letters) + " dead letters");
-    r.counted = r.messages - at_first;
-    r.seconds = static_cast<double>(t_parsed - t_first) / 1e9;
-    r.startup_seconds = static_cast<double>(t_first - t_phase) / 1e9;
+    const std::string who = "tapewire (threads=" + std::to_string(threads) + ")";
+    if (!error.empty()) throw failure(who + ": " + error);
+    count_check(who)
+        .equal("messages read", r.messages, a.ticks)
+        .equal("parsed", parsed, a.ticks)
+        .equal("dead letters", r.dead_letters, 0)
+        .enforce();
+    if (!span.started()) throw failure(who + ": no sample saw a message before it finished");
+    r.counted = r.messages - span.at_first;
+    r.seconds = static_cast<double>(t_parsed - span.t_first) / 1e9;
+    r.startup_seconds = static_cast<double>(span.t_first - t_phase) / 1e9;
     r.finish_seconds = static_cast<double>(t_end - t_parsed) / 1e9;
     r.cpu = cpu_use::between(cpu0, cpu1);
-    std::uint64_t prev = at_first;
-    for (const std::uint64_t v : series) {
-        r.per_100ms.push_back(v - prev);
-        prev = v;
-    }
+    r.per_100ms = span.per_100ms();
     return r;
 }
 
@@ -699,8 +566,7 @@ kcat_result run_kcat(const std::string& bootstrap, const std::string& topic, std
     // First the check that kcat reads every message (same command, output counted through a pipe),
     // then the timed run exactly as specified, output to /dev/null.
     r.count_seconds = spawn_kcat(args, true, r.lines);
-    if (r.lines != expected)
-        throw failure("kcat printed " + std::to_string(r.lines) + " of " + std::to_string(expected) + " messages");
+    count_check("kcat").equal("lines printed", r.lines, expected).enforce();
     std::uint64_t ignored = 0;
     r.seconds = spawn_kcat(args, false, ignored);
     return r;
@@ -891,15 +757,7 @@ paced_run produce_paced(const std::string& bootstrap, const std::string& topic, 
     prod.on_delivery = [&times](std::int32_t p, std::int64_t off, std::int64_t at) { times.record(p, off, at); };
     rd_kafka_topic_t* kt = prod.topic(topic);
 
-    std::vector<symbol> syms(a.symbols);
-    std::vector<std::string> names(a.symbols);
-    std::vector<std::int64_t> cents(a.symbols);
-    xorshift rng(a.seed);
-    for (std::uint32_t i = 0; i < a.symbols; ++i) {
-        names[i] = symbol_name(i, a.symbols);
-        syms[i] = symbol::from(names[i]);
-        cents[i] = 1000 + rng.below(49'000);
-    }
+    random_market market(a.symbols, a.seed);
     paced_run r;
     r.total = static_cast<std::uint64_t>(std::llround(a.rate * (a.warmup_seconds + a.latency_seconds)));
     std::vector<std::int64_t> behind;
@@ -922,22 +780,18 @@ paced_run produce_paced(const std::string& bootstrap, const std::string& topic, 
             now = mono_ns();
         }
         behind.push_back(now - due);
-        const std::uint32_t s = rng.below(a.symbols);
-        const std::uint64_t x = rng.next();
-        cents[s] = std::max<std::int64_t>(cents[s] + (static_cast<std::int64_t>(x % 3) - 1), 100);
+        const random_market::trade t = market.next();
         json_buffer j(buf, sizeof buf);
-        write_tick_json(j, tick::trade(syms[s], wall_ns(), static_cast<double>(cents[s]) / 100.0,
-                                       100.0 * static_cast<double>(1 + (x >> 8) % 10)));
-        while (!prod.try_produce(kt, names[s], j.view())) prod.poll(1);
+        write_tick_json(j, tick::trade(market.sym(t.symbol), wall_ns(), t.price, t.size));
+        while (!prod.try_produce(kt, market.name(t.symbol), j.view())) prod.poll(1);
         if ((i & 63) == 0) prod.poll(0);
     }
     (void)::prctl(PR_SET_TIMERSLACK, 50'000UL, 0, 0, 0);
     for (int tries = 0; !prod.flush(std::chrono::milliseconds(1000)); ++tries)
         if (tries >= 30 || !prod.failure().empty()) throw failure("latency producer: not delivered: " + prod.failure());
     if (abort.load()) return r;
-    if (prod.delivered() != r.total || !prod.failure().empty())
-        throw failure("latency producer: " + std::to_string(prod.delivered()) + " of " + std::to_string(r.total) +
-                      " delivered " + prod.failure());
+    if (!prod.failure().empty()) throw failure("latency producer: " + prod.failure());
+    count_check("latency producer").equal("delivered", prod.delivered(), r.total).enforce();
     const percentiles b = summarise(std::move(behind));
     r.behind_p99 = b.p99;
     r.behind_max = b.max;
@@ -1006,7 +860,7 @@ latency_result tapewire_latency(const std::string& bootstrap, const std::string&
     c.kafka.group = unique_group("latency");
     c.kafka.partitions = a.partitions;
     c.kafka.dlq_topic = "";
-    c.sink.kind = {"ndjson"};
+    c.sink.kind = {sink_kind::ndjson};
     c.sink.path = "/dev/null";
     c.pipeline.idle = a.idle;
     if (fetch_wait_ms >= 0)
@@ -1059,10 +913,11 @@ latency_result tapewire_latency(const std::string& bootstrap, const std::string&
     proc_thread.stop();
     if (thread_failed.load()) throw failure("latency chain: " + thread_error);
     const latency_terminal& term = chain->sink;
-    if (term.ticks().size() != run.total || term.dead_letters() != 0 || parse.parsed() != run.total)
-        throw failure("latency chain: " + std::to_string(term.ticks().size()) + " of " + std::to_string(run.total) +
-                      " ticks came out, " + std::to_string(parse.parsed()) + " parsed, " +
-                      std::to_string(term.dead_letters()) + " dead letters");
+    count_check("latency chain")
+        .equal("ticks out", term.ticks().size(), run.total)
+        .equal("parsed", parse.parsed(), run.total)
+        .equal("dead letters", term.dead_letters(), 0)
+        .enforce();
     resolve(run, times, term.ticks(), &term.bars(), r);
     r.bars_total = term.bars().size() + term.untimed_bars();
     r.untimed_bars = term.untimed_bars();
@@ -1146,80 +1001,23 @@ latency_result bare_latency(const std::string& bootstrap, const std::string& top
     (void)rd_kafka_assign(rk.get(), nullptr);
     queue.reset();
     (void)rd_kafka_consumer_close(rk.get());
-    if (failed.load() || errors != 0 || got.size() != run.total)
-        throw failure("bare latency consumer read " + std::to_string(got.size()) + " of " + std::to_string(run.total) +
-                      " messages (" + std::to_string(errors) + " errors)");
+    count_check("bare latency consumer")
+        .equal("messages", got.size(), run.total)
+        .equal("errors", errors, 0)
+        .equal("failed reads", failed.load() ? 1 : 0, 0)
+        .enforce();
     resolve(run, times, got, nullptr, r);
     return r;
 }
 
 // ---- the command -----------------------------------------------------------------------------------
 
-void usage(std::FILE* to) {
-    std::fputs(
-        "usage: tapewire-bench kafka [--ticks N] [--partitions P] [--symbols S] [--threads 1|2|both]\n"
-        "                            [--rate R] [--latency-seconds S] [--warmup-seconds S] [--fetch-wait-ms F]\n"
-        "                            [--no-latency] [--no-tuned] [--tuned K=V]\n"
-        "                            [--no-kcat] [--seed N] [--consumer K=V] [--producer K=V] [--verbose] [--json]\n"
-        "Pre-fills a topic of an in-process embedded broker with N canonical ticks, then reads it with a\n"
-        "bare librdkafka consumer (floor 1), with tapewire::pipeline in process mode (consume, parse,\n"
-        "window, vwap, anomaly, NDJSON to /dev/null), and with kcat (floor 2); then measures the latency\n"
-        "from produce() to the bar's emission at R ticks/s offered, on fresh topics: a bare consumer and\n"
-        "tapewire, each with the consumer defaults and with fetch.wait.max.ms = F.\n"
-        "  --ticks N            ticks in the pre-filled topic (default 2000000)\n"
-        "  --partitions P       partitions of both topics (default 64; the broker keeps ~5 MiB each)\n"
-        "  --symbols S          distinct symbols (default 500)\n"
-        "  --threads T          pipeline.threads of the tapewire runs: 1, 2 or both (default both)\n"
-        "  --rate R             latency phase: ticks/s offered (default 50000)\n"
-        "  --latency-seconds S  latency phase: seconds measured (default 10)\n"
-        "  --warmup-seconds S   latency phase: seconds produced first, unmeasured (default 2)\n"
-        "  --fetch-wait-ms F    latency phase: fetch.wait.max.ms of the second pair of runs (default 5)\n"
-        "  --idle K             pipeline.idle of the tapewire runs: backoff (default), spin or sleep\n"
-        "  --no-latency         skip the latency phase\n"
-        "  --no-kcat            skip kcat (floor 2)\n"
-        "  --no-tuned           skip the tapewire runs with the proposed consumer settings\n"
-        "  --tuned K=V          consumer property of those runs (repeatable; default\n"
-        "                       queued.min.messages=10000000)\n"
-        "  --seed N             input generator seed (default 42)\n"
-        "  --consumer K=V       extra librdkafka consumer property for every reader (experiments)\n"
-        "  --producer K=V       extra librdkafka property for the latency producer (experiments)\n"
-        "  --verbose            also print messages per 100 ms of each read, and the tick latency by\n"
-        "                       second of the latency runs\n"
-        "  --json               one JSON object instead of text\n",
-        to);
-}
-
-bool parse_positive(const char* s, double& out) { return parse_double(s, out) && out > 0; }
-
-std::string json_number(double v) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.0f", v);
-    return buf;
-}
-
-std::string json_ratio(double v) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.4f", v);
-    return buf;
-}
-
-std::string json_percentiles(const percentiles& p) {
-    char buf[256];
-    std::snprintf(buf, sizeof buf, "{\"count\":%zu,\"p50\":%lld,\"p99\":%lld,\"p999\":%lld,\"max\":%lld}", p.count,
-                  static_cast<long long>(p.p50), static_cast<long long>(p.p99), static_cast<long long>(p.p999),
-                  static_cast<long long>(p.max));
-    return buf;
-}
-
+// "8.25 us", "310 us", "12.5 ms": three significant digits or so.
 std::string us(std::int64_t ns) {
-    char buf[64];
-    if (ns < 10'000)
-        std::snprintf(buf, sizeof buf, "%.2f us", static_cast<double>(ns) / 1e3);
-    else if (ns < 10'000'000)
-        std::snprintf(buf, sizeof buf, "%.0f us", static_cast<double>(ns) / 1e3);
-    else
-        std::snprintf(buf, sizeof buf, "%.1f ms", static_cast<double>(ns) / 1e6);
-    return buf;
+    const auto v = static_cast<double>(ns);
+    if (ns < 10'000) return fmt("%.2f us", v / 1e3);
+    if (ns < 10'000'000) return fmt("%.0f us", v / 1e3);
+    return fmt("%.1f ms", v / 1e6);
 }
 
 int run_kafka(const kafka_args& a) {
@@ -1235,42 +1033,42 @@ int run_kafka(const kafka_args& a) {
     fo.ticks = a.ticks;
     fo.symbols = a.symbols;
     fo.seed = a.seed;
-    fo.first_ts = (wall_ns() / 1'000'000'000 - 3600) * 1'000'000'000;
+    fo.first_ts = an_hour_ago();
     fo.mean_step_ns = 1000;
     const tick_feed feed = make_feed(fo);
-    progress(a, "kafka: broker %s, pre-filling %s with %llu ticks on %u partitions...\n", bootstrap.c_str(),
+    progress(a.json, "kafka: broker %s, pre-filling %s with %llu ticks on %u partitions...\n", bootstrap.c_str(),
              topic.c_str(), static_cast<unsigned long long>(a.ticks), a.partitions);
     const prefill_result pf = prefill(bootstrap, topic, feed, a.partitions);
-    progress(a, "  pre-filled in %.2f s; bare consumer...\n", pf.seconds);
+    progress(a.json, "  pre-filled in %.2f s; bare consumer...\n", pf.seconds);
 
     // Bare, tapewire, tapewire, bare: the floor is read on both sides of the runtime's runs, so a
     // change of the VM's speed during the runs shows (and is averaged) instead of biasing the ratio.
     const read_result bare1 = bare_consumer(bootstrap, topic, a.partitions, a.ticks, a);
     std::optional<pipeline_result> tw1, tw2, tw1t, tw2t;
     if (a.threads1) {
-        progress(a, "  tapewire, pipeline.threads = 1...\n");
+        progress(a.json, "  tapewire, pipeline.threads = 1...\n");
         tw1 = run_pipeline(bootstrap, topic, dlq, a, 1, false);
     }
     if (a.threads2) {
-        progress(a, "  tapewire, pipeline.threads = 2...\n");
+        progress(a.json, "  tapewire, pipeline.threads = 2...\n");
         tw2 = run_pipeline(bootstrap, topic, dlq, a, 2, false);
     }
     std::string tuned_desc;
     for (const auto& [k, v] : a.tuned_props) tuned_desc += (tuned_desc.empty() ? "" : " ") + k + "=" + v;
     if (a.tuned && a.threads1) {
-        progress(a, "  tapewire, pipeline.threads = 1, %s...\n", tuned_desc.c_str());
+        progress(a.json, "  tapewire, pipeline.threads = 1, %s...\n", tuned_desc.c_str());
         tw1t = run_pipeline(bootstrap, topic, dlq, a, 1, true);
     }
     if (a.tuned && a.threads2) {
-        progress(a, "  tapewire, pipeline.threads = 2, %s...\n", tuned_desc.c_str());
+        progress(a.json, "  tapewire, pipeline.threads = 2, %s...\n", tuned_desc.c_str());
         tw2t = run_pipeline(bootstrap, topic, dlq, a, 2, true);
     }
-    progress(a, "  bare consumer again...\n");
+    progress(a.json, "  bare consumer again...\n");
     const read_result bare2 = bare_consumer(bootstrap, topic, a.partitions, a.ticks, a);
     const double bare_rate = (bare1.rate() + bare2.rate()) / 2;
     std::optional<kcat_result> kc;
     if (a.kcat) {
-        progress(a, "  kcat (a counting run, then the timed run)...\n");
+        progress(a.json, "  kcat (a counting run, then the timed run)...\n");
         kc = run_kcat(bootstrap, topic, a.ticks, a);
     }
     // Latency, on a fresh topic each: the bare floor, then tapewire, first with the consumer
@@ -1283,14 +1081,14 @@ int run_kafka(const kafka_args& a) {
             broker.create_topic(t, static_cast<int>(a.partitions));
             return t;
         };
-        progress(a, "  latency at %.0f ticks/s, %.0f s warm-up + %.0f s each: bare consumer...\n", a.rate,
+        progress(a.json, "  latency at %.0f ticks/s, %.0f s warm-up + %.0f s each: bare consumer...\n", a.rate,
                  a.warmup_seconds, a.latency_seconds);
         bare_lat = bare_latency(bootstrap, fresh_topic(), a, -1);
-        progress(a, "  latency: tapewire (group join first)...\n");
+        progress(a.json, "  latency: tapewire (group join first)...\n");
         tw_lat = tapewire_latency(bootstrap, fresh_topic(), a, -1);
-        progress(a, "  latency with fetch.wait.max.ms = %d: bare consumer...\n", a.fetch_wait_ms);
+        progress(a.json, "  latency with fetch.wait.max.ms = %d: bare consumer...\n", a.fetch_wait_ms);
         bare_lat_fw = bare_latency(bootstrap, fresh_topic(), a, a.fetch_wait_ms);
-        progress(a, "  latency with fetch.wait.max.ms = %d: tapewire...\n", a.fetch_wait_ms);
+        progress(a.json, "  latency with fetch.wait.max.ms = %d: tapewire...\n", a.fetch_wait_ms);
         tw_lat_fw = tapewire_latency(bootstrap, fresh_topic(), a, a.fetch_wait_ms);
     }
     const std::string load1 = load_average();
@@ -1304,21 +1102,19 @@ int run_kafka(const kafka_args& a) {
         s += ",\"tapewire_2t_ticks_per_s\":" + (tw2 ? json_number(tw2->rate()) : "null");
         s += ",\"bare_consumer_msgs_per_s\":" + json_number(bare_rate);
         s += ",\"kcat_msgs_per_s\":" + (kc ? json_number(kc->rate(a.ticks)) : "null");
-        s += ",\"ratio_vs_bare\":" + (tw1 ? json_ratio(r1) : "null");
-        s += ",\"ratio_2t_vs_bare\":" + (tw2 ? json_ratio(r2) : "null");
+        s += ",\"ratio_vs_bare\":" + (tw1 ? json_number(r1, 4) : "null");
+        s += ",\"ratio_2t_vs_bare\":" + (tw2 ? json_number(r2, 4) : "null");
         auto rate_of = [](const std::optional<pipeline_result>& t) { return t ? json_number(t->rate()) : "null"; };
         auto starved = [](const std::optional<pipeline_result>& t) {
-            char b[32];
-            std::snprintf(b, sizeof b, "%.1f", t ? t->starved_seconds() : 0.0);
-            return t ? std::string(b) : std::string("null");
+            return t ? json_number(t->starved_seconds(), 1) : std::string("null");
         };
         s += ",\"tapewire_starved_s\":" + starved(tw1);
         s += ",\"tapewire_2t_starved_s\":" + starved(tw2);
         s += ",\"tuned\":\"" + (a.tuned ? tuned_desc : std::string()) + "\"";
         s += ",\"tapewire_tuned_ticks_per_s\":" + rate_of(tw1t);
         s += ",\"tapewire_2t_tuned_ticks_per_s\":" + rate_of(tw2t);
-        s += ",\"ratio_tuned_vs_bare\":" + (tw1t ? json_ratio(ratio(tw1t)) : "null");
-        s += ",\"ratio_2t_tuned_vs_bare\":" + (tw2t ? json_ratio(ratio(tw2t)) : "null");
+        s += ",\"ratio_tuned_vs_bare\":" + (tw1t ? json_number(ratio(tw1t), 4) : "null");
+        s += ",\"ratio_2t_tuned_vs_bare\":" + (tw2t ? json_number(ratio(tw2t), 4) : "null");
         s += ",\"tapewire_tuned_starved_s\":" + starved(tw1t);
         s += ",\"tapewire_2t_tuned_starved_s\":" + starved(tw2t);
         auto cpu_ns = [](const read_result& x) {
@@ -1327,21 +1123,19 @@ int run_kafka(const kafka_args& a) {
         double others = std::max(bare1.cpu.others_ns / bare1.seconds, bare2.cpu.others_ns / bare2.seconds);
         for (const auto* t : {&tw1, &tw2, &tw1t, &tw2t})
             if (*t) others = std::max(others, (*t)->cpu.others_ns / (*t)->seconds);
-        char ob[32];
-        std::snprintf(ob, sizeof ob, "%.2f", others / 1e9);
-        s += ",\"other_cpus_max\":" + std::string(ob);
+        s += ",\"other_cpus_max\":" + json_number(others / 1e9, 2);
         s += ",\"bare_cpu_ns_per_msg\":" + cpu_ns(bare1);
         s += ",\"tapewire_cpu_ns_per_msg\":" + (tw1 ? cpu_ns(*tw1) : "null");
         s += ",\"tapewire_2t_cpu_ns_per_msg\":" + (tw2 ? cpu_ns(*tw2) : "null");
         auto pct = [](const std::optional<latency_result>& l, bool bar) {
-            return l ? json_percentiles(bar ? l->bar : l->tick) : std::string("null");
+            return l ? to_json(bar ? l->bar : l->tick) : std::string("null");
         };
         s += ",\"latency_rate\":" + (a.latency ? json_number(a.rate) : "null");
         s += ",\"bar_latency_ns\":" + pct(tw_lat, true);
         s += ",\"tick_latency_ns\":" + pct(tw_lat, false);
         s += ",\"bare_latency_ns\":" + pct(bare_lat, false);
         auto inner = [](const std::optional<latency_result>& l, bool bar) {
-            return l ? json_percentiles(bar ? l->in_bar : l->in_tick) : std::string("null");
+            return l ? to_json(bar ? l->in_bar : l->in_tick) : std::string("null");
         };
         s += ",\"bar_internal_ns\":" + inner(tw_lat, true);
         s += ",\"tick_internal_ns\":" + inner(tw_lat, false);
@@ -1444,84 +1238,56 @@ int run_kafka(const kafka_args& a) {
     return 0;
 }
 
+option_table kafka_options(kafka_args& a) {
+    option_table t("tapewire-bench kafka",
+                   "Pre-fills a topic of an in-process embedded broker with N canonical ticks, then reads it with a\n"
+                   "bare librdkafka consumer (floor 1), with tapewire::pipeline in process mode (consume, parse,\n"
+                   "window, vwap, anomaly, NDJSON to /dev/null), and with kcat (floor 2); then measures the latency\n"
+                   "from produce() to the bar's emission at R ticks/s offered, on fresh topics: a bare consumer and\n"
+                   "tapewire, each with the consumer defaults and with fetch.wait.max.ms = F.\n");
+    t.add("--ticks N", "ticks in the pre-filled topic (default 2000000)", whole(a.ticks, std::uint64_t{1}));
+    t.add("--partitions P", "partitions of both topics (default 64; the broker keeps ~5 MiB each)",
+          whole(a.partitions, 1u, 10'000u));
+    t.add("--symbols S", "distinct symbols (default 500)", whole(a.symbols, 1u));
+    t.add("--threads T", "pipeline.threads of the tapewire runs: 1, 2 or both (default both)",
+          one_or_both(a.threads1, a.threads2, "1", "2"));
+    t.add("--rate R", "latency phase: ticks/s offered (default 50000)", positive(a.rate));
+    t.add("--latency-seconds S", "latency phase: seconds measured (default 10)", positive(a.latency_seconds));
+    t.add("--warmup-seconds S", "latency phase: seconds produced first, unmeasured (default 2)",
+          positive(a.warmup_seconds));
+    t.add("--fetch-wait-ms F", "latency phase: fetch.wait.max.ms of the second pair of runs (default 5)",
+          whole(a.fetch_wait_ms, 0));
+    t.add("--idle K", "pipeline.idle of the tapewire runs: backoff (default), spin or sleep", kind_value(a.idle));
+    t.add("--no-latency", "skip the latency phase", flag(a.latency, false));
+    t.add("--no-kcat", "skip kcat (floor 2)", flag(a.kcat, false));
+    t.add("--no-tuned", "skip the tapewire runs with the proposed consumer settings", flag(a.tuned, false));
+    t.add("--tuned K=V", "consumer property of those runs (repeatable; default\nqueued.min.messages=10000000)",
+          {[&a](std::string_view v) {
+               auto kv = read_key_value(v);
+               if (!kv) return false;
+               if (!a.tuned_given) a.tuned_props.clear(); // the first --tuned replaces the default set
+               a.tuned_given = true;
+               a.tuned_props.push_back(std::move(*kv));
+               return true;
+           },
+           "KEY=VALUE"});
+    t.add("--seed N", "input generator seed (default 42)", whole(a.seed));
+    t.add("--consumer K=V", "extra librdkafka consumer property for every reader (experiments)",
+          key_value(a.consumer_props));
+    t.add("--producer K=V", "extra librdkafka property for the latency producer (experiments)",
+          key_value(a.producer_props));
+    t.add("--verbose",
+          "also print messages per 100 ms of each read, and the tick latency by\nsecond of the latency runs",
+          flag(a.verbose));
+    t.add("--json", "one JSON object instead of text", flag(a.json));
+    return t;
+}
+
 } // namespace
 
 int kafka_main(int argc, char** argv) {
     kafka_args a;
-    for (int i = 0; i < argc; ++i) {
-        const std::string_view arg = argv[i];
-        auto value = [&]() -> const char* {
-            if (i + 1 >= argc) {
-                std::fprintf(stderr, "tapewire-bench: %s needs a value\n", argv[i]);
-                std::exit(2);
-            }
-            return argv[++i];
-        };
-        bool ok = true;
-        if (arg == "--ticks") {
-            ok = parse_number(value(), a.ticks) && a.ticks > 0;
-        } else if (arg == "--partitions") {
-            ok = parse_number(value(), a.partitions) && a.partitions > 0 && a.partitions <= 10'000;
-        } else if (arg == "--symbols") {
-            ok = parse_number(value(), a.symbols) && a.symbols > 0;
-        } else if (arg == "--threads") {
-            const std::string_view v = value();
-            a.threads1 = v == "1" || v == "both";
-            a.threads2 = v == "2" || v == "both";
-            ok = a.threads1 || a.threads2;
-        } else if (arg == "--rate") {
-            ok = parse_positive(value(), a.rate);
-        } else if (arg == "--latency-seconds") {
-            ok = parse_positive(value(), a.latency_seconds);
-        } else if (arg == "--warmup-seconds") {
-            ok = parse_positive(value(), a.warmup_seconds);
-        } else if (arg == "--idle") {
-            const std::string_view v = value();
-            ok = v == "backoff" || v == "spin" || v == "sleep";
-            a.idle = v == "spin" ? idle_kind::busy_spin : v == "sleep" ? idle_kind::sleep : idle_kind::backoff;
-        } else if (arg == "--fetch-wait-ms") {
-            ok = parse_number(value(), a.fetch_wait_ms) && a.fetch_wait_ms >= 0;
-        } else if (arg == "--seed") {
-            ok = parse_number(value(), a.seed);
-        } else if (arg == "--no-latency") {
-            a.latency = false;
-        } else if (arg == "--no-tuned") {
-            a.tuned = false;
-        } else if (arg == "--tuned") {
-            const std::string kv = value();
-            const std::size_t eq = kv.find('=');
-            ok = eq != std::string::npos && eq > 0;
-            if (ok) {
-                if (!a.tuned_given) a.tuned_props.clear();
-                a.tuned_given = true;
-                a.tuned_props.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
-            }
-        } else if (arg == "--no-kcat") {
-            a.kcat = false;
-        } else if (arg == "--json") {
-            a.json = true;
-        } else if (arg == "--verbose") {
-            a.verbose = true;
-        } else if (arg == "--consumer" || arg == "--producer") {
-            const std::string kv = value();
-            const std::size_t eq = kv.find('=');
-            ok = eq != std::string::npos && eq > 0;
-            if (ok)
-                (arg == "--consumer" ? a.consumer_props : a.producer_props)
-                    .emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
-        } else if (arg == "-h" || arg == "--help") {
-            usage(stdout);
-            return 0;
-        } else {
-            std::fprintf(stderr, "tapewire-bench: unknown option %s\n", argv[i]);
-            usage(stderr);
-            return 2;
-        }
-        if (!ok) {
-            std::fprintf(stderr, "tapewire-bench: bad value for %s: %s\n", argv[i - 1], argv[i]);
-            return 2;
-        }
-    }
+    if (const auto exit_code = kafka_options(a).parse(argc, argv)) return *exit_code;
     try {
         return run_kafka(a);
     } catch (const std::exception& e) {

@@ -7,6 +7,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include "bench/common/tick_feed.hpp"
 #include "operators/parse.hpp"
 #include "operators/window.hpp"
 #include "tapewire/graph.hpp"
@@ -14,7 +15,6 @@
 #include "tapewire/json_write.hpp"
 #include "tapewire/spsc_ring.hpp"
 #include "tapewire/stage.hpp"
-#include "tick_feed.hpp"
 
 namespace tapewire::bench {
 namespace {

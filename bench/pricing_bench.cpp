@@ -29,15 +29,26 @@ const std::vector<std::string>& frames() {
     return v;
 }
 
-// The protobuf bytes of every frame.
-const std::vector<std::string>& messages() {
+// The base64 text of each frame's "message" field.
+const std::vector<std::string>& encoded() {
     static const std::vector<std::string> v = [] {
         std::vector<std::string> out;
         for (const auto& f : frames()) {
             const auto at = f.find("\"message\":\"") + 11;
+            out.push_back(f.substr(at, f.find('"', at) - at));
+        }
+        return out;
+    }();
+    return v;
+}
+
+// The protobuf bytes of every frame.
+const std::vector<std::string>& messages() {
+    static const std::vector<std::string> v = [] {
+        std::vector<std::string> out;
+        for (const auto& e : encoded()) {
             std::string bytes;
-            if (!base64_decode(std::string_view(f).substr(at, f.find('"', at) - at), bytes))
-                throw std::runtime_error("bad fixture frame");
+            if (!base64_decode(e, bytes)) throw std::runtime_error("bad fixture frame");
             out.push_back(std::move(bytes));
         }
         return out;
@@ -45,72 +56,54 @@ const std::vector<std::string>& messages() {
     return v;
 }
 
-void bm_hand_decode(benchmark::State& state) {
-    const auto& msgs = messages();
-    pricing_data d;
+// One input per iteration, cycling through `inputs`; items and bytes are the inputs' count and size.
+template <class Step> void cycle(benchmark::State& state, const std::vector<std::string>& inputs, Step&& step) {
     std::size_t i = 0, bytes = 0;
     for (auto _ : state) {
-        const auto& m = msgs[i];
-        if (!decode_pricing(m, d).ok()) state.SkipWithError("decode failed");
-        benchmark::DoNotOptimize(d);
-        bytes += m.size();
-        i = i + 1 == msgs.size() ? 0 : i + 1;
+        step(inputs[i]);
+        bytes += inputs[i].size();
+        i = i + 1 == inputs.size() ? 0 : i + 1;
     }
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
     state.SetBytesProcessed(static_cast<std::int64_t>(bytes));
+}
+
+void bm_hand_decode(benchmark::State& state) {
+    pricing_data d;
+    cycle(state, messages(), [&](const std::string& m) {
+        if (!decode_pricing(m, d).ok()) state.SkipWithError("decode failed");
+        benchmark::DoNotOptimize(d);
+    });
 }
 
 // One message object reused (strings keep their capacity), as a careful libprotobuf user would.
 void bm_libprotobuf_parse(benchmark::State& state) {
-    const auto& msgs = messages();
     PricingData p;
-    std::size_t i = 0, bytes = 0;
-    for (auto _ : state) {
-        const auto& m = msgs[i];
+    cycle(state, messages(), [&](const std::string& m) {
         if (!p.ParseFromString(m)) state.SkipWithError("parse failed");
         benchmark::DoNotOptimize(p);
-        bytes += m.size();
-        i = i + 1 == msgs.size() ? 0 : i + 1;
-    }
-    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
-    state.SetBytesProcessed(static_cast<std::int64_t>(bytes));
+    });
 }
 
 void bm_base64_decode(benchmark::State& state) {
-    std::vector<std::string> b64;
-    for (const auto& f : frames()) {
-        const auto at = f.find("\"message\":\"") + 11;
-        b64.push_back(f.substr(at, f.find('"', at) - at));
-    }
     std::string out;
-    std::size_t i = 0, bytes = 0;
-    for (auto _ : state) {
-        if (!base64_decode(b64[i], out)) state.SkipWithError("bad base64");
+    cycle(state, encoded(), [&](const std::string& e) {
+        if (!base64_decode(e, out)) state.SkipWithError("bad base64");
         benchmark::DoNotOptimize(out.data());
-        bytes += b64[i].size();
-        i = i + 1 == b64.size() ? 0 : i + 1;
-    }
-    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
-    state.SetBytesProcessed(static_cast<std::int64_t>(bytes));
+    });
 }
 
 // A whole v2 text frame to tick JSON: what the stream task does per frame, minus the socket and
 // the outbox.
 void bm_frame_to_tick_json(benchmark::State& state) {
-    const auto& fr = frames();
     frame_to_tick f;
     char space[256];
     json_buffer json(space, sizeof space);
-    std::size_t i = 0, bytes = 0;
-    for (auto _ : state) {
-        const auto o = f.process(fr[i], json);
+    cycle(state, frames(), [&](const std::string& frame) {
+        const auto o = f.process(frame, json);
         if (o.kind != frame_outcome::what::tick) state.SkipWithError("no tick");
         benchmark::DoNotOptimize(o.json.data());
-        bytes += fr[i].size();
-        i = i + 1 == fr.size() ? 0 : i + 1;
-    }
-    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
-    state.SetBytesProcessed(static_cast<std::int64_t>(bytes));
+    });
 }
 
 BENCHMARK(bm_hand_decode);

@@ -60,7 +60,10 @@ for b in "${needed[@]}"; do
   fi
 done
 
-echo "== machine: $(nproc) CPUs, $(uptime | sed 's/.*load average/load average/')"
+# load: "load average: 0.80, 0.65, 0.88", from uptime.
+load() { uptime | sed 's/.*load average/load average/'; }
+
+echo "== machine: $(nproc) CPUs, $(load)"
 echo
 
 if [ "$run_graph" = 1 ]; then
@@ -69,16 +72,31 @@ if [ "$run_graph" = 1 ]; then
   echo
 fi
 
-# field JSON NAME: the number after "NAME": in a one-line JSON object.
-field() { sed -n "s/.*\"$2\":\([-0-9.e+]*\).*/\1/p" <<<"$1"; }
-# object JSON NAME: the flat object after "NAME": ({...} without the braces), for field().
-object() { sed -n "s/.*\"$2\":{\([^}]*\)}.*/\1/p" <<<"$1"; }
+# field JSON NAME: the number after "NAME": in a one-line JSON object; NAME.KEY: the number after
+# "KEY": inside the flat object after "NAME":.
+field() {
+  local json=$1 name=$2
+  if [[ $name == *.* ]]; then
+    json=$(sed -n "s/.*\"${name%%.*}\":{\([^}]*\)}.*/\1/p" <<<"$json")
+    name=${name#*.}
+  fi
+  sed -n "s/.*\"$name\":\([-0-9.e+]*\).*/\1/p" <<<"$json"
+}
+# list JSON NAME: the numbers of the array after "NAME":, comma-separated.
+list() { sed -n "s/.*\"$2\":\[\([^]]*\)\].*/\1/p" <<<"$1"; }
 
-# summarise LABEL VALUES...: median (the middle one, the upper of two) and min..max.
-summarise() {
-  local label=$1
+# Every run's value of each field, one a line, by field name: keep() adds a run, summarise() reads.
+declare -A kept=()
+# keep JSON NAMES...: adds this run's value of each field.
+keep() {
+  local json=$1 name
   shift
-  printf '%s\n' "$@" | sort -g | awk -v label="$label" '
+  for name in "$@"; do kept[$name]+="$(field "$json" "$name")"$'\n'; done
+}
+
+# summarise LABEL NAME: median over the kept runs (the middle one, the upper of two) and min..max.
+summarise() {
+  printf '%s' "${kept[$2]}" | sort -g | awk -v label="$1" '
     { v[NR] = $1 }
     END { printf "    %-14s median %-12s (min %s .. max %s)\n", label, v[int(NR / 2) + 1], v[1], v[NR] }'
 }
@@ -88,25 +106,20 @@ graph() {
   local title=$1
   shift
   echo "== $title: tapewire-bench graph $*"
-  local tps=() p50=() p99=() p999=() mx=() allocs=()
+  kept=()
   for ((r = 1; r <= reps; r++)); do
     local out
     out=$("$bench" graph "$@" --json)
     echo "  run $r: $out"
-    tps+=("$(field "$out" ticks_per_s)")
-    p50+=("$(field "$out" p50)")
-    p99+=("$(field "$out" p99)")
-    p999+=("$(field "$out" p999)")
-    mx+=("$(field "$out" max)")
-    allocs+=("$(field "$out" allocs_per_tick)")
+    keep "$out" ticks_per_s latency_ns.p50 latency_ns.p99 latency_ns.p999 latency_ns.max allocs_per_tick
   done
-  summarise "ticks/s" "${tps[@]}"
-  summarise "p50 ns" "${p50[@]}"
-  summarise "p99 ns" "${p99[@]}"
-  summarise "p99.9 ns" "${p999[@]}"
-  summarise "max ns" "${mx[@]}"
-  summarise "allocs/tick" "${allocs[@]}"
-  echo "  load after: $(uptime | sed 's/.*load average/load average/')"
+  summarise "ticks/s" ticks_per_s
+  summarise "p50 ns" latency_ns.p50
+  summarise "p99 ns" latency_ns.p99
+  summarise "p99.9 ns" latency_ns.p999
+  summarise "max ns" latency_ns.max
+  summarise "allocs/tick" allocs_per_tick
+  echo "  load after: $(load)"
   echo
 }
 
@@ -133,75 +146,52 @@ kafka_bench() {
   local kticks=${KAFKA_TICKS:-2000000} kparts=${KAFKA_PARTITIONS:-64} krate=${KAFKA_RATE:-50000}
   local klat=${KAFKA_LAT_SECONDS:-10}
   echo "== kafka: tapewire-bench kafka --ticks $kticks --partitions $kparts --rate $krate --latency-seconds $klat"
-  local tw1=() tw2=() bare=() kcat=() r1=() r2=() st1=() st2=()
-  local tw1t=() tw2t=() r1t=() r2t=() st1t=() st2t=() others=()
-  local bar50=() bar99=() bar999=() barmax=() tick50=() tick99=() bare50=() bare99=()
-  local fbar50=() fbar99=() fbar999=() fbarmax=() ftick50=() ftick99=() fbare50=() fbare99=()
+  kept=()
+  local out lat
   for ((r = 1; r <= reps; r++)); do
-    local out
     wait_idle
     out=$("$bench" kafka --ticks "$kticks" --partitions "$kparts" --rate "$krate" --latency-seconds "$klat" --json)
     echo "  run $r: $out"
-    tw1+=("$(field "$out" tapewire_ticks_per_s)")
-    tw2+=("$(field "$out" tapewire_2t_ticks_per_s)")
-    bare+=("$(field "$out" bare_consumer_msgs_per_s)")
-    kcat+=("$(field "$out" kcat_msgs_per_s)")
-    r1+=("$(field "$out" ratio_vs_bare)")
-    r2+=("$(field "$out" ratio_2t_vs_bare)")
-    st1+=("$(field "$out" tapewire_starved_s)")
-    st2+=("$(field "$out" tapewire_2t_starved_s)")
-    tw1t+=("$(field "$out" tapewire_tuned_ticks_per_s)")
-    tw2t+=("$(field "$out" tapewire_2t_tuned_ticks_per_s)")
-    r1t+=("$(field "$out" ratio_tuned_vs_bare)")
-    r2t+=("$(field "$out" ratio_2t_tuned_vs_bare)")
-    st1t+=("$(field "$out" tapewire_tuned_starved_s)")
-    st2t+=("$(field "$out" tapewire_2t_tuned_starved_s)")
-    others+=("$(field "$out" other_cpus_max)")
-    local o
-    o=$(object "$out" bar_latency_ns); bar50+=("$(field "$o" p50)"); bar99+=("$(field "$o" p99)")
-    bar999+=("$(field "$o" p999)"); barmax+=("$(field "$o" max)")
-    o=$(object "$out" tick_latency_ns); tick50+=("$(field "$o" p50)"); tick99+=("$(field "$o" p99)")
-    o=$(object "$out" bare_latency_ns); bare50+=("$(field "$o" p50)"); bare99+=("$(field "$o" p99)")
-    o=$(object "$out" bar_latency_fw_ns); fbar50+=("$(field "$o" p50)"); fbar99+=("$(field "$o" p99)")
-    fbar999+=("$(field "$o" p999)"); fbarmax+=("$(field "$o" max)")
-    o=$(object "$out" tick_latency_fw_ns); ftick50+=("$(field "$o" p50)"); ftick99+=("$(field "$o" p99)")
-    o=$(object "$out" bare_latency_fw_ns); fbare50+=("$(field "$o" p50)"); fbare99+=("$(field "$o" p99)")
+    keep "$out" bare_consumer_msgs_per_s tapewire_ticks_per_s tapewire_2t_ticks_per_s kcat_msgs_per_s \
+      ratio_vs_bare ratio_2t_vs_bare tapewire_starved_s tapewire_2t_starved_s \
+      tapewire_tuned_ticks_per_s tapewire_2t_tuned_ticks_per_s ratio_tuned_vs_bare ratio_2t_tuned_vs_bare \
+      tapewire_tuned_starved_s tapewire_2t_tuned_starved_s other_cpus_max
+    for lat in bar_latency_ns bar_latency_fw_ns; do keep "$out" $lat.p50 $lat.p99 $lat.p999 $lat.max; done
+    for lat in tick_latency_ns bare_latency_ns tick_latency_fw_ns bare_latency_fw_ns; do keep "$out" $lat.p50 $lat.p99; done
   done
-  summarise "bare msgs/s" "${bare[@]}"
-  summarise "tw 1t ticks/s" "${tw1[@]}"
-  summarise "tw 2t ticks/s" "${tw2[@]}"
-  summarise "kcat msgs/s" "${kcat[@]}"
-  summarise "ratio 1t/bare" "${r1[@]}"
-  summarise "ratio 2t/bare" "${r2[@]}"
-  summarise "starved s 1t" "${st1[@]}"
-  summarise "starved s 2t" "${st2[@]}"
+  summarise "bare msgs/s" bare_consumer_msgs_per_s
+  summarise "tw 1t ticks/s" tapewire_ticks_per_s
+  summarise "tw 2t ticks/s" tapewire_2t_ticks_per_s
+  summarise "kcat msgs/s" kcat_msgs_per_s
+  summarise "ratio 1t/bare" ratio_vs_bare
+  summarise "ratio 2t/bare" ratio_2t_vs_bare
+  summarise "starved s 1t" tapewire_starved_s
+  summarise "starved s 2t" tapewire_2t_starved_s
   echo "  tapewire with the proposed consumer setting ($(sed -n 's/.*"tuned":"\([^"]*\)".*/\1/p' <<<"$out")):"
-  summarise "tw 1t ticks/s" "${tw1t[@]}"
-  summarise "tw 2t ticks/s" "${tw2t[@]}"
-  summarise "ratio 1t/bare" "${r1t[@]}"
-  summarise "ratio 2t/bare" "${r2t[@]}"
-  summarise "starved s 1t" "${st1t[@]}"
-  summarise "starved s 2t" "${st2t[@]}"
-  summarise "other CPUs" "${others[@]}"
-  echo "  latency at $krate ticks/s, consumer defaults (fetch.wait.max.ms 500), ns:"
-  summarise "bar p50" "${bar50[@]}"
-  summarise "bar p99" "${bar99[@]}"
-  summarise "bar p99.9" "${bar999[@]}"
-  summarise "bar max" "${barmax[@]}"
-  summarise "tick p50" "${tick50[@]}"
-  summarise "tick p99" "${tick99[@]}"
-  summarise "bare p50" "${bare50[@]}"
-  summarise "bare p99" "${bare99[@]}"
-  echo "  latency at $krate ticks/s, fetch.wait.max.ms 5, ns:"
-  summarise "bar p50" "${fbar50[@]}"
-  summarise "bar p99" "${fbar99[@]}"
-  summarise "bar p99.9" "${fbar999[@]}"
-  summarise "bar max" "${fbarmax[@]}"
-  summarise "tick p50" "${ftick50[@]}"
-  summarise "tick p99" "${ftick99[@]}"
-  summarise "bare p50" "${fbare50[@]}"
-  summarise "bare p99" "${fbare99[@]}"
-  echo "  load after: $(uptime | sed 's/.*load average/load average/')"
+  summarise "tw 1t ticks/s" tapewire_tuned_ticks_per_s
+  summarise "tw 2t ticks/s" tapewire_2t_tuned_ticks_per_s
+  summarise "ratio 1t/bare" ratio_tuned_vs_bare
+  summarise "ratio 2t/bare" ratio_2t_tuned_vs_bare
+  summarise "starved s 1t" tapewire_tuned_starved_s
+  summarise "starved s 2t" tapewire_2t_tuned_starved_s
+  summarise "other CPUs" other_cpus_max
+  local fw
+  for fw in "" _fw; do
+    if [ -z "$fw" ]; then
+      echo "  latency at $krate ticks/s, consumer defaults (fetch.wait.max.ms 500), ns:"
+    else
+      echo "  latency at $krate ticks/s, fetch.wait.max.ms 5, ns:"
+    fi
+    summarise "bar p50" bar_latency${fw}_ns.p50
+    summarise "bar p99" bar_latency${fw}_ns.p99
+    summarise "bar p99.9" bar_latency${fw}_ns.p999
+    summarise "bar max" bar_latency${fw}_ns.max
+    summarise "tick p50" tick_latency${fw}_ns.p50
+    summarise "tick p99" tick_latency${fw}_ns.p99
+    summarise "bare p50" bare_latency${fw}_ns.p50
+    summarise "bare p99" bare_latency${fw}_ns.p99
+  done
+  echo "  load after: $(load)"
   echo
 }
 
@@ -211,18 +201,19 @@ sink_bench() {
   local sticks=${SINK_TICKS:-1000000} slat=${SINK_LAT_SECONDS:-20} sruns=${SINK_LAT_RUNS:-4}
   echo "== sink: tapewire-bench sink --ticks $sticks --runs $reps --duration $slat --latency-runs $sruns"
   wait_idle
-  local out o
+  local out lat
   out=$("$bench" sink --ticks "$sticks" --runs "$reps" --duration "$slat" --latency-runs "$sruns" --json)
   echo "  $out"
-  echo "    writer rows/s       $(field "$out" writer_rows_per_s)   (runs: $(sed -n 's/.*"writer_runs":\[\([^]]*\)\].*/\1/p' <<<"$out"))"
-  echo "    COPY text rows/s    $(field "$out" copy_text_rows_per_s)   (runs: $(sed -n 's/.*"copy_text_runs":\[\([^]]*\)\].*/\1/p' <<<"$out"))"
-  echo "    COPY binary rows/s  $(field "$out" copy_binary_rows_per_s)   (runs: $(sed -n 's/.*"copy_binary_runs":\[\([^]]*\)\].*/\1/p' <<<"$out"))"
+  echo "    writer rows/s       $(field "$out" writer_rows_per_s)   (runs: $(list "$out" writer_runs))"
+  echo "    COPY text rows/s    $(field "$out" copy_text_rows_per_s)   (runs: $(list "$out" copy_text_runs))"
+  echo "    COPY binary rows/s  $(field "$out" copy_binary_rows_per_s)   (runs: $(list "$out" copy_binary_runs))"
   echo "    writer / COPY text  $(field "$out" ratio_vs_copy_text)   writer / COPY binary $(field "$out" ratio_vs_copy_binary)"
-  o=$(object "$out" bar_latency_ns)
-  echo "    bars, batch_interval $(field "$o" batch_interval_ms) ms: emission -> commit p50 $(field "$o" p50) ns, p99 $(field "$o" p99) ns"
-  o=$(object "$out" bar_latency_fast_ns)
-  [ -n "$o" ] && echo "    bars, batch_interval $(field "$o" batch_interval_ms) ms: emission -> commit p50 $(field "$o" p50) ns, p99 $(field "$o" p99) ns"
-  echo "  load after: $(uptime | sed 's/.*load average/load average/')"
+  for lat in bar_latency_ns bar_latency_fast_ns; do
+    if [ -n "$(field "$out" $lat.batch_interval_ms)" ]; then
+      echo "    bars, batch_interval $(field "$out" $lat.batch_interval_ms) ms: emission -> commit p50 $(field "$out" $lat.p50) ns, p99 $(field "$out" $lat.p99) ns"
+    fi
+  done
+  echo "  load after: $(load)"
   echo
 }
 
@@ -235,29 +226,31 @@ if [ "$run_graph" = 1 ]; then
 
   graph "latency at $lat_rate ticks/s, 2 threads" --threads 2 --symbols "$symbols" --ticks "$lat_ticks" --rate "$lat_rate"
 fi
-if { [ -z "$only" ] || [ "$only" = kafka ]; } && [ "$kafka" != 0 ]; then
-  if command -v kcat >/dev/null; then
-    kafka_bench
-  else
-    echo "== kafka: skipped, kcat is not installed (apt-get install kcat)"
-    echo
-  fi
+# wanted NAME SWITCH: whether ONLY and the bench's own switch (KAFKA, SINK, FETCH) let it run.
+wanted() { { [ -z "$only" ] || [ "$only" = "$1" ]; } && [ "$2" != 0 ]; }
+# skipped NAME WHY: says so in the report.
+skipped() {
+  echo "== $1: skipped, $2"
+  echo
+}
+
+if wanted kafka "$kafka"; then
+  if command -v kcat >/dev/null; then kafka_bench; else skipped kafka "kcat is not installed (apt-get install kcat)"; fi
 fi
 
-if { [ -z "$only" ] || [ "$only" = sink ]; } && [ "$sink" != 0 ]; then
+if wanted sink "$sink"; then
   if [ -x /usr/lib/postgresql/15/bin/initdb ]; then
     sink_bench
   else
-    echo "== sink: skipped, PostgreSQL 15 is not installed (scripts/install-deps.sh installs postgresql-15)"
-    echo
+    skipped sink "PostgreSQL 15 is not installed (scripts/install-deps.sh installs postgresql-15)"
   fi
 fi
 
-if { [ -z "$only" ] || [ "$only" = fetch ]; } && [ "$fetch" != 0 ]; then
+if wanted fetch "$fetch"; then
   echo "== fetch: tapewire-bench fetch --symbols ${FETCH_SYMBOLS:-500} --seconds ${FETCH_SECONDS:-5} --runs $reps"
   wait_idle
   "$bench" fetch --symbols "${FETCH_SYMBOLS:-500}" --seconds "${FETCH_SECONDS:-5}" --runs "$reps"
-  echo "  load after: $(uptime | sed 's/.*load average/load average/')"
+  echo "  load after: $(load)"
   echo
   pricing="$build/bench/tapewire-pricing-bench"
   if [ -x "$pricing" ]; then

@@ -45,12 +45,9 @@
 // See README.md for the definitions and the results.
 
 #include <algorithm>
-#include <atomic>
-#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cmath>
-#include <cstdarg>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -58,19 +55,16 @@
 #include <filesystem>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
-#include <dirent.h>
-#include <sys/resource.h>
-#include <unistd.h>
-
-#include "args.hpp"
+#include "bench/common/args.hpp"
+#include "bench/common/cpu_time.hpp"
+#include "bench/common/percentiles.hpp"
+#include "bench/common/report.hpp"
 #include "src/base/clock.hpp"
 #include "src/base/duration_text.hpp"
 #include "src/base/metrics.hpp"
@@ -116,164 +110,7 @@ struct sink_args {
 
 #if TAPEWIRE_BENCH_LIBPQ
 
-struct failure : std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
-
-void progress(const sink_args& a, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
-void progress(const sink_args& a, const char* fmt, ...) {
-    if (a.json) return;
-    va_list ap;
-    va_start(ap, fmt);
-    std::vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    std::fflush(stderr);
-}
-
-std::string load_average() {
-    std::FILE* f = std::fopen("/proc/loadavg", "r");
-    if (f == nullptr) return "?";
-    char buf[64] = {};
-    const bool ok = std::fgets(buf, sizeof buf, f) != nullptr;
-    std::fclose(f);
-    if (!ok) return "?";
-    std::string s(buf);
-    std::size_t end = 0;
-    for (int i = 0; i < 3 && end != std::string::npos; ++i) end = s.find(' ', end + 1);
-    return s.substr(0, end);
-}
-
-// The middle value (the upper of the two middle ones for an even count), as run.sh does.
-double median(std::vector<double> v) {
-    if (v.empty()) return 0;
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
-}
-
-std::string fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));
-std::string fmt(const char* f, ...) {
-    char buf[512];
-    va_list ap;
-    va_start(ap, f);
-    std::vsnprintf(buf, sizeof buf, f, ap);
-    va_end(ap);
-    return buf;
-}
-
 std::string ms(std::int64_t ns) { return fmt("%.1f ms", static_cast<double>(ns) / 1e6); }
-
-// ---- CPU time from /proc ---------------------------------------------------------------------------
-
-// utime + stime of /proc/<path>/stat in clock ticks, and the parent pid; false when it is gone.
-bool read_stat(const std::string& path, std::uint64_t& ticks, long& ppid, std::string& comm) {
-    std::FILE* f = std::fopen(path.c_str(), "r");
-    if (f == nullptr) return false;
-    char buf[1024];
-    const std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
-    std::fclose(f);
-    buf[n] = '\0';
-    // pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
-    char* open = std::strchr(buf, '(');
-    char* close = std::strrchr(buf, ')');
-    if (open == nullptr || close == nullptr) return false;
-    comm.assign(open + 1, close);
-    char* p = close + 2;
-    unsigned long long fields[3] = {};
-    char state = 0;
-    if (std::sscanf(p, "%c %llu %*u %*u %*u %*u %*u %*u %*u %*u %*u %llu %llu", &state, &fields[0], &fields[1],
-                    &fields[2]) != 4)
-        return false;
-    ppid = static_cast<long>(fields[0]);
-    ticks = fields[1] + fields[2];
-    return true;
-}
-
-// Samples, every 100 ms on its own thread, the CPU time of this process's threads (by name) and of
-// the PostgreSQL server's processes (the postmaster and its children), keeping the last value seen
-// of each, so threads that have exited by the end still count up to their last sample.
-class cpu_sampler {
-public:
-    explicit cpu_sampler(long postmaster) : postmaster_(postmaster) {
-        sample();
-        base_ = last_;
-        thread_ = std::thread([this] {
-            while (!stop_.load(std::memory_order_acquire)) {
-                std::this_thread::sleep_for(std::chrono::milliseconds(100));
-                sample();
-            }
-        });
-    }
-    ~cpu_sampler() { finish(); }
-    cpu_sampler(const cpu_sampler&) = delete;
-    cpu_sampler& operator=(const cpu_sampler&) = delete;
-
-    // Stops sampling (after one last sample) and returns CPU seconds per name: this process's
-    // threads by their names, "postgres" for the whole server.
-    std::map<std::string, double> finish() {
-        if (thread_.joinable()) {
-            stop_.store(true, std::memory_order_release);
-            thread_.join();
-            sample();
-        }
-        std::map<std::string, double> out;
-        const double hz = static_cast<double>(::sysconf(_SC_CLK_TCK));
-        std::lock_guard<std::mutex> lock(mu_);
-        for (const auto& [key, v] : last_) {
-            std::uint64_t before = 0;
-            if (auto it = base_.find(key); it != base_.end()) before = it->second.ticks;
-            out[v.name] += static_cast<double>(v.ticks - std::min(v.ticks, before)) / hz;
-        }
-        return out;
-    }
-
-private:
-    struct entry {
-        std::string name;
-        std::uint64_t ticks = 0;
-    };
-
-    void sample() {
-        std::map<std::string, entry> now;
-        std::uint64_t ticks = 0;
-        long ppid = 0;
-        std::string comm;
-        if (DIR* d = ::opendir("/proc/self/task")) {
-            while (dirent* e = ::readdir(d)) {
-                if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-                if (read_stat(std::string("/proc/self/task/") + e->d_name + "/stat", ticks, ppid, comm))
-                    now["t" + std::string(e->d_name)] = {comm, ticks};
-            }
-            ::closedir(d);
-        }
-        if (postmaster_ > 0) {
-            if (DIR* d = ::opendir("/proc")) {
-                while (dirent* e = ::readdir(d)) {
-                    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-                    const long pid = std::strtol(e->d_name, nullptr, 10);
-                    if (!read_stat(std::string("/proc/") + e->d_name + "/stat", ticks, ppid, comm)) continue;
-                    if (pid == postmaster_ || ppid == postmaster_)
-                        now["p" + std::string(e->d_name)] = {"postgres", ticks};
-                }
-                ::closedir(d);
-            }
-        }
-        std::lock_guard<std::mutex> lock(mu_);
-        for (auto& [k, v] : now) last_[k] = std::move(v);
-    }
-
-    long postmaster_;
-    std::mutex mu_;
-    std::map<std::string, entry> base_, last_;
-    std::atomic<bool> stop_{false};
-    std::thread thread_;
-};
-
-double thread_cpu_s() {
-    rusage u{};
-    ::getrusage(RUSAGE_THREAD, &u);
-    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-           static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
 
 // ---- libpq -----------------------------------------------------------------------------------------
 
@@ -307,6 +144,13 @@ public:
         auto r = query(sql);
         if (PQntuples(r.get()) < 1 || PQnfields(r.get()) < 1) return {};
         return PQgetvalue(r.get(), 0, 0);
+    }
+    // A query's one whole number, such as a count(*).
+    std::uint64_t number(const std::string& sql) {
+        const std::string v = scalar(sql);
+        const auto n = read_integer<std::uint64_t>(v);
+        if (!n) throw failure("libpq: " + sql.substr(0, 80) + ": not a count: '" + v + "'");
+        return *n;
     }
 
 private:
@@ -493,8 +337,8 @@ copy_result copy_rows(pq& db, long postmaster, const tick_rows& in, bool binary)
     constexpr std::size_t k_chunk = 256 * 1024;
     std::string buf;
     buf.reserve(k_chunk + 4096);
-    cpu_sampler cpu(postmaster);
-    const double cpu0 = thread_cpu_s();
+    cpu_sampler cpu(postmaster, "postgres");
+    const double cpu0 = thread_cpu_seconds();
     const std::int64_t t0 = mono_ns();
     db.exec("BEGIN");
     (void)db.query(std::string("COPY ticks_copy (") + k_tick_columns + ") FROM STDIN" +
@@ -532,11 +376,10 @@ copy_result copy_rows(pq& db, long postmaster, const tick_rows& in, bool binary)
     db.exec("COMMIT");
     copy_result res;
     res.seconds = static_cast<double>(mono_ns() - t0) / 1e9;
-    res.client_cpu_s = thread_cpu_s() - cpu0;
+    res.client_cpu_s = thread_cpu_seconds() - cpu0;
     const auto c = cpu.finish();
     if (auto it = c.find("postgres"); it != c.end()) res.server_cpu_s = it->second;
-    if (copied != in.rows.size())
-        throw failure("COPY: " + std::to_string(copied) + " rows copied, expected " + std::to_string(in.rows.size()));
+    count_check("COPY").equal("rows copied", copied, in.rows.size()).enforce();
     return res;
 }
 
@@ -605,8 +448,8 @@ copy_result run_statement(pq& db, long postmaster, const tick_rows& in, const st
             throw failure("prepare " + v.name + ": " + PQresultErrorMessage(r.get()));
     }
     std::vector<std::string> arrays;
-    cpu_sampler cpu(postmaster);
-    const double cpu0 = thread_cpu_s();
+    cpu_sampler cpu(postmaster, "postgres");
+    const double cpu0 = thread_cpu_seconds();
     const std::int64_t t0 = mono_ns();
     for (std::size_t b = 0; b < in.rows.size(); b += batch) {
         build_arrays(arrays, in, b, std::min(in.rows.size(), b + batch));
@@ -623,13 +466,11 @@ copy_result run_statement(pq& db, long postmaster, const tick_rows& in, const st
     }
     copy_result res;
     res.seconds = static_cast<double>(mono_ns() - t0) / 1e9;
-    res.client_cpu_s = thread_cpu_s() - cpu0;
+    res.client_cpu_s = thread_cpu_seconds() - cpu0;
     const auto c = cpu.finish();
     if (auto it = c.find("postgres"); it != c.end()) res.server_cpu_s = it->second;
     db.exec("DEALLOCATE tw_variant");
-    const std::string n = db.scalar("SELECT count(*) FROM ticks_x");
-    if (n != std::to_string(in.rows.size()))
-        throw failure(v.name + ": ticks_x holds " + n + " rows, expected " + std::to_string(in.rows.size()));
+    count_check(v.name).equal("rows in ticks_x", db.number("SELECT count(*) FROM ticks_x"), in.rows.size()).enforce();
     return res;
 }
 
@@ -755,10 +596,10 @@ void drop_tables(pq& db) {
 config base_config(const sink_args& a, const std::string& connection) {
     config c;
     c.kafka.brokers = ""; // no Kafka: source → graph → writer
-    c.source.kind = "synthetic";
+    c.source.kind = source_kind::synthetic;
     c.source.symbol_count = a.symbols;
     c.source.seed = a.seed;
-    c.sink.kind = {"odbc"};
+    c.sink.kind = {sink_kind::odbc};
     c.sink.connection = connection;
     c.sink.batch_rows = a.batch_rows;
     c.pipeline.threads = a.threads;
@@ -783,7 +624,7 @@ writer_result run_writer(const sink_args& a, const std::string& connection, long
     run_limits limits;
     limits.max_ticks = a.ticks;
     pipeline p(c, limits, pipeline_mode::run); // connects and creates the tables (untimed)
-    cpu_sampler cpu(postmaster);
+    cpu_sampler cpu(postmaster, "postgres");
     const std::int64_t t0 = mono_ns();
     p.start();
     const std::string err = p.wait();
@@ -802,10 +643,10 @@ writer_result run_writer(const sink_args& a, const std::string& connection, long
     r.write_s = static_cast<double>(commit_ns.sum()) / 1e9;
     r.commit_p50 = commit_ns.quantile(0.5);
     r.commit_p99 = commit_ns.quantile(0.99);
-    if (r.ticks != a.ticks)
-        throw failure("pipeline: " + std::to_string(r.ticks) + " ticks parsed, expected " + std::to_string(a.ticks));
-    if (r.rows < a.ticks)
-        throw failure("pipeline: " + std::to_string(r.rows) + " rows committed, fewer than the ticks");
+    count_check("pipeline")
+        .equal("ticks parsed", r.ticks, a.ticks)
+        .at_least("rows committed", r.rows, a.ticks)
+        .enforce();
     return r;
 }
 
@@ -816,14 +657,6 @@ struct latency_result {
     std::vector<std::int64_t> bars;              // per committed bar: its sql_bar_latency_ns bucket (upper bound)
     std::int64_t commit_p50 = 0, commit_p99 = 0; // sql_commit_ns
 };
-
-// Nearest rank over sorted values.
-std::int64_t nearest_rank(const std::vector<std::int64_t>& sorted, double q) {
-    if (sorted.empty()) return 0;
-    auto rank = static_cast<std::size_t>(std::ceil(q * static_cast<double>(sorted.size())));
-    rank = std::clamp<std::size_t>(rank, 1, sorted.size());
-    return sorted[rank - 1];
-}
 
 // Every recorded value of a histogram, as the upper bound of its bucket, in ascending order:
 // quantile() at the middle of each rank's step returns that rank's bucket. Retried if a record
@@ -903,11 +736,9 @@ double cpu_of(const std::map<std::string, double>& cpu, const std::string& name)
     return it == cpu.end() ? 0 : it->second;
 }
 
-std::string json_num(double v, int decimals = 0) { return fmt("%.*f", decimals, v); }
-
 int run_sink(const sink_args& a) {
     const std::string load0 = load_average();
-    progress(a, "sink: starting PostgreSQL 15 (initdb into a temporary folder)...\n");
+    progress(a.json, "sink: starting PostgreSQL 15 (initdb into a temporary folder)...\n");
     // The server's folder goes under the temporary directory (same disk here), not the repository.
     const auto cwd = std::filesystem::current_path();
     std::filesystem::current_path(std::filesystem::temp_directory_path());
@@ -928,8 +759,8 @@ int run_sink(const sink_args& a) {
     const std::string fsync = db.scalar("SHOW fsync");
     const std::string sync_commit = db.scalar("SHOW synchronous_commit");
     const std::string wal_sync = db.scalar("SHOW wal_sync_method");
-    progress(a, "  PostgreSQL %s on 127.0.0.1:%d, fsync=%s synchronous_commit=%s wal_sync_method=%s\n", version.c_str(),
-             pg->port(), fsync.c_str(), sync_commit.c_str(), wal_sync.c_str());
+    progress(a.json, "  PostgreSQL %s on 127.0.0.1:%d, fsync=%s synchronous_commit=%s wal_sync_method=%s\n",
+             version.c_str(), pg->port(), fsync.c_str(), sync_commit.c_str(), wal_sync.c_str());
     const std::string server_log = pg->dir() + "/server.log";
     if (a.profile) enable_statement_log(db);
 
@@ -942,7 +773,7 @@ int run_sink(const sink_args& a) {
     std::vector<double> w_rates, t_rates, b_rates;
     std::uint64_t copied_rows = 0;
     if (a.throughput) {
-        progress(a,
+        progress(a.json,
                  "throughput: %llu ticks, %u symbols, %.0f ticks/s of event time from %s (%.1f s), "
                  "batch_rows %u, pipeline.threads %u, %u run(s)\n",
                  static_cast<unsigned long long>(a.ticks), a.symbols, a.event_rate, a.start.c_str(),
@@ -954,10 +785,8 @@ int run_sink(const sink_args& a) {
             const writer_result w = run_writer(a, connection, postmaster);
             writers.push_back(w);
             w_rates.push_back(w.rate());
-            const std::string tick_count = db.scalar("SELECT count(*) FROM ticks");
-            if (tick_count != std::to_string(a.ticks))
-                throw failure("ticks holds " + tick_count + " rows, expected " + std::to_string(a.ticks));
-            progress(a,
+            count_check("ticks table").equal("rows", db.number("SELECT count(*) FROM ticks"), a.ticks).enforce();
+            progress(a.json,
                      "  run %u: writer %.0f rows/s (%llu rows: %llu ticks, %llu bars, %llu alerts; %llu commits; "
                      "%.2f s; in store::write %.0f%% of it, commit p50 %s p99 %s)\n"
                      "         CPU per second of wall time: %s\n",
@@ -968,7 +797,7 @@ int run_sink(const sink_args& a) {
             if (a.profile) {
                 const batch_profile bp = profile_from_log(server_log, log_at);
                 profiles.push_back(bp);
-                progress(a,
+                progress(a.json,
                          "         per batch (server log, %llu batches, ms): client %.1f, send %.1f, bind %.1f, "
                          "execute %.1f, between %.1f, commit %.1f = %.1f\n",
                          static_cast<unsigned long long>(bp.batches), bp.client, bp.send, bp.bind, bp.execute,
@@ -982,16 +811,16 @@ int run_sink(const sink_args& a) {
                 db.exec("CREATE TABLE ticks_copy (LIKE ticks INCLUDING ALL)");
                 db.exec("CHECKPOINT");
                 const copy_result c = copy_rows(db, postmaster, rows, binary);
-                if (a.verify) {
-                    const std::string diff =
-                        db.scalar("SELECT (SELECT count(*) FROM (SELECT * FROM ticks EXCEPT ALL SELECT * FROM "
-                                  "ticks_copy) x) + (SELECT count(*) FROM (SELECT * FROM ticks_copy EXCEPT ALL "
-                                  "SELECT * FROM ticks) y)");
-                    if (diff != "0")
-                        throw failure(std::string("COPY ") + (binary ? "binary" : "text") + ": " + diff +
-                                      " rows differ between ticks and ticks_copy");
-                }
-                progress(a, "         COPY %-6s %.0f rows/s (%.2f s; CPU per second: client %.2f, postgres %.2f)\n",
+                if (a.verify)
+                    count_check(std::string("COPY ") + (binary ? "binary" : "text"))
+                        .equal("rows that differ between ticks and ticks_copy",
+                               db.number("SELECT (SELECT count(*) FROM (SELECT * FROM ticks EXCEPT ALL SELECT * FROM "
+                                         "ticks_copy) x) + (SELECT count(*) FROM (SELECT * FROM ticks_copy EXCEPT ALL "
+                                         "SELECT * FROM ticks) y)"),
+                               0)
+                        .enforce();
+                progress(a.json,
+                         "         COPY %-6s %.0f rows/s (%.2f s; CPU per second: client %.2f, postgres %.2f)\n",
                          binary ? "binary" : "text", c.rate(rows.rows.size()), c.seconds, c.client_cpu_s / c.seconds,
                          c.server_cpu_s / c.seconds);
                 return c;
@@ -1007,7 +836,7 @@ int run_sink(const sink_args& a) {
             for (std::size_t v = 0; v < variants.size(); ++v) {
                 const copy_result c = run_statement(db, postmaster, rows, variants[v], a.batch_rows);
                 variant_rates[v].push_back(c.rate(copied_rows));
-                progress(a,
+                progress(a.json,
                          "         libpq, %u-row batches, %s: %.0f rows/s (%.2f s; CPU per second: client %.2f, "
                          "postgres %.2f)\n",
                          a.batch_rows, variants[v].name.c_str(), c.rate(copied_rows), c.seconds,
@@ -1032,7 +861,7 @@ int run_sink(const sink_args& a) {
         for (duration iv : intervals) {
             latency_series ls;
             ls.interval = iv;
-            progress(a,
+            progress(a.json,
                      "latency: bars only, %.0f ticks/s paced, start = now, 1 s windows, batch_interval %s, %u run(s) "
                      "of %.0f s...\n",
                      a.rate, format_duration(iv).c_str(), a.latency_runs, a.duration_s);
@@ -1043,7 +872,7 @@ int run_sink(const sink_args& a) {
                 ls.runs.push_back(run_latency(a, connection, iv, offset));
                 const latency_result& l = ls.runs.back();
                 ls.pooled.insert(ls.pooled.end(), l.bars.begin(), l.bars.end());
-                progress(a,
+                progress(a.json,
                          "  run %u (start %3.0f ms past a second): %zu bars committed in %.1f s, %llu commits: "
                          "emission -> commit p50 %s, p99 %s; commit p50 %s p99 %s\n",
                          k + 1, static_cast<double>(offset) / 1e6, l.bars.size(), l.seconds,
@@ -1063,37 +892,37 @@ int run_sink(const sink_args& a) {
                         "\",\"synchronous_commit\":\"" + sync_commit + "\"";
         s += ",\"ticks\":" + std::to_string(a.ticks) + ",\"runs\":" + std::to_string(writers.size()) +
              ",\"batch_rows\":" + std::to_string(a.batch_rows) + ",\"symbols\":" + std::to_string(a.symbols) +
-             ",\"event_rate\":" + json_num(a.event_rate) + ",\"threads\":" + std::to_string(a.threads);
+             ",\"event_rate\":" + json_number(a.event_rate) + ",\"threads\":" + std::to_string(a.threads);
         if (a.throughput) {
-            s += ",\"writer_rows_per_s\":" + json_num(w_med);
-            s += ",\"copy_text_rows_per_s\":" + (t_rates.empty() ? "null" : json_num(t_med));
-            s += ",\"copy_binary_rows_per_s\":" + (b_rates.empty() ? "null" : json_num(b_med));
-            s += ",\"ratio_vs_copy_text\":" + (t_rates.empty() ? "null" : json_num(r_text, 4));
-            s += ",\"ratio_vs_copy_binary\":" + (b_rates.empty() ? "null" : json_num(r_bin, 4));
+            s += ",\"writer_rows_per_s\":" + json_number(w_med);
+            s += ",\"copy_text_rows_per_s\":" + (t_rates.empty() ? "null" : json_number(t_med));
+            s += ",\"copy_binary_rows_per_s\":" + (b_rates.empty() ? "null" : json_number(b_med));
+            s += ",\"ratio_vs_copy_text\":" + (t_rates.empty() ? "null" : json_number(r_text, 4));
+            s += ",\"ratio_vs_copy_binary\":" + (b_rates.empty() ? "null" : json_number(r_bin, 4));
             std::vector<double> share, sql_cpu, pg_cpu;
             for (const auto& w : writers) {
                 share.push_back(w.write_s / w.seconds);
                 sql_cpu.push_back(cpu_of(w.cpu, "tw-sql") / w.seconds);
                 pg_cpu.push_back(cpu_of(w.cpu, "postgres") / w.seconds);
             }
-            s += ",\"writer_in_store_write\":" + json_num(median(share), 3);
-            s += ",\"writer_tw_sql_cpu\":" + json_num(median(sql_cpu), 3);
-            s += ",\"writer_postgres_cpu\":" + json_num(median(pg_cpu), 3);
+            s += ",\"writer_in_store_write\":" + json_number(median(share), 3);
+            s += ",\"writer_tw_sql_cpu\":" + json_number(median(sql_cpu), 3);
+            s += ",\"writer_postgres_cpu\":" + json_number(median(pg_cpu), 3);
             auto list = [](const std::vector<double>& v) {
                 std::string l = "[";
-                for (std::size_t i = 0; i < v.size(); ++i) l += (i ? "," : "") + json_num(v[i]);
+                for (std::size_t i = 0; i < v.size(); ++i) l += (i ? "," : "") + json_number(v[i]);
                 return l + "]";
             };
             s += ",\"writer_runs\":" + list(w_rates) + ",\"copy_text_runs\":" + list(t_rates) +
                  ",\"copy_binary_runs\":" + list(b_rates);
             const char* variant_keys[] = {"libpq_writer_sql_rows_per_s", "libpq_on_conflict_fallback_rows_per_s"};
             for (std::size_t v = 0; v < variants.size() && v < 2; ++v)
-                s += ",\"" + std::string(variant_keys[v]) + "\":" + json_num(median(variant_rates[v]));
+                s += ",\"" + std::string(variant_keys[v]) + "\":" + json_number(median(variant_rates[v]));
             if (!profiles.empty()) {
                 auto med = [&](double batch_profile::*field) {
                     std::vector<double> v;
                     for (const auto& p : profiles) v.push_back(p.*field);
-                    return json_num(median(v), 2);
+                    return json_number(median(v), 2);
                 };
                 s += ",\"batch_ms\":{\"client\":" + med(&batch_profile::client) +
                      ",\"send\":" + med(&batch_profile::send) + ",\"bind\":" + med(&batch_profile::bind) +
@@ -1110,15 +939,15 @@ int run_sink(const sink_args& a) {
             }
             const std::string name = i == 0 ? "bar_latency_ns" : "bar_latency_fast_ns";
             s += ",\"" + name +
-                 "\":{\"batch_interval_ms\":" + json_num(static_cast<double>(l.interval.count()) / 1e6, 0) +
+                 "\":{\"batch_interval_ms\":" + json_number(static_cast<double>(l.interval.count()) / 1e6, 0) +
                  ",\"runs\":" + std::to_string(l.runs.size()) + ",\"count\":" + std::to_string(l.pooled.size()) +
                  ",\"p50\":" + std::to_string(nearest_rank(l.pooled, 0.5)) +
                  ",\"p99\":" + std::to_string(nearest_rank(l.pooled, 0.99)) +
                  ",\"max_bucket\":" + std::to_string(l.pooled.empty() ? 0 : l.pooled.back()) +
-                 ",\"commit_p50\":" + json_num(median(c50)) + ",\"commit_p99\":" + json_num(median(c99)) + "}";
+                 ",\"commit_p50\":" + json_number(median(c50)) + ",\"commit_p99\":" + json_number(median(c99)) + "}";
         }
         if (a.latency)
-            s += ",\"latency_rate\":" + json_num(a.rate) + ",\"latency_seconds\":" + json_num(a.duration_s, 1);
+            s += ",\"latency_rate\":" + json_number(a.rate) + ",\"latency_seconds\":" + json_number(a.duration_s, 1);
         s += ",\"load_before\":\"" + load0 + "\",\"load_after\":\"" + load1 + "\"}";
         std::printf("%s\n", s.c_str());
         return 0;
@@ -1154,113 +983,52 @@ int run_sink(const sink_args& a) {
 
 #endif // TAPEWIRE_BENCH_LIBPQ
 
-void usage(std::FILE* to) {
-    std::fputs("usage: tapewire-bench sink [options]\n"
-               "The ODBC sink into a throwaway PostgreSQL 15: tapewire's writer (archive_ticks) against libpq COPY of\n"
-               "the same rows in the same run, and bars-only latency from a bar's emission to its commit.\n"
-               "  --ticks N            ticks of each throughput run (default 1000000)\n"
-               "  --runs R             throughput runs, fresh tables each (default 3); medians are reported\n"
-               "  --batch-rows N       sink.batch_rows (default 5000)\n"
-               "  --symbols S          source.symbol_count (default 100)\n"
-               "  --event-rate E       throughput: ticks per second of event time (default 100000: 1 bar per\n"
-               "                       1000 ticks with 100 symbols)\n"
-               "  --start T            throughput: event time of the first tick (default 2024-11-27T15:00:00Z)\n"
-               "  --threads T          pipeline.threads (default 1)\n"
-               "  --copy-format F      text, binary or both (default both)\n"
-               "  --no-verify          skip the check that ticks_copy equals ticks\n"
-               "  --statements         also run the writer's INSERT alone through libpq on the same rows and\n"
-               "                       batches, and with ON CONFLICT DO NOTHING (the writer's fallback)\n"
-               "  --profile            log every statement on the server (durations only) and break a writer\n"
-               "                       batch down: client, send, bind, execute, commit\n"
-               "  --rate R             latency: ticks per second of wall clock (default 20000)\n"
-               "  --duration S         latency: seconds per run (default 20)\n"
-               "  --latency-runs L     latency: runs per batch interval, started at 0, 1/L, ... of the interval\n"
-               "                       past a whole second, their bars pooled (default 4)\n"
-               "  --batch-interval D   latency: sink.batch_interval of the first run (default 500ms)\n"
-               "  --fast-interval D    latency: sink.batch_interval of the second run (default 100ms; 0 = none)\n"
-               "  --no-throughput      only the latency runs\n"
-               "  --no-latency         only the throughput runs\n"
-               "  --seed N             source.seed (default 1)\n"
-               "  --json               one JSON object instead of text\n",
-               to);
+option_table sink_options(sink_args& a) {
+    option_table t("tapewire-bench sink",
+                   "The ODBC sink into a throwaway PostgreSQL 15: tapewire's writer (archive_ticks) against libpq COPY "
+                   "of\nthe same rows in the same run, and bars-only latency from a bar's emission to its commit.\n");
+    t.add("--ticks N", "ticks of each throughput run (default 1000000)", whole(a.ticks, std::uint64_t{1}));
+    t.add("--runs R", "throughput runs, fresh tables each (default 3); medians are reported", whole(a.runs, 1u));
+    t.add("--batch-rows N", "sink.batch_rows (default 5000)", whole(a.batch_rows, 1u));
+    t.add("--symbols S", "source.symbol_count (default 100)", whole(a.symbols, 1u));
+    t.add("--event-rate E",
+          "throughput: ticks per second of event time (default 100000: 1 bar per\n1000 ticks with 100 symbols)",
+          positive(a.event_rate));
+    t.add("--start T", "throughput: event time of the first tick (default 2024-11-27T15:00:00Z)", text(a.start));
+    t.add("--threads T", "pipeline.threads (default 1)", whole(a.threads, 1u, 2u));
+    t.add("--copy-format F", "text, binary or both (default both)",
+          one_or_both(a.copy_text, a.copy_binary, "text", "binary"));
+    t.add("--no-verify", "skip the check that ticks_copy equals ticks", flag(a.verify, false));
+    t.add("--statements",
+          "also run the writer's INSERT alone through libpq on the same rows and\n"
+          "batches, and with ON CONFLICT DO NOTHING (the writer's fallback)",
+          flag(a.statements));
+    t.add("--profile",
+          "log every statement on the server (durations only) and break a writer\n"
+          "batch down: client, send, bind, execute, commit",
+          flag(a.profile));
+    t.add("--rate R", "latency: ticks per second of wall clock (default 20000)", positive(a.rate));
+    t.add("--duration S", "latency: seconds per run (default 20)", positive(a.duration_s));
+    t.add("--latency-runs L",
+          "latency: runs per batch interval, started at 0, 1/L, ... of the interval\n"
+          "past a whole second, their bars pooled (default 4)",
+          whole(a.latency_runs, 1u));
+    t.add("--batch-interval D", "latency: sink.batch_interval of the first run (default 500ms)",
+          duration_value(a.batch_interval, true));
+    t.add("--fast-interval D", "latency: sink.batch_interval of the second run (default 100ms; 0 = none)",
+          duration_value(a.fast_interval, false));
+    t.add("--no-throughput", "only the latency runs", flag(a.throughput, false));
+    t.add("--no-latency", "only the throughput runs", flag(a.latency, false));
+    t.add("--seed N", "source.seed (default 1)", whole(a.seed));
+    t.add("--json", "one JSON object instead of text", flag(a.json));
+    return t;
 }
 
 } // namespace
 
 int sink_main(int argc, char** argv) {
     sink_args a;
-    for (int i = 0; i < argc; ++i) {
-        const std::string_view arg = argv[i];
-        auto value = [&]() -> const char* {
-            if (i + 1 >= argc) {
-                std::fprintf(stderr, "tapewire-bench sink: %s needs a value\n", argv[i]);
-                std::exit(2);
-            }
-            return argv[++i];
-        };
-        auto dur = [&](duration& out) {
-            const auto d = parse_duration(value());
-            if (!d) return false;
-            out = *d;
-            return true;
-        };
-        bool ok = true;
-        if (arg == "--ticks")
-            ok = parse_number(value(), a.ticks) && a.ticks > 0;
-        else if (arg == "--runs")
-            ok = parse_number(value(), a.runs) && a.runs > 0;
-        else if (arg == "--batch-rows")
-            ok = parse_number(value(), a.batch_rows) && a.batch_rows > 0;
-        else if (arg == "--symbols")
-            ok = parse_number(value(), a.symbols) && a.symbols > 0;
-        else if (arg == "--event-rate")
-            ok = parse_double(value(), a.event_rate) && a.event_rate > 0;
-        else if (arg == "--start")
-            a.start = value();
-        else if (arg == "--threads")
-            ok = parse_number(value(), a.threads) && (a.threads == 1 || a.threads == 2);
-        else if (arg == "--copy-format") {
-            const std::string_view f = value();
-            a.copy_text = f == "text" || f == "both";
-            a.copy_binary = f == "binary" || f == "both";
-            ok = a.copy_text || a.copy_binary;
-        } else if (arg == "--no-verify")
-            a.verify = false;
-        else if (arg == "--statements")
-            a.statements = true;
-        else if (arg == "--profile")
-            a.profile = true;
-        else if (arg == "--rate")
-            ok = parse_double(value(), a.rate) && a.rate > 0;
-        else if (arg == "--duration")
-            ok = parse_double(value(), a.duration_s) && a.duration_s > 0;
-        else if (arg == "--latency-runs")
-            ok = parse_number(value(), a.latency_runs) && a.latency_runs > 0;
-        else if (arg == "--batch-interval")
-            ok = dur(a.batch_interval) && a.batch_interval.count() > 0;
-        else if (arg == "--fast-interval")
-            ok = dur(a.fast_interval);
-        else if (arg == "--no-throughput")
-            a.throughput = false;
-        else if (arg == "--no-latency")
-            a.latency = false;
-        else if (arg == "--seed")
-            ok = parse_number(value(), a.seed);
-        else if (arg == "--json")
-            a.json = true;
-        else if (arg == "-h" || arg == "--help") {
-            usage(stdout);
-            return 0;
-        } else {
-            std::fprintf(stderr, "tapewire-bench sink: unknown option %s\n", argv[i]);
-            usage(stderr);
-            return 2;
-        }
-        if (!ok) {
-            std::fprintf(stderr, "tapewire-bench sink: bad value for %s: %s\n", argv[i - 1], argv[i]);
-            return 2;
-        }
-    }
+    if (const auto exit_code = sink_options(a).parse(argc, argv)) return *exit_code;
 #if TAPEWIRE_BENCH_LIBPQ
     try {
         return run_sink(a);

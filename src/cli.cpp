@@ -233,7 +233,7 @@ void print_summary(pipeline& p, const config& cfg, pipeline_mode mode, double se
     if (mode != pipeline_mode::process && st.produced.load() + st.messages.load() > 0 &&
         (mode == pipeline_mode::produce || st.produced.load() > 0))
         std::fprintf(stderr, "  produced      %s\n", thousands(st.produced.load()).c_str());
-    if (cfg.source.kind.rfind("yahoo-", 0) == 0 && mode != pipeline_mode::process)
+    if (is_yahoo(cfg.source.kind) && mode != pipeline_mode::process)
         std::fprintf(stderr, "  fetched       %s\n", fetch_summary(p.metrics()).c_str());
     if (mode == pipeline_mode::produce) {
         std::fprintf(stderr, "  output        %s\n", p.describe().c_str());
@@ -255,7 +255,7 @@ void print_summary(pipeline& p, const config& cfg, pipeline_mode mode, double se
     std::fprintf(stderr, "  bars          %s (%s late corrections)\n", thousands(st.bars.load()).c_str(),
                  thousands(st.corrections.load()).c_str());
     std::fprintf(stderr, "  alerts        %s\n", thousands(st.alerts.load()).c_str());
-    const bool odbc = std::find(cfg.sink.kind.begin(), cfg.sink.kind.end(), "odbc") != cfg.sink.kind.end();
+    const bool odbc = cfg.sink.kind.contains(sink_kind::odbc);
     if (odbc)
         std::fprintf(stderr, "  database      %s rows in %s transactions\n", thousands(st.sql_rows.load()).c_str(),
                      thousands(st.sql_commits.load()).c_str());

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "src/base/connection_string.hpp"
@@ -13,6 +14,16 @@
 
 using namespace tapewire;
 using namespace std::chrono_literals;
+
+namespace Catch {
+template <> struct StringMaker<sink_kinds> {
+    static std::string convert(const sink_kinds& kinds) {
+        std::string out = "{";
+        for (const sink_kind k : kinds) out += (out.size() == 1 ? "" : ", ") + std::string(to_string(k));
+        return out + "}";
+    }
+};
+} // namespace Catch
 
 namespace {
 
@@ -199,15 +210,140 @@ kind = ["ndjson"]
 )",
                                       "test.toml");
     CHECK(c.file == "test.toml");
-    CHECK(c.source.kind == "replay");
+    CHECK(c.source.kind == source_kind::replay);
     CHECK(c.source.path == std::vector<std::string>{"one.ndjson"});
-    CHECK(c.source.format == "bar");
+    CHECK(c.source.format == message_format::bar);
     CHECK(c.source.symbol == "SPY");
     CHECK(c.window.max_future_skew == duration::zero());
     CHECK(c.pipeline.idle == idle_kind::busy_spin);
     CHECK(c.pipeline.cpus == std::vector<int>{0, 1});
-    CHECK(c.sink.kind == std::vector<std::string>{"ndjson"});
+    CHECK(c.sink.kind == sink_kinds{sink_kind::ndjson});
     CHECK(c.source.rate == 100'000); // untouched keys keep their defaults
+}
+
+TEST_CASE("each kind reads from the text users write, in the file and in --set", "[config]") {
+    // replay needs a path and the yahoo kinds need symbols; the other kinds ignore both.
+    const std::string needs = "path = \"a.ndjson\"\nsymbols = [\"AAPL\"]\n";
+    const std::vector<std::pair<std::string, source_kind>> sources{{"synthetic", source_kind::synthetic},
+                                                                   {"replay", source_kind::replay},
+                                                                   {"yahoo-chart", source_kind::yahoo_chart},
+                                                                   {"yahoo-stream", source_kind::yahoo_stream}};
+    for (const auto& [text, kind] : sources) {
+        INFO(text);
+        CHECK(load_config_text("[source]\nkind = \"" + text + "\"\n" + needs, "test.toml").source.kind == kind);
+        CHECK(load_config_text("[source]\n" + needs, "test.toml", {"source.kind=" + text}).source.kind == kind);
+    }
+    const std::vector<std::pair<std::string, message_format>> formats{{"tick", message_format::tick},
+                                                                      {"bar", message_format::bar}};
+    for (const auto& [text, format] : formats) {
+        INFO(text);
+        CHECK(load_config_text("[source]\nformat = \"" + text + "\"\n", "test.toml").source.format == format);
+        CHECK(load_config_text("", "test.toml", {"source.format=" + text}).source.format == format);
+    }
+    const std::vector<std::pair<std::string, sink_kind>> sinks{
+        {"ndjson", sink_kind::ndjson}, {"kafka", sink_kind::kafka}, {"odbc", sink_kind::odbc}};
+    for (const auto& [text, kind] : sinks) {
+        INFO(text);
+        CHECK(load_config_text("[sink]\nkind = \"" + text + "\"\n", "test.toml").sink.kind == sink_kinds{kind});
+        CHECK(load_config_text("[sink]\nkind = [\"" + text + "\"]\n", "test.toml").sink.kind == sink_kinds{kind});
+        CHECK(load_config_text("", "test.toml", {"sink.kind=" + text}).sink.kind == sink_kinds{kind});
+    }
+}
+
+TEST_CASE("a bad kind names the file, line and key and lists the words allowed", "[config]") {
+    const auto source = text_error("[source]\n\nkind = \"kafka\"\n");
+    CHECK(std::string(source.what()) ==
+          "test.toml:3: source.kind: must be synthetic, replay, yahoo-chart or yahoo-stream, got \"kafka\"");
+
+    const auto format = text_error("[source]\nformat = \"json\"\n");
+    CHECK(std::string(format.what()) == "test.toml:2: source.format: must be tick or bar, got \"json\"");
+
+    const auto idle = text_error("[pipeline]\nidle = \"busy\"\n");
+    CHECK(std::string(idle.what()) == "test.toml:2: pipeline.idle: must be backoff, spin or sleep, got \"busy\"");
+
+    const auto sink = text_error("[sink]\nkind = \"csv\"\n");
+    CHECK(std::string(sink.what()) ==
+          "test.toml:2: sink.kind: unknown sink kind \"csv\" (known: ndjson, kafka or odbc)");
+
+    const auto overridden = text_error("", {"source.kind=yahoo"});
+    CHECK(std::string(overridden.what()) ==
+          "--set source.kind: must be synthetic, replay, yahoo-chart or yahoo-stream, got \"yahoo\"");
+
+    const auto not_text = text_error("[sink]\nkind = 3\n");
+    CHECK(not_text.key == "sink.kind");
+    CHECK(not_text.message == "expected a string or an array of strings, got an integer");
+}
+
+TEST_CASE("several sinks form a set that lists each kind once", "[config]") {
+    const config c = load_config_text("[sink]\nkind = [\"odbc\", \"ndjson\", \"kafka\"]\n", "test.toml");
+    CHECK(c.sink.kind.size() == 3);
+    CHECK(c.sink.kind == sink_kinds{sink_kind::ndjson, sink_kind::kafka, sink_kind::odbc});
+    // Iteration, and so describe_config, follows sink_kind's order, not the order written.
+    CHECK(std::vector<sink_kind>(c.sink.kind.begin(), c.sink.kind.end()) ==
+          std::vector<sink_kind>{sink_kind::ndjson, sink_kind::kafka, sink_kind::odbc});
+    CHECK(describe_config(c).find("\nkind = [\"ndjson\", \"kafka\", \"odbc\"]\n") != std::string::npos);
+
+    const config two = load_config_text("", "test.toml", {R"(sink.kind=["odbc","ndjson"])"});
+    CHECK(two.sink.kind.contains(sink_kind::odbc));
+    CHECK(two.sink.kind.contains(sink_kind::ndjson));
+    CHECK_FALSE(two.sink.kind.contains(sink_kind::kafka));
+
+    // A kind listed twice is a mistake, reported at the line of the second mention.
+    const auto twice = text_error("[sink]\nkind = [\n  \"ndjson\",\n  \"odbc\",\n  \"ndjson\",\n]\n");
+    CHECK(twice.key == "sink.kind");
+    CHECK(twice.line == 5);
+    CHECK(twice.message == "sink kind \"ndjson\" is listed twice");
+
+    const auto unknown = text_error("[sink]\nkind = [\n  \"ndjson\",\n  \"csv\",\n]\n");
+    CHECK(unknown.line == 4);
+    CHECK(unknown.message == "unknown sink kind \"csv\" (known: ndjson, kafka or odbc)");
+
+    const auto none = text_error("[sink]\nkind = []\n");
+    CHECK(none.line == 2);
+    CHECK(none.message == "needs at least one sink kind");
+}
+
+TEST_CASE("every kind's name reads back to the same kind", "[config]") {
+    // The names are what users write and what check-config, describe() and the summary print.
+    CHECK(to_string(source_kind::synthetic) == "synthetic");
+    CHECK(to_string(source_kind::replay) == "replay");
+    CHECK(to_string(source_kind::yahoo_chart) == "yahoo-chart");
+    CHECK(to_string(source_kind::yahoo_stream) == "yahoo-stream");
+    CHECK(to_string(sink_kind::ndjson) == "ndjson");
+    CHECK(to_string(sink_kind::kafka) == "kafka");
+    CHECK(to_string(sink_kind::odbc) == "odbc");
+    CHECK(to_string(message_format::tick) == "tick");
+    CHECK(to_string(message_format::bar) == "bar");
+    CHECK(to_string(idle_kind::busy_spin) == "spin");
+
+    const auto round_trip = [](auto kind) {
+        using kind_t = decltype(kind);
+        INFO(to_string(kind));
+        CHECK(kind_from_string<kind_t>(to_string(kind)) == kind);
+    };
+    for (const auto k :
+         {source_kind::synthetic, source_kind::replay, source_kind::yahoo_chart, source_kind::yahoo_stream})
+        round_trip(k);
+    for (const auto k : {sink_kind::ndjson, sink_kind::kafka, sink_kind::odbc}) round_trip(k);
+    for (const auto k : {message_format::tick, message_format::bar}) round_trip(k);
+    for (const auto k : {idle_kind::backoff, idle_kind::busy_spin, idle_kind::sleep}) round_trip(k);
+
+    CHECK_FALSE(kind_from_string<source_kind>("yahoo_chart").has_value()); // the enumerator is not the name
+    CHECK_FALSE(kind_from_string<sink_kind>("NDJSON").has_value());
+    CHECK_FALSE(kind_from_string<message_format>("").has_value());
+}
+
+TEST_CASE("a set of sinks is equal whatever order its kinds were added in", "[config]") {
+    sink_kinds a;
+    CHECK(a.empty());
+    CHECK(a.begin() == a.end());
+    CHECK(a.insert(sink_kind::odbc));
+    CHECK(a.insert(sink_kind::ndjson));
+    CHECK_FALSE(a.insert(sink_kind::odbc)); // already there
+    CHECK(a.size() == 2);
+    CHECK(a == sink_kinds{sink_kind::ndjson, sink_kind::odbc});
+    CHECK_FALSE(a == sink_kinds{sink_kind::ndjson});
+    CHECK_FALSE(a == sink_kinds{sink_kind::ndjson, sink_kind::kafka});
 }
 
 TEST_CASE("${VAR} in strings and string arrays is replaced from the environment", "[config]") {
@@ -261,7 +397,7 @@ TEST_CASE("overrides apply on top of the file before validation", "[config]") {
     CHECK(c.source.symbol == "123");
     CHECK(c.window.max_future_skew == duration::zero());
     CHECK(c.source.rate == 25'000);
-    CHECK(c.sink.kind == std::vector<std::string>{"ndjson"});
+    CHECK(c.sink.kind == sink_kinds{sink_kind::ndjson});
     CHECK(c.pipeline.idle == idle_kind::sleep);
     CHECK(c.source.anomalies.enabled);
     CHECK(c.source.anomalies.jump_size == 0.1);
@@ -322,13 +458,13 @@ TEST_CASE("conf/tapewire.toml loads and equals the built-in defaults", "[config]
     CHECK(loaded.file == path);
 
     // The documented differences from config.hpp: the shipped file writes to SQLite.
-    CHECK(loaded.sink.kind == std::vector<std::string>{"odbc"});
+    CHECK(loaded.sink.kind == sink_kinds{sink_kind::odbc});
     CHECK(loaded.sink.path == "data/tapewire.ndjson");
     CHECK(loaded.source.rate == 100'000);
     CHECK(loaded.source.symbol_count == 100);
 
     config expected = default_config();
-    expected.sink.kind = {"odbc"};
+    expected.sink.kind = {sink_kind::odbc};
     expected.sink.path = "data/tapewire.ndjson";
     expected.source.rate = 100'000;
     expected.source.symbol_count = 100;
@@ -363,7 +499,7 @@ TEST_CASE("conf/tapewire.toml documents every key", "[config]") {
 
 TEST_CASE("conf/examples/replay.toml loads as a replay config", "[config]") {
     const config c = load_config_file(k_conf_dir + "/examples/replay.toml");
-    CHECK(c.source.kind == "replay");
+    CHECK(c.source.kind == source_kind::replay);
     CHECK(c.source.path == std::vector<std::string>{"data/ticks.ndjson"});
 }
 

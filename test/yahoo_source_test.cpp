@@ -18,7 +18,7 @@ namespace {
 
 config chart_config(const std::string& origin, std::vector<std::string> symbols) {
     config c;
-    c.source.kind = "yahoo-chart";
+    c.source.kind = source_kind::yahoo_chart;
     c.source.symbols = std::move(symbols);
     c.source.yahoo.base_url = origin;
     c.source.yahoo.poll_interval = 100ms;

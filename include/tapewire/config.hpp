@@ -3,8 +3,13 @@
 // documents the same keys for users.
 #pragma once
 
+#include <array>
+#include <bit>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
+#include <initializer_list>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -14,6 +19,130 @@
 namespace tapewire {
 
 using duration = std::chrono::nanoseconds;
+
+// ---- kinds: the closed sets of words a key may take, each word stated once ----
+
+enum class source_kind : std::uint8_t { synthetic, replay, yahoo_chart, yahoo_stream };
+enum class sink_kind : std::uint8_t { ndjson, kafka, odbc };
+// The payload shape of input messages: ticks, or 1-minute bars from an older producer.
+enum class message_format : std::uint8_t { tick, bar };
+
+template <class Kind> struct kind_name {
+    Kind kind;
+    std::string_view name; // the text users write
+};
+
+// `table`: every value of a kind with its name, in the order the names are listed to users.
+template <class Kind> struct kind_names;
+
+template <> struct kind_names<source_kind> {
+    static constexpr std::array<kind_name<source_kind>, 4> table{{{source_kind::synthetic, "synthetic"},
+                                                                  {source_kind::replay, "replay"},
+                                                                  {source_kind::yahoo_chart, "yahoo-chart"},
+                                                                  {source_kind::yahoo_stream, "yahoo-stream"}}};
+};
+template <> struct kind_names<sink_kind> {
+    static constexpr std::array<kind_name<sink_kind>, 3> table{
+        {{sink_kind::ndjson, "ndjson"}, {sink_kind::kafka, "kafka"}, {sink_kind::odbc, "odbc"}}};
+};
+template <> struct kind_names<message_format> {
+    static constexpr std::array<kind_name<message_format>, 2> table{
+        {{message_format::tick, "tick"}, {message_format::bar, "bar"}}};
+};
+template <> struct kind_names<idle_kind> {
+    static constexpr std::array<kind_name<idle_kind>, 3> table{
+        {{idle_kind::backoff, "backoff"}, {idle_kind::busy_spin, "spin"}, {idle_kind::sleep, "sleep"}}};
+};
+
+// Severity of a log record, least severe first.
+enum class log_level : std::uint8_t { debug, info, warn, error };
+// How a log record is written to stderr.
+enum class log_format : std::uint8_t { text, json };
+template <> struct kind_names<log_level> {
+    static constexpr std::array<kind_name<log_level>, 4> table{{{log_level::debug, "debug"},
+                                                                {log_level::info, "info"},
+                                                                {log_level::warn, "warn"},
+                                                                {log_level::error, "error"}}};
+};
+template <> struct kind_names<log_format> {
+    static constexpr std::array<kind_name<log_format>, 2> table{
+        {{log_format::text, "text"}, {log_format::json, "json"}}};
+};
+
+template <class Kind>
+concept named_kind = requires {
+    kind_names<Kind>::table;
+};
+
+template <named_kind Kind> constexpr std::string_view to_string(Kind k) noexcept {
+    for (const auto& [kind, name] : kind_names<Kind>::table)
+        if (kind == k) return name;
+    return "unknown";
+}
+
+// The kind a user's text names; nullopt for any other text.
+template <named_kind Kind> constexpr std::optional<Kind> kind_from_string(std::string_view text) noexcept {
+    for (const auto& [kind, name] : kind_names<Kind>::table)
+        if (name == text) return kind;
+    return std::nullopt;
+}
+
+constexpr bool is_yahoo(source_kind k) noexcept {
+    return k == source_kind::yahoo_chart || k == source_kind::yahoo_stream;
+}
+
+// The sinks of one run: a set, iterated in the order of sink_kind whatever order they were listed in.
+class sink_kinds {
+public:
+    class iterator {
+    public:
+        using value_type = sink_kind;
+        using difference_type = std::ptrdiff_t;
+
+        constexpr iterator() noexcept = default;
+        constexpr explicit iterator(std::uint8_t rest) noexcept : rest_(rest) {}
+        constexpr sink_kind operator*() const noexcept { return static_cast<sink_kind>(std::countr_zero(rest_)); }
+        constexpr iterator& operator++() noexcept {
+            rest_ = static_cast<std::uint8_t>(rest_ & (rest_ - 1)); // drop the lowest kind
+            return *this;
+        }
+        constexpr iterator operator++(int) noexcept {
+            const iterator before = *this;
+            ++*this;
+            return before;
+        }
+        friend constexpr bool operator==(iterator, iterator) noexcept = default;
+
+    private:
+        std::uint8_t rest_ = 0;
+    };
+
+    constexpr sink_kinds() noexcept = default;
+    constexpr sink_kinds(std::initializer_list<sink_kind> kinds) noexcept {
+        for (sink_kind k : kinds) insert(k);
+    }
+
+    // False when `k` was already in the set.
+    constexpr bool insert(sink_kind k) noexcept {
+        const bool added = !contains(k);
+        bits_ = static_cast<std::uint8_t>(bits_ | bit(k));
+        return added;
+    }
+    [[nodiscard]] constexpr bool contains(sink_kind k) const noexcept { return (bits_ & bit(k)) != 0; }
+    [[nodiscard]] constexpr bool empty() const noexcept { return bits_ == 0; }
+    [[nodiscard]] constexpr std::size_t size() const noexcept { return static_cast<std::size_t>(std::popcount(bits_)); }
+    [[nodiscard]] constexpr iterator begin() const noexcept { return iterator(bits_); }
+    [[nodiscard]] constexpr iterator end() const noexcept { return iterator(0); }
+
+    friend constexpr bool operator==(const sink_kinds&, const sink_kinds&) noexcept = default;
+
+private:
+    static constexpr std::uint8_t bit(sink_kind k) noexcept {
+        return static_cast<std::uint8_t>(1u << static_cast<unsigned>(k));
+    }
+
+    std::uint8_t bits_ = 0;
+};
 
 // Injected anomalies of the synthetic market, with their ground truth written to `labels`.
 struct anomaly_injection_config {
@@ -51,20 +180,20 @@ struct yahoo_config {
 };
 
 struct source_config {
-    std::string kind = "synthetic";   // synthetic | replay | yahoo-chart | yahoo-stream
-    std::vector<std::string> symbols; // explicit symbols; empty = generate symbol_count names
-    std::uint32_t symbol_count = 100; // synthetic: how many symbols when `symbols` is empty
-    double rate = 100'000;            // synthetic: ticks/s in wall-clock time, 0 = as fast as possible
-    double event_rate = 0;            // synthetic: ticks/s in event time; 0 = rate (100 000 when rate = 0)
-    std::uint64_t seed = 1;           // synthetic: same seed, same ticks
-    std::string start = "now";        // synthetic: event time of the first tick, "now" or RFC 3339
-    double volatility = 0.25;         // synthetic: annualised volatility of the GBM
-    double spread_bps = 2.0;          // synthetic: bid/ask spread in basis points
-    double size_alpha = 2.5;          // synthetic: Pareto tail index of trade sizes (heavier when smaller)
-    std::vector<std::string> path;    // replay: NDJSON files, read in order
-    double speed = 0;                 // replay: 0 = as fast as possible, 1 = recorded pace, 2 = twice as fast
-    std::string format = "tick";      // payload shape the parse stage expects: tick | bar (older producer)
-    std::string symbol;               // symbol for keyless bar messages of the older producer
+    source_kind kind = source_kind::synthetic; // synthetic | replay | yahoo-chart | yahoo-stream
+    std::vector<std::string> symbols;          // explicit symbols; empty = generate symbol_count names
+    std::uint32_t symbol_count = 100;          // synthetic: how many symbols when `symbols` is empty
+    double rate = 100'000;                     // synthetic: ticks/s in wall-clock time, 0 = as fast as possible
+    double event_rate = 0;                     // synthetic: ticks/s in event time; 0 = rate (100 000 when rate = 0)
+    std::uint64_t seed = 1;                    // synthetic: same seed, same ticks
+    std::string start = "now";                 // synthetic: event time of the first tick, "now" or RFC 3339
+    double volatility = 0.25;                  // synthetic: annualised volatility of the GBM
+    double spread_bps = 2.0;                   // synthetic: bid/ask spread in basis points
+    double size_alpha = 2.5;                   // synthetic: Pareto tail index of trade sizes (heavier when smaller)
+    std::vector<std::string> path;             // replay: NDJSON files, read in order
+    double speed = 0;                          // replay: 0 = as fast as possible, 1 = recorded pace, 2 = twice as fast
+    message_format format = message_format::tick; // payload shape the parse stage expects: tick | bar (older producer)
+    std::string symbol;                           // symbol for keyless bar messages of the older producer
     anomaly_injection_config anomalies;
     yahoo_config yahoo; // the yahoo-* kinds; their keys sit in [source] too (source.base_url, ...)
 };
@@ -104,7 +233,7 @@ struct pipeline_config {
 };
 
 struct sink_config {
-    std::vector<std::string> kind{"ndjson"};   // ndjson, kafka (bars and alerts to kafka.*_topic)
+    sink_kinds kind{sink_kind::ndjson};        // ndjson, kafka (bars and alerts to kafka.*_topic), odbc
     std::string path = "data/tapewire.ndjson"; // "-" = standard output
     bool bars = true;                          // write bars
     bool alerts = true;                        // write alerts
@@ -149,29 +278,6 @@ struct kafka_config {
     std::vector<kafka_property> producer;                  // librdkafka producer properties, passed through
     std::vector<kafka_property> consumer;                  // librdkafka consumer properties, passed through
 };
-
-// Severity of a log record, least severe first.
-enum class log_level : std::uint8_t { debug, info, warn, error };
-// How a log record is written to stderr.
-enum class log_format : std::uint8_t { text, json };
-
-// The names the config and the log lines use.
-constexpr std::string_view to_string(log_level l) noexcept {
-    switch (l) {
-    case log_level::debug: return "debug";
-    case log_level::info: return "info";
-    case log_level::warn: return "warn";
-    case log_level::error: return "error";
-    }
-    return "?";
-}
-constexpr std::string_view to_string(log_format f) noexcept {
-    switch (f) {
-    case log_format::text: return "text";
-    case log_format::json: return "json";
-    }
-    return "?";
-}
 
 struct log_config {
     log_level level = log_level::info;    // debug | info | warn | error: records below it are dropped

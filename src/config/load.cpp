@@ -187,49 +187,48 @@ void read_value(const value_context& ctx, const toml::node& n, duration& out) {
     out = *d;
 }
 
-struct idle_name {
-    std::string_view name;
-    idle_kind kind;
-};
-constexpr idle_name k_idle_names[] = {
-    {"backoff", idle_kind::backoff}, {"spin", idle_kind::busy_spin}, {"sleep", idle_kind::sleep}};
+std::string join(const std::vector<std::string_view>& words) {
+    std::string out;
+    for (std::size_t i = 0; i < words.size(); ++i)
+        out += (i == 0 ? "" : i + 1 == words.size() ? " or " : ", ") + std::string(words[i]);
+    return out;
+}
 
-void read_value(const value_context& ctx, const toml::node& n, idle_kind& out) {
+// "a, b or c": the names a kind may take, for errors.
+template <named_kind Kind> std::string kind_choices() {
+    std::vector<std::string_view> names;
+    for (const auto& entry : kind_names<Kind>::table) names.push_back(entry.name);
+    return join(names);
+}
+
+template <named_kind Kind> void read_value(const value_context& ctx, const toml::node& n, Kind& out) {
     std::string text;
     read_value(ctx, n, text);
-    for (const auto& [name, kind] : k_idle_names) {
-        if (name == text) {
-            out = kind;
-            return;
-        }
+    const auto kind = kind_from_string<Kind>(text);
+    if (!kind) ctx.fail(n, "must be " + kind_choices<Kind>() + ", got " + quote(text));
+    out = *kind;
+}
+
+// One sink (`kind = "odbc"`) or several (`kind = ["odbc", "ndjson"]`); each at most once.
+void read_value(const value_context& ctx, const toml::node& n, sink_kinds& out) {
+    sink_kinds kinds;
+    const auto add = [&](const toml::node& element) {
+        if (!element.is_string()) ctx.fail(element, "expected an array of strings, found " + type_name(element));
+        const std::string text = expand_env(element.as_string()->get(), ctx, element);
+        const auto kind = kind_from_string<sink_kind>(text);
+        if (!kind)
+            ctx.fail(element, "unknown sink kind " + quote(text) + " (known: " + kind_choices<sink_kind>() + ")");
+        if (!kinds.insert(*kind)) ctx.fail(element, "sink kind " + quote(text) + " is listed twice");
+    };
+    if (n.is_string()) {
+        add(n);
+    } else if (const auto* a = n.as_array()) {
+        for (const auto& element : *a) add(element);
+        if (kinds.empty()) ctx.fail(n, "needs at least one sink kind");
+    } else {
+        ctx.fail(n, "expected a string or an array of strings, got " + type_name(n));
     }
-    ctx.fail(n, "must be one of backoff, spin, sleep; got " + quote(text));
-}
-
-// An enum-like key: its text is one of the names `to_string` gives the values.
-template <class E, std::size_t N>
-void read_named(const value_context& ctx, const toml::node& n, E& out, const E (&values)[N]) {
-    std::string text;
-    read_value(ctx, n, text);
-    std::string names;
-    for (std::size_t i = 0; i < N; ++i) {
-        if (to_string(values[i]) == text) {
-            out = values[i];
-            return;
-        }
-        names += (i == 0 ? "" : i + 1 == N ? " or " : ", ") + std::string(to_string(values[i]));
-    }
-    ctx.fail(n, "must be " + names + ", got " + quote(text));
-}
-
-constexpr log_level k_log_levels[] = {log_level::debug, log_level::info, log_level::warn, log_level::error};
-constexpr log_format k_log_formats[] = {log_format::text, log_format::json};
-
-void read_value(const value_context& ctx, const toml::node& n, log_level& out) {
-    read_named(ctx, n, out, k_log_levels);
-}
-void read_value(const value_context& ctx, const toml::node& n, log_format& out) {
-    read_named(ctx, n, out, k_log_formats);
+    out = kinds;
 }
 
 void read_value(const value_context& ctx, const toml::node& n, std::vector<std::string>& out) {
@@ -296,22 +295,21 @@ std::string show_value(double v) {
     return ec == std::errc{} ? std::string(buf, end) : std::to_string(v);
 }
 std::string show_value(duration v) { return quote(format_duration(v)); }
-std::string show_value(idle_kind v) {
-    for (const auto& [name, kind] : k_idle_names)
-        if (kind == v) return quote(name);
-    return "\"?\"";
+template <named_kind Kind> std::string show_value(Kind v) { return quote(to_string(v)); }
+std::string show_value(sink_kinds v) {
+    std::string out = "[";
+    for (sink_kind k : v) out += (out.size() == 1 ? "" : ", ") + show_value(k);
+    return out + "]";
 }
-std::string show_value(log_level v) { return quote(to_string(v)); }
-std::string show_value(log_format v) { return quote(to_string(v)); }
 template <class T> std::string show_value(const std::vector<T>& v) {
     std::string out = "[";
     for (std::size_t i = 0; i < v.size(); ++i) out += (i == 0 ? "" : ", ") + show_value(v[i]);
     return out + "]";
 }
 
-template <class T> constexpr bool k_is_text =
-    std::is_same_v<T, std::string> || std::is_same_v<T, duration> || std::is_same_v<T, idle_kind> ||
-    std::is_same_v<T, log_level> || std::is_same_v<T, log_format> || std::is_same_v<T, std::vector<std::string>>;
+template <class T> constexpr bool k_is_text = std::is_same_v<T, std::string> || std::is_same_v<T, duration> ||
+                                              named_kind<T> || std::is_same_v<T, sink_kinds> ||
+                                              std::is_same_v<T, std::vector<std::string>>;
 
 // ---- the binder: every key, how to read, check and show it ----
 
@@ -364,34 +362,6 @@ const auto k_positive = [](const auto& v) -> std::string {
     return v > std::remove_cvref_t<decltype(v)>{} ? "" : "must be greater than 0";
 };
 const auto k_non_negative = [](double v) -> std::string { return v >= 0 ? "" : "must not be negative"; };
-
-std::string join(const std::vector<std::string_view>& words) {
-    std::string out;
-    for (std::size_t i = 0; i < words.size(); ++i)
-        out += (i == 0 ? "" : i + 1 == words.size() ? " or " : ", ") + std::string(words[i]);
-    return out;
-}
-
-auto one_of(std::vector<std::string_view> allowed) {
-    return [allowed = std::move(allowed)](const std::string& v) -> std::string {
-        if (std::find(allowed.begin(), allowed.end(), v) != allowed.end()) return {};
-        return "must be " + join(allowed) + ", got " + quote(v);
-    };
-}
-
-auto each_one_of(std::vector<std::string_view> allowed, std::string what) {
-    return
-        [allowed = std::move(allowed), what = std::move(what)](const std::vector<std::string>& values) -> std::string {
-            if (values.empty()) return "needs at least one " + what;
-            std::set<std::string> seen;
-            for (const auto& v : values) {
-                if (std::find(allowed.begin(), allowed.end(), v) == allowed.end())
-                    return "unknown " + what + " " + quote(v) + " (known: " + join(allowed) + ")";
-                if (!seen.insert(v).second) return what + " " + quote(v) + " is listed twice";
-            }
-            return {};
-        };
-}
 
 std::string check_symbol(const std::string& s) {
     if (s.empty()) return "a symbol must not be empty";
@@ -502,7 +472,7 @@ const std::vector<field_spec>& fields() {
         std::vector<field_spec> f;
         section_binder(
             "source", [](auto& c) -> auto& { return c.source; }, f)
-            .add("kind", &source_config::kind, one_of({"synthetic", "replay", "yahoo-chart", "yahoo-stream"}))
+            .add("kind", &source_config::kind)
             .add("symbols", &source_config::symbols, k_symbol_list)
             .add("symbol_count", &source_config::symbol_count, k_positive)
             .add("rate", &source_config::rate, k_non_negative)
@@ -514,7 +484,7 @@ const std::vector<field_spec>& fields() {
             .add("size_alpha", &source_config::size_alpha, k_positive)
             .add("path", &source_config::path, k_non_empty_paths, string_or_list_reader{})
             .add("speed", &source_config::speed, k_non_negative)
-            .add("format", &source_config::format, one_of({"tick", "bar"}))
+            .add("format", &source_config::format)
             .add("symbol", &source_config::symbol, k_optional_symbol);
         // The Yahoo keys sit in [source] beside the others (source.base_url, source.poll_interval).
         section_binder(
@@ -576,8 +546,7 @@ const std::vector<field_spec>& fields() {
             .add("cpus", &pipeline_config::cpus, k_cpu_list);
         section_binder(
             "sink", [](auto& c) -> auto& { return c.sink; }, f)
-            .add("kind", &sink_config::kind, each_one_of({"ndjson", "kafka", "odbc"}, "sink kind"),
-                 string_or_list_reader{})
+            .add("kind", &sink_config::kind)
             .add("path", &sink_config::path, k_non_empty_text)
             .add("bars", &sink_config::bars)
             .add("alerts", &sink_config::alerts)
@@ -629,13 +598,15 @@ const std::vector<cross_check>& cross_checks() {
         {"source.path",
          {"source.path", "source.kind"},
          [](const config& c) -> std::string {
-             return c.source.kind == "replay" && c.source.path.empty() ? "required when source.kind = \"replay\"" : "";
+             return c.source.kind == source_kind::replay && c.source.path.empty()
+                        ? "required when source.kind = \"replay\""
+                        : "";
          }},
         {"source.symbols",
          {"source.symbols", "source.kind"},
          [](const config& c) -> std::string {
-             return c.source.kind.starts_with("yahoo-") && c.source.symbols.empty()
-                        ? "required when source.kind = \"" + c.source.kind + "\""
+             return is_yahoo(c.source.kind) && c.source.symbols.empty()
+                        ? "required when source.kind = \"" + std::string(to_string(c.source.kind)) + "\""
                         : "";
          }},
         {"source.backoff_max",
@@ -647,15 +618,16 @@ const std::vector<cross_check>& cross_checks() {
         {"source.anomalies.enabled",
          {"source.anomalies.enabled", "source.kind"},
          [](const config& c) -> std::string {
-             return c.source.anomalies.enabled && c.source.kind != "synthetic"
+             return c.source.anomalies.enabled && c.source.kind != source_kind::synthetic
                         ? "anomaly injection needs source.kind = \"synthetic\""
                         : "";
          }},
         {"sink.kind",
          {"sink.kind", "kafka.brokers"},
          [](const config& c) -> std::string {
-             const bool to_kafka = std::find(c.sink.kind.begin(), c.sink.kind.end(), "kafka") != c.sink.kind.end();
-             return to_kafka && c.kafka.brokers.empty() ? "sink kind \"kafka\" needs kafka.brokers (it is \"\")" : "";
+             return c.sink.kind.contains(sink_kind::kafka) && c.kafka.brokers.empty()
+                        ? "sink kind \"kafka\" needs kafka.brokers (it is \"\")"
+                        : "";
          }},
     };
     return table;

@@ -663,14 +663,13 @@ struct pipeline::impl {
         }
         if (!has_graph) return;
 
-        const bool kafka_outputs =
-            kafka && std::find(c.sink.kind.begin(), c.sink.kind.end(), "kafka") != c.sink.kind.end();
+        const bool kafka_outputs = kafka && c.sink.kind.contains(sink_kind::kafka);
         const bool dlq = kafka && !c.kafka.dlq_topic.empty();
         if (kafka_outputs || dlq)
             output_producer = std::make_unique<kafka_producer>(c.kafka, bootstrap, metrics, "outputs");
         an = std::make_unique<analytics>(to_window_options(c.window), to_vwap_options(c), to_anomaly_options(c.anomaly),
                                          c, output_producer.get(), dlq);
-        const bool odbc = std::find(c.sink.kind.begin(), c.sink.kind.end(), "odbc") != c.sink.kind.end();
+        const bool odbc = c.sink.kind.contains(sink_kind::odbc);
         if (odbc) start_sql(kafka);
         // Resuming needs a Kafka that outlives the process: the embedded broker's topic starts
         // empty every run, so checkpoints of an earlier run would point into nothing.
@@ -729,7 +728,8 @@ struct pipeline::impl {
         sql_rows = std::make_unique<sql_ring>(cfg.sink.ring_size);
         // Dead letters and archived ticks are keyed by where they came from: the topic, or this
         // run of a source read without Kafka.
-        const std::string source = kafka ? cfg.kafka.topic : cfg.source.kind + "@" + std::to_string(wall_ns());
+        const std::string source =
+            kafka ? cfg.kafka.topic : std::string(to_string(cfg.source.kind)) + "@" + std::to_string(wall_ns());
         sql_feed = std::make_unique<sql_channel>(cfg.sink, *sql_rows, source, &abort);
         writer = std::make_unique<sql_writer>(cfg, *sql_rows, std::move(st), consumer != nullptr ? &board : nullptr,
                                               metrics, abort, source);
@@ -895,7 +895,7 @@ std::string pipeline::describe() const {
     const auto& m = *impl_;
     const config& c = m.cfg;
     std::string s;
-    if (m.mode != pipeline_mode::process) s = "source=" + c.source.kind + " ";
+    if (m.mode != pipeline_mode::process) s = "source=" + std::string(to_string(c.source.kind)) + " ";
     if (!c.kafka.brokers.empty()) {
         s += "kafka=" + std::string(m.broker ? "embedded(" + m.bootstrap + ")" : m.bootstrap) +
              " topic=" + c.kafka.topic + " ";

@@ -1,24 +1,15 @@
 #include "src/sink/outputs.hpp"
 
-#include <algorithm>
 #include <thread>
 
 #include "tapewire/json_write.hpp"
 
 namespace tapewire {
 
-namespace {
-
-bool has_kind(const sink_config& c, std::string_view kind) {
-    return std::find(c.kind.begin(), c.kind.end(), kind) != c.kind.end();
-}
-
-} // namespace
-
 output_sink::output_sink(const config& cfg, kafka_producer* kafka, bool dead_letters_to_kafka)
     : cfg_(cfg.sink), kafka_(kafka) {
-    if (has_kind(cfg.sink, "ndjson")) ndjson_ = std::make_unique<ndjson_sink>(cfg.sink);
-    if (kafka_ != nullptr && has_kind(cfg.sink, "kafka")) {
+    if (cfg.sink.kind.contains(sink_kind::ndjson)) ndjson_ = std::make_unique<ndjson_sink>(cfg.sink);
+    if (kafka_ != nullptr && cfg.sink.kind.contains(sink_kind::kafka)) {
         if (cfg.sink.bars) bars_topic_ = kafka_->topic(cfg.kafka.bars_topic);
         if (cfg.sink.alerts) alerts_topic_ = kafka_->topic(cfg.kafka.alerts_topic);
         kafka_desc_ = "kafka(" + cfg.kafka.bars_topic + "," + cfg.kafka.alerts_topic + ")";

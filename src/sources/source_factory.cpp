@@ -119,10 +119,14 @@ private:
 } // namespace
 
 std::unique_ptr<message_source> make_message_source(const config& cfg, metrics_registry& metrics) {
-    if (cfg.source.kind == "synthetic") return std::make_unique<synthetic_source>(cfg);
-    if (cfg.source.kind == "replay") return std::make_unique<replay_source>(cfg);
-    if (cfg.source.kind == "yahoo-chart" || cfg.source.kind == "yahoo-stream") return make_yahoo_source(cfg, metrics);
-    throw std::runtime_error("source.kind '" + cfg.source.kind + "' is not built into this binary");
+    switch (cfg.source.kind) {
+    case source_kind::synthetic: return std::make_unique<synthetic_source>(cfg);
+    case source_kind::replay: return std::make_unique<replay_source>(cfg);
+    case source_kind::yahoo_chart:
+    case source_kind::yahoo_stream: return make_yahoo_source(cfg, metrics);
+    }
+    throw std::runtime_error("source.kind " + std::to_string(static_cast<int>(cfg.source.kind)) +
+                             " is not a source kind");
 }
 
 } // namespace tapewire

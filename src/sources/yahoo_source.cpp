@@ -35,10 +35,11 @@ class yahoo_source final : public message_source {
 public:
     yahoo_source(const config& cfg, metrics_registry& reg)
         : cfg_(cfg.source.yahoo), outbox_(cfg.source.yahoo.max_pending),
-          metrics_(reg, cfg.source.kind == "yahoo-chart" ? "chart" : "stream") {
+          metrics_(reg, cfg.source.kind == source_kind::yahoo_chart ? "chart" : "stream") {
         if (cfg.source.symbols.empty())
-            throw std::runtime_error("source.symbols: " + cfg.source.kind + " needs at least one symbol");
-        if (cfg.source.kind == "yahoo-chart")
+            throw std::runtime_error("source.symbols: " + std::string(to_string(cfg.source.kind)) +
+                                     " needs at least one symbol");
+        if (cfg.source.kind == source_kind::yahoo_chart)
             start_chart(cfg);
         else
             start_stream(cfg);

@@ -1,9 +1,10 @@
-#include "tick_feed.hpp"
+#include "bench/common/tick_feed.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 
+#include "src/base/clock.hpp"
 #include "tapewire/json_write.hpp"
 
 namespace tapewire::bench {
@@ -16,16 +17,28 @@ std::string symbol_name(std::uint32_t index, std::uint32_t count) {
     return buf;
 }
 
-tick_feed make_feed(const feed_options& opt) {
-    const std::uint32_t n_sym = std::max<std::uint32_t>(opt.symbols, 1);
-    xorshift rng(opt.seed);
+timestamp_ns an_hour_ago() { return (wall_ns() / 1'000'000'000 - 3600) * 1'000'000'000; }
 
-    std::vector<symbol> syms(n_sym);
-    std::vector<std::int64_t> cents(n_sym);
-    for (std::uint32_t i = 0; i < n_sym; ++i) {
-        syms[i] = symbol::from(symbol_name(i, n_sym));
-        cents[i] = 1000 + rng.below(49'000); // $10.00 .. $500.00
+random_market::random_market(std::uint32_t symbols, std::uint64_t seed)
+    : rng_(seed), names_(symbols), syms_(symbols), cents_(symbols) {
+    for (std::uint32_t i = 0; i < symbols; ++i) {
+        names_[i] = symbol_name(i, symbols);
+        syms_[i] = symbol::from(names_[i]);
+        cents_[i] = 1000 + rng_.below(49'000); // $10.00 .. $500.00
     }
+}
+
+random_market::trade random_market::next(std::int64_t move, double size_scale) {
+    const std::uint32_t s = rng_.below(size());
+    const std::uint64_t r = rng_.next();
+    // Prices print as short decimals, like a real feed's.
+    cents_[s] = std::max<std::int64_t>(cents_[s] + (static_cast<std::int64_t>(r % 3) - 1) * move, 100);
+    const double size = 100.0 * static_cast<double>(1 + (r >> 8) % 10) * size_scale;
+    return {s, static_cast<double>(cents_[s]) / 100.0, size, r};
+}
+
+tick_feed make_feed(const feed_options& opt) {
+    random_market market(std::max<std::uint32_t>(opt.symbols, 1), opt.seed);
 
     tick_feed f;
     // ~70 bytes of JSON + the padding; reserving avoids copying hundreds of MB while growing.
@@ -53,19 +66,13 @@ tick_feed make_feed(const feed_options& opt) {
     timestamp_ns ts = opt.first_ts;
     char tmp[256];
     for (std::uint64_t i = 0; i < opt.ticks; ++i) {
-        const std::uint32_t s = rng.below(n_sym);
-        const std::uint64_t r = rng.next();
         const bool is_fast = i < opt.fast_ticks;
-        // A random walk in whole cents with a floor at $1: prices print as short decimals, like a
-        // real feed's.
-        const std::int64_t move = (static_cast<std::int64_t>(r % 3) - 1) * (is_fast ? fast_move : 1);
-        cents[s] = std::max<std::int64_t>(cents[s] + move, 100);
-        const double size = 100.0 * static_cast<double>(1 + (r >> 8) % 10) * (is_fast ? fast_size : 1.0);
+        const random_market::trade t = is_fast ? market.next(fast_move, fast_size) : market.next();
         const step_range& step = is_fast ? fast : normal;
-        ts += static_cast<timestamp_ns>(step.min + (r >> 16) % step.span);
+        ts += static_cast<timestamp_ns>(step.min + (t.draw >> 16) % step.span);
 
         json_buffer j(tmp, sizeof tmp);
-        write_tick_json(j, tick::trade(syms[s], ts, static_cast<double>(cents[s]) / 100.0, size));
+        write_tick_json(j, tick::trade(market.sym(t.symbol), ts, t.price, t.size));
         f.start_.push_back(f.bytes_.size());
         f.bytes_.insert(f.bytes_.end(), j.view().begin(), j.view().end());
         f.bytes_.insert(f.bytes_.end(), k_message_padding, ' ');

@@ -45,9 +45,13 @@ private:
     timestamp_ns last_ts_ = 0;
 };
 
-// Deterministic for a given `opt`: a random symbol per tick (uniform), a per-symbol random walk in
-// whole cents, round-lot sizes, event time strictly increasing (so no tick is ever late).
+// Deterministic for a given `opt`: the trades of a random_market, event time strictly increasing
+// (so no tick is ever late).
 tick_feed make_feed(const feed_options& opt);
+
+// An hour before the wall clock, on a whole second: inside the parse stage's max_future_skew
+// whatever the spans, and the same arguments give the same windows and bars on every run.
+timestamp_ns an_hour_ago();
 
 // "SYM0042": zero padded to at least 4 digits, wider when there are more symbols.
 std::string symbol_name(std::uint32_t index, std::uint32_t count);
@@ -67,6 +71,35 @@ public:
 
 private:
     std::uint64_t s_;
+};
+
+// A synthetic market of `symbols` symbols (symbol_name), each starting at a random price from $10
+// to $500 and following a random walk in whole cents with a floor at $1, trading round lots. The
+// graph harness's pre-generated feed and the Kafka bench's paced producer both trade in it, so the
+// same seed gives the same symbols, prices and sizes.
+class random_market {
+public:
+    random_market(std::uint32_t symbols, std::uint64_t seed);
+
+    struct trade {
+        std::uint32_t symbol; // index
+        double price, size;
+        std::uint64_t draw; // the random draw behind it, for the caller's own use (make_feed's time steps)
+    };
+
+    // A uniformly drawn symbol moves by -move, 0 or +move cents and trades 100..1000 shares times
+    // size_scale.
+    trade next(std::int64_t move = 1, double size_scale = 1.0);
+
+    [[nodiscard]] std::uint32_t size() const noexcept { return static_cast<std::uint32_t>(syms_.size()); }
+    [[nodiscard]] const symbol& sym(std::uint32_t i) const noexcept { return syms_[i]; }
+    [[nodiscard]] const std::string& name(std::uint32_t i) const noexcept { return names_[i]; }
+
+private:
+    xorshift rng_;
+    std::vector<std::string> names_;
+    std::vector<symbol> syms_;
+    std::vector<std::int64_t> cents_;
 };
 
 } // namespace tapewire::bench
