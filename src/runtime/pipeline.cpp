@@ -508,9 +508,10 @@ private:
 class parse_agent final : public agent {
 public:
     parse_agent(message_ring& in, parse_stage& parse, record_ring& out, std::uint32_t batch,
-                const std::atomic<bool>& input_done, const std::atomic<bool>& abort, pipeline_stats& stats)
+                const std::atomic<bool>& input_done, const std::atomic<bool>& abort, pipeline_stats& stats,
+                stall_sink stalled)
         : driver_(in, parse, batch, input_done, [this](const partition_control& c) { emit_.on_control(c); }),
-          parse_(parse), emit_(out, &abort), stats_(stats) {}
+          parse_(parse), emit_(out, &abort, 64, stalled), stats_(stats) {}
 
     std::size_t do_work() override {
         bool ended = false;
@@ -631,6 +632,7 @@ struct pipeline::impl {
             throw std::runtime_error(std::string(mode == pipeline_mode::produce ? "produce" : "process") +
                                      " needs Kafka, but kafka.brokers is \"\"");
         if (kafka) start_kafka();
+        const error_handler fail = [this](const std::string& who, const std::string& what) { on_error(who, what); };
         const bool produces = kafka && mode != pipeline_mode::process;
         has_graph = mode != pipeline_mode::produce;
 
@@ -657,9 +659,9 @@ struct pipeline::impl {
                            limit;
                 });
             }
-            producer_feed = std::make_unique<feed_agent<kafka_outlet>>(make_message_source(c, metrics), std::move(out),
-                                                                       c.pipeline.batch, l.max_ticks, produce_done,
-                                                                       produce_sent, stats);
+            producer_feed = std::make_unique<feed_agent<kafka_outlet>>(make_message_source(c.source, metrics, fail),
+                                                                       std::move(out), c.pipeline.batch, l.max_ticks,
+                                                                       produce_done, produce_sent, stats);
         }
         if (!has_graph) return;
 
@@ -668,7 +670,8 @@ struct pipeline::impl {
         if (kafka_outputs || dlq)
             output_producer = std::make_unique<kafka_producer>(c.kafka, bootstrap, metrics, "outputs");
         an = std::make_unique<analytics>(to_window_options(c.window), to_vwap_options(c), to_anomaly_options(c.anomaly),
-                                         c, output_producer.get(), dlq);
+                                         c, output_producer.get(), dlq, &abort,
+                                         output_producer ? stall_metric("kafka_outputs") : stall_sink{});
         const bool odbc = c.sink.kind.contains(sink_kind::odbc);
         if (odbc) start_sql(kafka);
         // Resuming needs a Kafka that outlives the process: the embedded broker's topic starts
@@ -689,9 +692,9 @@ struct pipeline::impl {
                 std::move(kafka_in), ring_outlet(input), c.pipeline.batch, produces ? 0 : l.max_ticks, input_done,
                 consumed_sent, stats, c.kafka.pause_after.count());
         } else {
-            graph_feed = std::make_unique<feed_agent<ring_outlet>>(make_message_source(c, metrics), ring_outlet(input),
-                                                                   c.pipeline.batch, l.max_ticks, input_done,
-                                                                   consumed_sent, stats);
+            graph_feed = std::make_unique<feed_agent<ring_outlet>>(make_message_source(c.source, metrics, fail),
+                                                                   ring_outlet(input), c.pipeline.batch, l.max_ticks,
+                                                                   input_done, consumed_sent, stats);
         }
         // With the SQL writer, the offsets that count are those it committed with the rows: it
         // publishes them for Kafka's (advisory) commits itself.
@@ -700,13 +703,19 @@ struct pipeline::impl {
                               sql_checkpointer(sql_feed.get(), resumable)};
         if (c.pipeline.threads >= 2) {
             hop = std::make_unique<record_ring>(c.pipeline.ring_size);
-            agents.push_back(
-                std::make_unique<parse_agent>(input, parse, *hop, c.pipeline.batch, input_done, abort, stats));
+            agents.push_back(std::make_unique<parse_agent>(input, parse, *hop, c.pipeline.batch, input_done, abort,
+                                                           stats, stall_metric("analytics_ring")));
             agents.push_back(std::make_unique<analytics_agent>(*hop, std::move(ctl), c.pipeline.batch, offsets, stats));
         } else {
             agents.push_back(std::make_unique<fused_agent>(input, parse, std::move(ctl), c.pipeline.batch, input_done,
                                                            offsets, stats));
         }
+    }
+
+    // Time a thread waited for room at one site (a full ring, a busy writer), as a counter.
+    stall_sink stall_metric(const std::string& site) {
+        return stall_sink(metrics.get_counter("put_stalled_ns_total{site=\"" + site + "\"}",
+                                              "time waited for room to put: a full ring, a busy writer (ns)"));
     }
 
     sql::store_options store_options() const {
@@ -730,7 +739,7 @@ struct pipeline::impl {
         // run of a source read without Kafka.
         const std::string source =
             kafka ? cfg.kafka.topic : std::string(to_string(cfg.source.kind)) + "@" + std::to_string(wall_ns());
-        sql_feed = std::make_unique<sql_channel>(cfg.sink, *sql_rows, source, &abort);
+        sql_feed = std::make_unique<sql_channel>(cfg.sink, *sql_rows, source, &abort, stall_metric("sql_ring"));
         writer = std::make_unique<sql_writer>(cfg, *sql_rows, std::move(st), consumer != nullptr ? &board : nullptr,
                                               metrics, abort, source);
         an->sink.attach_sql(sql_feed.get(), writer->describe());

@@ -5,33 +5,26 @@
 
 #include "src/base/clock.hpp"
 #include "src/base/log.hpp"
-#include "tapewire/graph.hpp"
 #include "tapewire/json_write.hpp"
 
 namespace tapewire {
 
 // ---- graph side ------------------------------------------------------------------------------------
 
-sql_channel::sql_channel(const sink_config& cfg, sql_ring& ring, std::string source, const std::atomic<bool>* abort)
-    : cfg_(cfg), ring_(ring), source_(std::move(source)), abort_(abort),
+sql_channel::sql_channel(const sink_config& cfg, sql_ring& ring, std::string source, const std::atomic<bool>* abort,
+                         stall_sink stalled)
+    : cfg_(cfg), ring_(ring), source_(std::move(source)), put_(put_wait{abort, k_full_ring_wait, stalled}),
       half_interval_ns_(std::max<std::int64_t>(1, cfg.batch_interval.count() / 2)) {}
 
 void sql_channel::put(sql_item&& item) {
-    if (ring_.try_stage(std::move(item))) [[likely]] {
-        if (ring_.staged_count() >= 64) ring_.publish();
-        return;
-    }
     // The writer is behind (or the database away): hold the graph, and so the input, until it
-    // takes more. Never a drop.
-    ring_.publish();
-    const std::int64_t t0 = mono_ns();
-    idle_strategy idle(k_full_ring_wait);
-    while (!ring_.try_stage(std::move(item))) {
-        if (abort_ != nullptr && abort_->load(std::memory_order_relaxed)) break; // failing anyway
-        idle.idle(0);
-    }
-    blocked_ns_ += mono_ns() - t0;
-    if (ring_.staged_count() >= 64) ring_.publish();
+    // takes more. Never a drop; on abort the item goes (the pipeline is failing anyway).
+    const bool put = put_([&] {
+        if (ring_.try_stage(std::move(item))) return true;
+        ring_.publish();
+        return false;
+    });
+    if (put && ring_.staged_count() >= 64) ring_.publish();
 }
 
 void sql_channel::moved(const origin& o) {
