@@ -2,10 +2,10 @@
 
 #include <algorithm>
 #include <array>
-#include <cstdio>
 #include <stdexcept>
 
 #include "src/base/clock.hpp"
+#include "src/base/log.hpp"
 #include "tapewire/json_write.hpp"
 
 namespace tapewire {
@@ -215,8 +215,8 @@ void sql_writer::back_off(const sql::sql_error& e) {
     const std::int64_t wait = backoff_.next();
     retry_at_ = now + wait;
     if (outage_since_ == 0) outage_since_ = now;
-    std::fprintf(stderr, "tapewire: sql: %s%s%s; %zu row(s) held, retrying in %s\n", e.state.c_str(),
-                 e.state.empty() ? "" : " ", e.what(), batch_.rows(), format_wait(wait).c_str());
+    log::warn("sql", "database unavailable; holding the batch and retrying",
+              {{"sqlstate", e.state}, {"error", e.what()}, {"rows", batch_.rows()}, {"retry_in", duration{wait}}});
     reconnect_ = true;
 }
 
@@ -248,8 +248,8 @@ bool sql_writer::try_commit() {
         throw std::runtime_error(sql::describe(e));
     }
     if (outage_since_ != 0) {
-        std::fprintf(stderr, "tapewire: sql: database back after %s; batch committed\n",
-                     format_wait(mono_ns() - outage_since_).c_str());
+        log::info("sql", "database back; batch committed",
+                  {{"outage", duration{mono_ns() - outage_since_}}, {"rows", batch_.rows()}});
         outage_since_ = 0;
     }
     backoff_.reset();
@@ -376,9 +376,10 @@ void sql_writer::isolate_refused(const sql::sql_error& first) {
         }
         }
         d.payload = std::string(j.view());
+        log::warn("sql", "the database refused a row; it goes to the dead letters",
+                  {{"source", d.source}, {"key", d.key}, {"error", message}});
         letters.push_back(std::move(d));
         refused_->add();
-        std::fprintf(stderr, "tapewire: sql: the database refused a row, dead-lettered: %s\n", message.c_str());
     }
     auto keep = [](auto& rows, const std::vector<char>& d) {
         std::size_t out = 0;
