@@ -34,7 +34,7 @@ TEST_CASE("The yahoo-chart source hands the fetch thread's bars to the source th
     const std::string day = read_file(yahoo_fixture_path("chart_v8_AAPL_1m_2024-10-02_nullgap.json"));
     http_test_server srv([&](const http_request&) { return http_reply::json(day).gzipped(); });
     metrics_registry reg;
-    auto src = make_message_source(chart_config(srv.origin(), {"AAPL", "MSFT"}), reg);
+    auto src = make_message_source(chart_config(srv.origin(), {"AAPL", "MSFT"}).source, reg, {});
     std::set<std::pair<std::string, timestamp_ns>> seen;
     std::size_t messages = 0;
     const auto end = std::chrono::steady_clock::now() + 20s;
@@ -65,9 +65,12 @@ TEST_CASE("Closing the yahoo-chart source while a request hangs returns at once"
     metrics_registry reg;
     config c = chart_config(srv.origin(), {"AAPL"});
     c.source.yahoo.request_timeout = 60s;
-    auto src = make_message_source(c, reg);
+    auto src = make_message_source(c.source, reg, {});
     const auto wait_end = std::chrono::steady_clock::now() + 10s;
-    while (srv.requests_seen() == 0 && std::chrono::steady_clock::now() < wait_end) std::this_thread::sleep_for(5ms);
+    while (srv.requests_seen() == 0 && std::chrono::steady_clock::now() < wait_end) {
+        src->poll(); // the first pass starts the fetch thread
+        std::this_thread::sleep_for(5ms);
+    }
     REQUIRE(srv.requests_seen() == 1);
     const auto t0 = std::chrono::steady_clock::now();
     src->close();
@@ -79,5 +82,5 @@ TEST_CASE("A yahoo source with a CA file that cannot be read fails at start nami
     metrics_registry reg;
     config c = chart_config("https://127.0.0.1:9", {"AAPL"});
     c.source.yahoo.ca_file = "/nonexistent/ca.pem";
-    CHECK_THROWS_WITH(make_message_source(c, reg), Catch::Contains("/nonexistent/ca.pem"));
+    CHECK_THROWS_WITH(make_message_source(c.source, reg, {}), Catch::Contains("/nonexistent/ca.pem"));
 }

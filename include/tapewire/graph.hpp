@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-#include "tapewire/idle.hpp"
+#include "tapewire/blocking_put.hpp"
 #include "tapewire/partition_control.hpp"
 #include "tapewire/spsc_ring.hpp"
 #include "tapewire/stage.hpp"
@@ -58,15 +58,14 @@ struct record {
 
 using record_ring = spsc_ring<record>;
 
-inline constexpr idle_options k_full_ring_wait{idle_kind::backoff, 200, 20, std::chrono::microseconds(5),
-                                               std::chrono::microseconds(50)};
-
 // The upstream end of a thread boundary. A full ring stalls the producing thread (backpressure),
-// never drops; `abort` lets a shutting-down graph break a wait whose consumer has gone.
+// never drops; `abort` lets a shutting-down graph break a wait whose consumer has gone, and
+// `stalled` is told how long each wait lasted.
 class ring_emitter {
 public:
-    ring_emitter(record_ring& r, const std::atomic<bool>* abort = nullptr, std::size_t publish_every = 64) noexcept
-        : ring_(&r), abort_(abort), publish_every_(publish_every) {}
+    ring_emitter(record_ring& r, const std::atomic<bool>* abort = nullptr, std::size_t publish_every = 64,
+                 stall_sink stalled = {}) noexcept
+        : ring_(&r), put_(put_wait{abort, k_full_ring_wait, stalled}), publish_every_(publish_every) {}
 
     void on_tick(const tick& t) { put(t); }
     void on_bar(const bar& b) { put(b); }
@@ -87,7 +86,8 @@ public:
     // Publishes staged records; call at the end of every batch of work.
     void publish() noexcept { ring_->publish(); }
 
-    [[nodiscard]] std::uint64_t stalls() const noexcept { return stalls_; }
+    [[nodiscard]] std::uint64_t stalls() const noexcept { return put_.stalls(); }
+    [[nodiscard]] std::int64_t stalled_ns() const noexcept { return put_.stalled_ns(); }
 
 private:
     void put(owned_dead_letter* d) {
@@ -97,27 +97,18 @@ private:
 
     // Constructs the record in its slot (no temporary: a tick is copied once, into the ring).
     template <class T> bool put_record(const T& x) {
-        if (ring_->try_stage(x)) [[likely]] {
-            if (ring_->staged_count() >= publish_every_) ring_->publish();
-            return true;
-        }
-        ring_->publish(); // let the consumer see what is there before waiting on it
-        ++stalls_;
-        // The consumer is busy (the ring is full), so space comes back within microseconds: wait
-        // in short naps, never the long park of an idle thread.
-        idle_strategy idle(k_full_ring_wait);
-        while (!ring_->try_stage(x)) {
-            if (abort_ != nullptr && abort_->load(std::memory_order_relaxed)) return false;
-            idle.idle(0);
-        }
-        if (ring_->staged_count() >= publish_every_) ring_->publish();
-        return true;
+        const bool put = put_([&] {
+            if (ring_->try_stage(x)) return true;
+            ring_->publish(); // let the consumer see what is there before waiting on it
+            return false;
+        });
+        if (put && ring_->staged_count() >= publish_every_) ring_->publish();
+        return put;
     }
 
     record_ring* ring_;
-    const std::atomic<bool>* abort_;
+    blocking_put put_;
     std::size_t publish_every_;
-    std::uint64_t stalls_ = 0;
 };
 
 // The downstream end: pops up to `max` records and dispatches them to `out`. Returns the count.

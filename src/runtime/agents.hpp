@@ -15,6 +15,7 @@
 #include "src/runtime/analytics.hpp"
 #include "src/runtime/commit_path.hpp"
 #include "src/runtime/pipeline.hpp"
+#include "tapewire/blocking_put.hpp"
 #include "tapewire/graph.hpp"
 #include "tapewire/message_ring.hpp"
 #include "tapewire/partition_control.hpp"
@@ -139,9 +140,10 @@ private:
 class parse_agent final : public agent {
 public:
     parse_agent(message_ring& in, parse_stage& parse, record_ring& out, std::uint32_t batch,
-                const std::atomic<bool>& input_done, const std::atomic<bool>& abort, pipeline_stats& stats)
+                const std::atomic<bool>& input_done, const std::atomic<bool>& abort, pipeline_stats& stats,
+                stall_sink stalled)
         : driver_(in, parse, batch, input_done, [this](partition_control c) { emit_.on_control(std::move(c)); }),
-          parse_(parse), emit_(out, &abort), stats_(stats) {}
+          parse_(parse), emit_(out, &abort, 64, stalled), stats_(stats) {}
 
     std::size_t do_work() override {
         bool ended = false;

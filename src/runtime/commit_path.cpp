@@ -7,10 +7,7 @@
 
 namespace tapewire {
 
-std::runtime_error database_error(const sql::sql_error& e) {
-    return std::runtime_error("database: " + std::string(e.what()) +
-                              (e.state.empty() ? "" : " (SQLSTATE " + e.state + ")"));
-}
+std::runtime_error database_error(const sql::sql_error& e) { return std::runtime_error(sql::describe(e)); }
 
 // ---- offset_publisher ------------------------------------------------------------------------------
 

@@ -31,7 +31,7 @@
 
 namespace tapewire {
 
-// "database: <message> (SQLSTATE <state>)": how a database failure stops the pipeline.
+// How a database failure stops the pipeline (sql::describe's text).
 std::runtime_error database_error(const sql::sql_error& e);
 
 // On the thread that owns the window state: every 100 ms, the safe offsets of the window stage,

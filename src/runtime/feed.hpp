@@ -7,13 +7,13 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <cstdio>
 #include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
 
 #include "src/base/clock.hpp"
+#include "src/base/log.hpp"
 #include "src/base/message_source.hpp"
 #include "src/kafka/consumer.hpp"
 #include "src/kafka/producer.hpp"
@@ -175,10 +175,10 @@ public:
             if (!out_.try_put(msg_, o)) {
                 if (out_.too_large(msg_)) {
                     // Larger than the ring can ever hold: say so rather than wait forever.
-                    std::fprintf(stderr,
-                                 "tapewire: source message %llu of %zu bytes exceeds the input ring's limit (%zu); "
-                                 "raise pipeline.input_ring_bytes\n",
-                                 static_cast<unsigned long long>(sent_), msg_.payload.size(), out_.limit());
+                    log::error("pipeline",
+                               "a source message exceeds the input ring's limit; raise "
+                               "pipeline.input_ring_bytes",
+                               {{"message", sent_}, {"bytes", msg_.payload.size()}, {"limit", out_.limit()}});
                     throw std::runtime_error("source message larger than pipeline.input_ring_bytes / 4");
                 }
                 stats_.source_stalls.fetch_add(1, std::memory_order_relaxed);

@@ -23,6 +23,7 @@
 #include "src/sink/sql_sink.hpp"
 #include "src/sources/source_factory.hpp"
 #include "src/sql/store.hpp"
+#include "tapewire/blocking_put.hpp"
 #include "tapewire/graph.hpp"
 #include "tapewire/message_ring.hpp"
 #include "tapewire/runner.hpp"
@@ -135,7 +136,8 @@ struct pipeline::impl {
         if (plan.kafka_outputs || plan.dlq)
             output_producer = std::make_unique<kafka_producer>(cfg.kafka, bootstrap, metrics, "outputs");
         an = std::make_unique<analytics>(to_window_options(cfg.window), to_vwap_options(cfg),
-                                         to_anomaly_options(cfg.anomaly), cfg, output_producer.get(), plan.dlq);
+                                         to_anomaly_options(cfg.anomaly), cfg, output_producer.get(), plan.dlq, &abort,
+                                         output_producer ? stall_metric("kafka_outputs") : stall_sink{});
         if (plan.odbc) start_sql();
         start_graph_feed(std::move(kafka_in));
         start_agents();
@@ -162,13 +164,13 @@ struct pipeline::impl {
         kafka_outlet out(*tick_producer, cfg.kafka.topic);
         if (plan.embedded && plan.reads_back)
             out.hold_while(broker_throttle(*consumer, *tick_producer, cfg.kafka.topic));
-        producer_feed = std::make_unique<feed_agent<kafka_outlet>>(make_message_source(cfg, metrics), std::move(out),
-                                                                   cfg.pipeline.batch, limits.max_ticks, produce_done,
-                                                                   produce_sent, stats);
+        producer_feed = std::make_unique<feed_agent<kafka_outlet>>(make_message_source(cfg.source, metrics, fail()),
+                                                                   std::move(out), cfg.pipeline.batch, limits.max_ticks,
+                                                                   produce_done, produce_sent, stats);
     }
 
     void start_sql() {
-        const sql::store_options opts{cfg.sink.connection, cfg.kafka.group, cfg.kafka.topic, &cfg.sink};
+        const sql::store_options opts = store_options();
         std::unique_ptr<sql::store> st;
         try {
             st = std::make_unique<sql::store>(opts);
@@ -180,7 +182,7 @@ struct pipeline::impl {
         // run of a source read without Kafka.
         const std::string source =
             plan.kafka_in ? cfg.kafka.topic : std::string(to_string(cfg.source.kind)) + "@" + std::to_string(wall_ns());
-        sql_feed = std::make_unique<sql_channel>(cfg.sink, *sql_rows, source, &abort);
+        sql_feed = std::make_unique<sql_channel>(cfg.sink, *sql_rows, source, &abort, stall_metric("sql_ring"));
         writer = std::make_unique<sql_writer>(cfg.sink, *sql_rows, std::move(st), plan.kafka_in ? &board : nullptr,
                                               metrics, abort, source);
         an->sink.attach_sql(sql_feed.get(), writer->describe());
@@ -203,7 +205,7 @@ struct pipeline::impl {
         if (kafka_in)
             src = std::move(kafka_in);
         else
-            src = make_message_source(cfg, metrics);
+            src = make_message_source(cfg.source, metrics, fail());
         // run through Kafka: --ticks counts what the source produces, not what is read back.
         const std::uint64_t max_ticks = plan.reads_back ? 0 : limits.max_ticks;
         const std::int64_t hold_after = plan.kafka_in ? cfg.kafka.pause_after.count() : 0;
@@ -220,12 +222,38 @@ struct pipeline::impl {
         const std::uint32_t batch = cfg.pipeline.batch;
         if (cfg.pipeline.threads >= 2) {
             hop = std::make_unique<record_ring>(cfg.pipeline.ring_size);
-            agents.push_back(std::make_unique<parse_agent>(input, parse, *hop, batch, input_done, abort, stats));
+            agents.push_back(std::make_unique<parse_agent>(input, parse, *hop, batch, input_done, abort, stats,
+                                                           stall_metric("analytics_ring")));
             agents.push_back(std::make_unique<analytics_agent>(*hop, std::move(ctl), batch, offsets, stats));
         } else {
             agents.push_back(
                 std::make_unique<fused_agent>(input, parse, std::move(ctl), batch, input_done, offsets, stats));
         }
+    }
+
+    sql::store_options store_options() const {
+        const sink_config& s = cfg.sink;
+        return {s.connection,
+                cfg.kafka.group,
+                cfg.kafka.topic,
+                {.bars = s.bars_table,
+                 .alerts = s.alerts_table,
+                 .dead_letters = s.dead_letters_table,
+                 .ticks = s.ticks_table,
+                 .offsets = s.offsets_table,
+                 .state = s.state_table},
+                s.archive_ticks};
+    }
+
+    // Time a thread waited for room at one site (a full ring, a busy writer), as a counter.
+    stall_sink stall_metric(const std::string& site) {
+        return stall_sink(metrics.get_counter("put_stalled_ns_total{site=\"" + site + "\"}",
+                                              "time waited for room to put: a full ring, a busy writer (ns)"));
+    }
+
+    // A source's own threads report their failures here, as the runners do.
+    error_handler fail() {
+        return [this](const std::string& who, const std::string& what) { on_error(who, what); };
     }
 
     void on_error(const std::string& who, const std::string& what) {

@@ -1,13 +1,21 @@
 #include "src/sink/outputs.hpp"
 
-#include <thread>
-
 #include "tapewire/json_write.hpp"
 
 namespace tapewire {
 
-output_sink::output_sink(const config& cfg, kafka_producer* kafka, bool dead_letters_to_kafka)
-    : cfg_(cfg.sink), kafka_(kafka) {
+namespace {
+
+// Room in librdkafka's queue comes back with delivery reports, a broker round trip away: naps of
+// up to a millisecond, as the 1 ms poll that served them before.
+constexpr idle_options k_producer_wait{idle_kind::backoff, 0, 10, std::chrono::microseconds(50),
+                                       std::chrono::milliseconds(1)};
+
+} // namespace
+
+output_sink::output_sink(const config& cfg, kafka_producer* kafka, bool dead_letters_to_kafka,
+                         const std::atomic<bool>* abort, stall_sink stalled)
+    : cfg_(cfg.sink), kafka_(kafka), abort_(abort), put_(put_wait{abort, k_producer_wait, stalled}) {
     if (cfg.sink.kind.contains(sink_kind::ndjson)) ndjson_ = std::make_unique<ndjson_sink>(cfg.sink);
     if (kafka_ != nullptr && cfg.sink.kind.contains(sink_kind::kafka)) {
         if (cfg.sink.bars) bars_topic_ = kafka_->topic(cfg.kafka.bars_topic);
@@ -21,11 +29,14 @@ output_sink::output_sink(const config& cfg, kafka_producer* kafka, bool dead_let
 void output_sink::produce(rd_kafka_topic_t* topic, std::string_view key, std::string_view payload,
                           const std::vector<kafka_header>& headers) {
     // A full producer queue holds this thread (and so the graph, and so the input) until the
-    // broker takes more: backpressure, never a drop.
-    while (!kafka_->try_produce(topic, key, payload, headers)) {
-        kafka_->poll(1);
+    // broker takes more: backpressure, never a drop. Its room comes back as delivery reports are
+    // served, so every retry serves them. On abort the message goes (the pipeline is failing).
+    (void)put_([&] {
+        if (kafka_->try_produce(topic, key, payload, headers)) return true;
+        kafka_->poll(0);
         if (auto f = kafka_->failure(); !f.empty()) throw kafka_error(f);
-    }
+        return false;
+    });
 }
 
 void output_sink::on_bar(const bar& b) {
@@ -81,8 +92,10 @@ void output_sink::on_timer(timestamp_ns now) {
 void output_sink::on_flush() {
     if (ndjson_) ndjson_->on_flush();
     if (kafka_ != nullptr) {
-        while (!kafka_->flush(std::chrono::milliseconds(200)))
+        while (!kafka_->flush(std::chrono::milliseconds(200))) {
             if (auto f = kafka_->failure(); !f.empty()) throw kafka_error(f);
+            if (abort_ != nullptr && abort_->load(std::memory_order_relaxed)) return; // failing anyway
+        }
         if (auto f = kafka_->failure(); !f.empty()) throw kafka_error(f);
     }
 }

@@ -12,6 +12,7 @@
 #include "src/kafka/producer.hpp"
 #include "src/sink/ndjson.hpp"
 #include "src/sink/sql_sink.hpp"
+#include "tapewire/blocking_put.hpp"
 #include "tapewire/config.hpp"
 #include "tapewire/stage.hpp"
 
@@ -20,8 +21,10 @@ namespace tapewire {
 class output_sink {
 public:
     // `kafka` is the outputs' producer (null when no Kafka output is configured); `dead_letters_to_kafka`
-    // sends dead letters to kafka.dlq_topic.
-    output_sink(const config& cfg, kafka_producer* kafka, bool dead_letters_to_kafka);
+    // sends dead letters to kafka.dlq_topic. `abort` breaks a wait on the producer when the pipeline
+    // is failing; `stalled` is told how long each wait for room in its queue lasted.
+    output_sink(const config& cfg, kafka_producer* kafka, bool dead_letters_to_kafka,
+                const std::atomic<bool>* abort = nullptr, stall_sink stalled = {});
 
     void on_tick(const tick& t) {
         if (sql_ != nullptr) sql_->on_tick(t);
@@ -63,6 +66,8 @@ private:
     rd_kafka_topic_t* alerts_topic_ = nullptr;
     rd_kafka_topic_t* dlq_topic_ = nullptr;
     std::string kafka_desc_;
+    const std::atomic<bool>* abort_;
+    blocking_put put_;
     sql_channel* sql_ = nullptr;
     std::string sql_desc_;
     std::string scratch_;

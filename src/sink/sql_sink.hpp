@@ -28,6 +28,7 @@
 #include "src/base/offset_board.hpp"
 #include "src/sql/store.hpp"
 #include "tapewire/backoff.hpp"
+#include "tapewire/blocking_put.hpp"
 #include "tapewire/config.hpp"
 #include "tapewire/runner.hpp"
 #include "tapewire/spsc_ring.hpp"
@@ -52,8 +53,10 @@ using sql_ring = spsc_ring<sql_item>;
 class sql_channel {
 public:
     // `source` names the input in dead_letters/ticks rows: the Kafka topic, or "<kind>@<run start>".
-    // `abort` breaks a wait on a full ring when the pipeline is failing.
-    sql_channel(const sink_config& cfg, sql_ring& ring, std::string source, const std::atomic<bool>* abort);
+    // `abort` breaks a wait on a full ring when the pipeline is failing; `stalled` is told how long
+    // each wait lasted.
+    sql_channel(const sink_config& cfg, sql_ring& ring, std::string source, const std::atomic<bool>* abort,
+                stall_sink stalled = {});
 
     void on_tick(const tick& t);
     void on_bar(const bar& b);
@@ -73,7 +76,7 @@ public:
     void publish() noexcept { ring_.publish(); }
     // Time this thread spent waiting for the writer (a full ring), in total. Processing time that
     // the graph could not use: the window stage's idle_timeout must not count it as silence.
-    [[nodiscard]] std::int64_t blocked_ns() const noexcept { return blocked_ns_; }
+    [[nodiscard]] std::int64_t blocked_ns() const noexcept { return put_.stalled_ns(); }
 
 private:
     void put(sql_item&& item);
@@ -82,14 +85,13 @@ private:
     const sink_config& cfg_;
     sql_ring& ring_;
     std::string source_;
-    const std::atomic<bool>* abort_;
+    blocking_put put_;
     std::vector<std::int64_t> next_;  // per partition
     std::vector<char> moved_;         // per partition, since the last barrier
     std::uint64_t rows_since_ = 0;    // rows since the last barrier
     std::int64_t first_row_mono_ = 0; // first row (or move) since the last barrier
     std::int64_t half_interval_ns_;
     bool any_moved_ = false;
-    std::int64_t blocked_ns_ = 0;
 };
 
 // The writer thread.

@@ -29,11 +29,10 @@ timestamp_ns resolve_start(const std::string& start) {
 // Canonical tick JSON for every generated trade, paced at `rate` ticks/s of wall-clock time.
 class synthetic_source final : public message_source {
 public:
-    explicit synthetic_source(const config& cfg)
-        : market_(cfg.source, resolve_start(cfg.source.start)), rate_(cfg.source.rate),
-          buf_(buf_storage_, sizeof buf_storage_) {
-        const std::string& labels = cfg.source.anomalies.labels;
-        if (cfg.source.anomalies.enabled && !labels.empty()) {
+    explicit synthetic_source(const source_config& cfg)
+        : market_(cfg, resolve_start(cfg.start)), rate_(cfg.rate), buf_(buf_storage_, sizeof buf_storage_) {
+        const std::string& labels = cfg.anomalies.labels;
+        if (cfg.anomalies.enabled && !labels.empty()) {
             const std::filesystem::path p(labels);
             std::error_code ec;
             if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path(), ec);
@@ -96,7 +95,7 @@ private:
 // NDJSON lines as they are in the files, invalid ones included: the parse stage judges them.
 class replay_source final : public message_source {
 public:
-    explicit replay_source(const config& cfg) : reader_(cfg.source.path), pacer_(cfg.source.speed) {}
+    explicit replay_source(const source_config& cfg) : reader_(cfg.path), pacer_(cfg.speed) {}
 
     pull_result next(source_message& out) override {
         std::string_view line;
@@ -118,15 +117,15 @@ private:
 
 } // namespace
 
-std::unique_ptr<message_source> make_message_source(const config& cfg, metrics_registry& metrics) {
-    switch (cfg.source.kind) {
+std::unique_ptr<message_source> make_message_source(const source_config& cfg, metrics_registry& metrics,
+                                                    error_handler on_error) {
+    switch (cfg.kind) {
     case source_kind::synthetic: return std::make_unique<synthetic_source>(cfg);
     case source_kind::replay: return std::make_unique<replay_source>(cfg);
     case source_kind::yahoo_chart:
-    case source_kind::yahoo_stream: return make_yahoo_source(cfg, metrics);
+    case source_kind::yahoo_stream: return make_yahoo_source(cfg, metrics, std::move(on_error));
     }
-    throw std::runtime_error("source.kind " + std::to_string(static_cast<int>(cfg.source.kind)) +
-                             " is not a source kind");
+    throw std::runtime_error("source.kind " + std::to_string(static_cast<int>(cfg.kind)) + " is not a source kind");
 }
 
 } // namespace tapewire

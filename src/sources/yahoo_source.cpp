@@ -1,17 +1,18 @@
 #include "src/sources/yahoo_source.hpp"
 
-#include <pthread.h>
-
 #include <optional>
 #include <stdexcept>
-#include <thread>
 #include <utility> // before Boost 1.74's awaitable.hpp, which uses std::exchange without it
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 
+#include "src/base/duration_text.hpp"
+#include "src/base/failpoint.hpp"
 #include "src/net/http_client.hpp"
+#include "src/net/io_thread.hpp"
 #include "src/net/url.hpp"
 #include "src/sources/fetch_support.hpp"
 #include "src/sources/supervisor.hpp"
@@ -32,26 +33,24 @@ net::url parse_source_url(const std::string& key, const std::string& text) {
 
 class yahoo_source final : public message_source {
 public:
-    yahoo_source(const config& cfg, metrics_registry& reg)
-        : cfg_(cfg.source.yahoo), outbox_(cfg.source.yahoo.max_pending),
-          metrics_(reg, cfg.source.kind == source_kind::yahoo_chart ? "chart" : "stream") {
-        if (cfg.source.symbols.empty())
-            throw std::runtime_error("source.symbols: " + std::string(to_string(cfg.source.kind)) +
+    yahoo_source(const source_config& cfg, metrics_registry& reg, error_handler on_error)
+        : cfg_(cfg.yahoo), outbox_(cfg.yahoo.max_pending),
+          metrics_(reg, cfg.kind == source_kind::yahoo_chart ? "chart" : "stream"),
+          io_thread_(io_, fetch_runner_options(), std::move(on_error)) {
+        if (cfg.symbols.empty())
+            throw std::runtime_error("source.symbols: " + std::string(to_string(cfg.kind)) +
                                      " needs at least one symbol");
-        if (cfg.source.kind == source_kind::yahoo_chart)
-            start_chart(cfg);
+        if (cfg.kind == source_kind::yahoo_chart)
+            start_chart(cfg.symbols);
         else
-            start_stream(cfg);
-        thread_ = std::thread([this] {
-            pthread_setname_np(pthread_self(), "tw-fetch");
-            try {
-                io_.run();
-            } catch (const std::exception& e) {
-                std::fprintf(stderr, "tapewire: fetch thread stopped: %s\n", e.what());
-            }
-        });
+            start_stream(cfg.symbols);
+        if (const failpoint* fp = find_failpoint("fetch.io_thread")) arm_failpoint(*fp);
     }
     ~yahoo_source() override { close(); }
+
+    // The fetch thread starts with the source thread's first pass, once the pipeline is running
+    // and its error handler can act.
+    void poll() override { io_thread_.start(); }
 
     pull_result next(source_message& out) override {
         if (!outbox_.pop(key_, payload_)) return pull_result::idle;
@@ -64,18 +63,36 @@ public:
     }
 
     void close() override {
-        if (!thread_.joinable()) return;
-        io_.stop();
-        thread_.join();
+        if (closed_) return;
+        closed_ = true;
+        io_thread_.stop();
         if (client_) client_->close();
     }
 
 private:
-    void start_chart(const config& cfg) {
+    static runner_options fetch_runner_options() {
+        runner_options r;
+        r.name = "tw-fetch";
+        return r;
+    }
+
+    // Test facility: a handler on the io thread that fires the failpoint, `argument` after the
+    // start (an escape from the io_context, as a bug in a handler would make).
+    void arm_failpoint(const failpoint& fp) {
+        const std::optional<duration> after = fp.argument.empty() ? duration{0} : parse_duration(fp.argument);
+        if (!after)
+            throw std::runtime_error("TAPEWIRE_FAILPOINTS: fetch.io_thread: '" + fp.argument + "' is no duration");
+        failpoint_timer_.emplace(io_, *after);
+        failpoint_timer_->async_wait([&fp](const boost::system::error_code& ec) {
+            if (!ec) fp.fire();
+        });
+    }
+
+    void start_chart(const std::vector<std::string>& symbols) {
         const net::url base = parse_source_url("source.base_url", cfg_.base_url);
         client_ = std::make_unique<net::http_client>(io_.get_executor(), base, chart_http_options(cfg_));
         const std::string prefix = base.target == "/" ? "" : base.target;
-        poller_ = std::make_unique<chart_poller>(cfg_, cfg.source.symbols, prefix, *client_, outbox_, metrics_);
+        poller_ = std::make_unique<chart_poller>(cfg_, symbols, prefix, *client_, outbox_, metrics_);
         for (std::uint32_t i = 0; i < cfg_.concurrency; ++i) {
             boost::asio::co_spawn(io_,
                                   supervise(
@@ -88,9 +105,8 @@ private:
     }
 
     // The streamer: symbols in groups of stream_symbols_per_connection, a connection each.
-    void start_stream(const config& cfg) {
+    void start_stream(const std::vector<std::string>& all) {
         (void)parse_source_url("source.stream_url", cfg_.stream_url);
-        const auto& all = cfg.source.symbols;
         const std::size_t group = cfg_.stream_symbols_per_connection;
         for (std::size_t from = 0; from < all.size(); from += group) {
             auto conn = std::make_unique<stream_connection>();
@@ -133,14 +149,18 @@ private:
     boost::asio::io_context io_{1};
     // After io_: holds sockets of io_, so it goes first.
     std::unique_ptr<net::http_client> client_;
-    std::thread thread_;
+    std::optional<boost::asio::steady_timer> failpoint_timer_;
+    // Last: its thread runs everything above, so it stops first.
+    net::io_thread io_thread_;
+    bool closed_ = false;
     std::string key_, payload_;
 };
 
 } // namespace
 
-std::unique_ptr<message_source> make_yahoo_source(const config& cfg, metrics_registry& metrics) {
-    return std::make_unique<yahoo_source>(cfg, metrics);
+std::unique_ptr<message_source> make_yahoo_source(const source_config& cfg, metrics_registry& metrics,
+                                                  error_handler on_error) {
+    return std::make_unique<yahoo_source>(cfg, metrics, std::move(on_error));
 }
 
 } // namespace tapewire

@@ -1,0 +1,73 @@
+// A fetcher whose io_context thread throws stops `tapewire run` with exit code 1 and the error on
+// stderr, within a second, instead of running on without a source. The throw is a failpoint.
+#include <catch2/catch.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "src/base/clock.hpp"
+#include "test/child_process.hpp"
+#include "test/support/http_test_server.hpp"
+
+using namespace tapewire;
+using namespace tapewire::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+// The mono_ns field of the JSON log record of `point` firing, -1 when there is none.
+std::int64_t fired_at(const std::string& err, const std::string& point) {
+    for (const log_record& r : log_records(err, "failpoint", "mono_ns"))
+        if (r.text("point") == point) return r.number("mono_ns");
+    return -1;
+}
+
+} // namespace
+
+TEST_CASE("a fetcher whose io thread throws makes run exit 1 within a second, naming the error",
+          "[chart][net][e2e][runner]") {
+    const std::string day = read_file(yahoo_fixture_path("chart_v8_AAPL_1m_2024-10-02_nullgap.json"));
+    http_test_server srv([&](const http_request&) { return http_reply::json(day).gzipped(); });
+    // The Kafka case reads a broker in its own process: the embedded one's teardown
+    // (rd_kafka_mock_cluster_destroy in librdkafka 2.0.2) takes a second at every other exit,
+    // failure or not, which would hide what this measures.
+    child_process broker;
+    const std::string bootstrap = start_broker(broker, "fetch_failure", {"ticks:4", "ticks.dlq:4"});
+
+    // Straight into the graph (the fetcher on tw-source), and through Kafka (on tw-produce). The
+    // throw comes once the bars have gone all the way through: a consumer takes a few seconds to
+    // join its group.
+    for (const bool kafka : {false, true}) {
+        DYNAMIC_SECTION((kafka ? "through Kafka" : "straight into the graph")) {
+            const std::string tag = kafka ? "fetch_failure_kafka" : "fetch_failure_direct";
+            const std::string after = kafka ? "6s" : "1500ms";
+            std::filesystem::remove(tag + ".ndjson");
+            child_process child;
+            // No --ticks and no --duration: only the failure can end this run.
+            child.spawn({"env", "TAPEWIRE_FAILPOINTS=fetch.io_thread=throw(" + after + ")", TAPEWIRE_BINARY, "run",
+                         "--config", TAPEWIRE_SOURCE_DIR "/conf/yahoo.toml", "--set", "source.base_url=" + srv.origin(),
+                         "--set", "sink.kind=ndjson", "--set", "sink.path=" + tag + ".ndjson", "--set",
+                         "kafka.brokers=" + (kafka ? bootstrap : ""), "--set", "kafka.group=" + tag, "--set",
+                         "log.format=json"},
+                        "", tag + ".stdout", tag + ".stderr");
+            const exit_status s = child.wait(60s);
+            const std::int64_t exited = mono_ns(); // at most one 10 ms poll of wait() late
+            const std::string err = read_file(tag + ".stderr");
+            INFO(s.text() << "\n" << err);
+            REQUIRE(s.exited);
+            CHECK(s.code == 1);
+            const std::int64_t thrown = fired_at(err, "fetch.io_thread");
+            REQUIRE(thrown > 0);
+            INFO("exited " << (exited - thrown) / 1'000'000 << " ms after the throw");
+            CHECK(exited - thrown < 1'000'000'000);
+            // The error, named with the thread it escaped from, in the summary.
+            CHECK_THAT(err, Catch::Contains("stopped by an error"));
+            CHECK_THAT(err, Catch::Contains("error         tw-fetch: failpoint fetch.io_thread"));
+            // The run was live when its source died: fetched, and through the graph.
+            CHECK(srv.requests_seen() > 0);
+            CHECK(summary_count(err, "messages in") > 0);
+        }
+    }
+    stop_broker(broker, "fetch_failure");
+}
