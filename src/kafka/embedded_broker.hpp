@@ -39,8 +39,8 @@ public:
     [[nodiscard]] rd_kafka_mock_cluster_s* cluster() noexcept { return cluster_; }
 
 private:
-    kafka_handle host_; // the client handle the cluster lives in
-    rd_kafka_mock_cluster_s* cluster_ = nullptr;
+    kafka_handle host_;                          // the client handle that owns the cluster
+    rd_kafka_mock_cluster_s* cluster_ = nullptr; // host_'s, destroyed with it
     int brokers_;
     std::string bootstraps_;
 };
