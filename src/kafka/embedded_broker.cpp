@@ -10,7 +10,7 @@ namespace tapewire {
 // The cluster is hosted through `test.mock.num.brokers` rather than rd_kafka_mock_cluster_new()
 // so that librdkafka destroys it inside rd_kafka_destroy() of the host, once the host is
 // terminating. rd_kafka_mock_cluster_destroy() on a live host takes a full second in most runs
-// (librdkafka 2.0.2, measured: 9 runs in 10): its thread sends TERMINATE to the cluster's internal
+// (librdkafka 2.0.2; 7 to 9 runs in 10 here): its thread sends TERMINATE to the cluster's internal
 // broker thread and only then drops its reference to it (rd_kafka_mock_cluster_destroy0 in
 // src/rdkafka_mock.c); when that thread handles the op first it still sees the reference, goes
 // back to waiting on its op queue for rd_kafka_max_block_ms = 1000 ms (rd_kafka_broker_thread_main

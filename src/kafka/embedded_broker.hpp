@@ -39,7 +39,7 @@ public:
     [[nodiscard]] rd_kafka_mock_cluster_s* cluster() noexcept { return cluster_; }
 
 private:
-    kafka_handle host_;                          // the client handle that owns the cluster
+    kafka_handle host_;                          // owns the cluster, and is a client of it (one idle connection)
     rd_kafka_mock_cluster_s* cluster_ = nullptr; // host_'s, destroyed with it
     int brokers_;
     std::string bootstraps_;
