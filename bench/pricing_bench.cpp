@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "pricing.pb.h"
+#include "src/base/base64.hpp"
 #include "src/sources/yahoo_pricing.hpp"
 
 namespace {

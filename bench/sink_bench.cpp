@@ -70,6 +70,7 @@
 #include "src/base/metrics.hpp"
 #include "src/runtime/pipeline.hpp"
 #include "tapewire/config.hpp"
+#include "tapewire/time_text.hpp"
 
 #if TAPEWIRE_BENCH_LIBPQ
 #include <libpq-fe.h>
@@ -255,7 +256,7 @@ void text_row(std::string& out, const std::string& source, const tick_row& t) {
     out += '\t';
     text_field(out, t.symbol);
     out += '\t';
-    out += sql::format_utc(t.ts_us * 1000); // what the writer sends: 2024-11-27T15:00:00.123456Z
+    out += format_utc(t.ts_us * 1000); // what the writer sends: 2024-11-27T15:00:00.123456Z
     out += '\t';
     text_double(out, t.price);
     out += '\t';
@@ -427,7 +428,7 @@ void build_arrays(std::vector<std::string>& a, const tick_rows& in, std::size_t 
         integer(a[1], t.partition);
         integer(a[2], t.offset);
         sql::append_array_text(a[3], t.symbol);
-        sql::append_array_text(a[4], sql::format_utc(t.ts_us * 1000));
+        sql::append_array_text(a[4], format_utc(t.ts_us * 1000));
         sql::append_array_double(a[5], t.price);
         sql::append_array_double(a[6], t.size);
         sql::append_array_double(a[7], t.bid);

@@ -269,6 +269,8 @@ void print_summary(pipeline& p, const config& cfg, pipeline_mode mode, double se
                      db.c_str(), cfg.sink.bars_table.c_str());
 }
 
+const char* signal_name(int sig) { return sig == SIGINT ? "SIGINT" : "SIGTERM"; }
+
 const char* mode_name(pipeline_mode m) {
     switch (m) {
     case pipeline_mode::run: return "run";
@@ -299,15 +301,18 @@ int cmd_pipeline(int argc, char** argv, pipeline_mode mode) {
     try {
         p = std::make_unique<pipeline>(cfg, args.limits, mode);
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "tapewire: cannot start: %s\n", e.what());
+        log::error("cli", "cannot start", {{"error", e.what()}});
         return k_exit_failure;
     }
     const bool tty = isatty(STDERR_FILENO) != 0;
-    std::fprintf(stderr, "tapewire %s %s: %s%s\n", TAPEWIRE_VERSION, mode_name(mode), p->describe().c_str(),
-                 cfg.file.empty() ? "" : (" config=" + cfg.file).c_str());
+    log::info("cli", "starting",
+              {{"version", TAPEWIRE_VERSION},
+               {"mode", mode_name(mode)},
+               {"pipeline", p->describe()},
+               {"config", cfg.file.empty() ? "(defaults)" : cfg.file}});
     if (const std::string b = p->embedded_bootstraps(); !b.empty())
-        std::fprintf(stderr, "tapewire: embedded Kafka broker at %s (attach: kcat -b %s -C -t %s)\n", b.c_str(),
-                     b.c_str(), cfg.kafka.topic.c_str());
+        log::info("cli", "embedded Kafka broker",
+                  {{"bootstrap", b}, {"attach", "kcat -b " + b + " -C -t " + cfg.kafka.topic}});
     const std::int64_t t0 = mono_ns();
     p->start();
 
@@ -321,13 +326,14 @@ int cmd_pipeline(int argc, char** argv, pipeline_mode mode) {
         if (sig == SIGINT || sig == SIGTERM) {
             if (++stops == 1) {
                 if (tty) std::fprintf(stderr, "\n");
-                std::fprintf(stderr, "tapewire: %s received, %s (again to abort)\n",
-                             sig == SIGINT ? "SIGINT" : "SIGTERM",
-                             mode == pipeline_mode::process ? "finishing what was read, committing offsets"
-                                                            : "finishing what was sent, flushing open windows");
+                log::info("cli",
+                          mode == pipeline_mode::process
+                              ? "stopping: finishing what was read, committing offsets (again to abort)"
+                              : "stopping: finishing what was sent, flushing open windows (again to abort)",
+                          {{"signal", signal_name(sig)}});
                 p->stop();
             } else {
-                std::fprintf(stderr, "tapewire: second signal, aborting without a flush\n");
+                log::warn("cli", "second signal: aborting without a flush", {{"signal", signal_name(sig)}});
                 std::_Exit(130);
             }
         }
@@ -387,13 +393,11 @@ int cmd_broker(int argc, char** argv) {
     }
     std::printf("%s\n", broker.bootstraps().c_str());
     std::fflush(stdout);
-    std::fprintf(stderr,
-                 "tapewire broker: %d broker(s) at %s, topics %s; in memory, ~5 MiB kept per partition; "
-                 "SIGINT/SIGTERM to stop\n",
-                 brokers, broker.bootstraps().c_str(), listing.c_str());
+    log::info("broker", "serving in memory, ~5 MiB kept per partition; SIGINT/SIGTERM to stop",
+              {{"brokers", brokers}, {"bootstrap", broker.bootstraps()}, {"topics", listing}});
     int sig = 0;
     while (sig != SIGINT && sig != SIGTERM) sig = sigwaitinfo(&signals, nullptr);
-    std::fprintf(stderr, "tapewire broker: %s received, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    log::info("broker", "stopping", {{"signal", signal_name(sig)}});
     return k_exit_ok;
 }
 
@@ -412,7 +416,7 @@ int cmd_check_config(int argc, char** argv) {
         log::configure(cfg.log);
         (void)make_session_calendar(cfg.vwap.session_tz, cfg.vwap.session_start);
         std::fputs(describe_config(cfg).c_str(), stdout);
-        std::fprintf(stderr, "config ok: %s\n", args.config_path.c_str());
+        log::info("cli", "config ok", {{"file", args.config_path}});
         return k_exit_ok;
     } catch (const config_error& e) {
         std::fprintf(stderr, "tapewire: config error: %s\n", e.what());
@@ -445,7 +449,7 @@ int run_cli(int argc, char** argv) {
             return k_exit_ok;
         }
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "tapewire: %s\n", e.what());
+        log::error("cli", "stopped by an error", {{"error", e.what()}});
         return k_exit_failure;
     }
     std::fprintf(stderr, "tapewire: unknown command '%s'\n%s", cmd.c_str(), k_usage);

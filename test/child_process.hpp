@@ -9,11 +9,14 @@
 #include <csignal>
 #include <cstdint>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <simdjson.h>
 
 #include <fcntl.h>
 #include <poll.h>
@@ -244,12 +247,52 @@ inline std::int64_t summary_count(const std::string& err, const std::string& lab
     return -1;
 }
 
-// The partition counts of every "tapewire: kafka: assigned N partition(s)" line, in order.
+// One record of the JSON log (a child run with --set log.format=json): its fields as text, strings
+// unquoted, numbers and booleans as written.
+struct log_record {
+    std::map<std::string, std::string> fields;
+
+    [[nodiscard]] bool has(const std::string& key) const { return fields.count(key) != 0; }
+    [[nodiscard]] std::string text(const std::string& key) const {
+        const auto it = fields.find(key);
+        return it == fields.end() ? std::string() : it->second;
+    }
+    [[nodiscard]] std::int64_t number(const std::string& key) const { return std::stoll(text(key)); }
+};
+
+// Every log record in a child's stderr, in order; the lines that are not records (the status line,
+// the summary, usage) are passed over.
+inline std::vector<log_record> log_records(const std::string& err) {
+    std::vector<log_record> out;
+    simdjson::dom::parser parser;
+    for (const std::string& line : split_lines(err)) {
+        simdjson::dom::object o;
+        if (line[0] != '{' || parser.parse(line).get(o) != simdjson::SUCCESS) continue;
+        log_record r;
+        for (auto [key, value] : o) {
+            std::string_view text;
+            r.fields[std::string(key)] =
+                value.get(text) == simdjson::SUCCESS ? std::string(text) : simdjson::minify(value);
+        }
+        if (r.has("component")) out.push_back(std::move(r));
+    }
+    return out;
+}
+
+// The records of `component` that carry a field named `key`.
+inline std::vector<log_record> log_records(const std::string& err, const std::string& component,
+                                           const std::string& key) {
+    std::vector<log_record> out;
+    for (log_record& r : log_records(err))
+        if (r.text("component") == component && r.has(key)) out.push_back(std::move(r));
+    return out;
+}
+
+// The partition counts of every assignment the consumer logged ("assigned"), in order.
 inline std::vector<int> assignments(const std::string& err) {
     std::vector<int> out;
-    const std::string prefix = "tapewire: kafka: assigned ";
-    for (const std::string& line : split_lines(err))
-        if (line.rfind(prefix, 0) == 0) out.push_back(std::stoi(line.substr(prefix.size())));
+    for (const log_record& r : log_records(err, "kafka", "assigned"))
+        out.push_back(static_cast<int>(r.number("assigned")));
     return out;
 }
 

@@ -18,14 +18,8 @@ namespace {
 
 // The mono_ns field of the JSON log record of `point` firing, -1 when there is none.
 std::int64_t fired_at(const std::string& err, const std::string& point) {
-    for (const std::string& line : split_lines(err)) {
-        if (line.find(R"("component":"failpoint")") == std::string::npos ||
-            line.find(R"("point":")" + point + '"') == std::string::npos)
-            continue;
-        const std::string key = R"("mono_ns":)";
-        const std::size_t at = line.find(key);
-        if (at != std::string::npos) return std::stoll(line.substr(at + key.size()));
-    }
+    for (const log_record& r : log_records(err, "failpoint", "mono_ns"))
+        if (r.text("point") == point) return r.number("mono_ns");
     return -1;
 }
 

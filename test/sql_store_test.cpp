@@ -18,6 +18,8 @@
 #include "src/sql/dialect.hpp"
 #include "src/sql/odbc.hpp"
 #include "src/sql/store.hpp"
+#include "tapewire/config.hpp"
+#include "tapewire/time_text.hpp"
 
 namespace {
 
@@ -29,12 +31,24 @@ constexpr timestamp_ns k_sec = 1'000'000'000;
 constexpr timestamp_ns k_t0 = 1767623400123456789; // 2026-01-05T14:30:00.123456789Z
 constexpr double k_nan = k_null_double;
 
+// The config's default names.
+table_names default_tables() {
+    const sink_config d;
+    return {.bars = d.bars_table,
+            .alerts = d.alerts_table,
+            .dead_letters = d.dead_letters_table,
+            .ticks = d.ticks_table,
+            .offsets = d.offsets_table,
+            .state = d.state_table};
+}
+
 // A database and a set of table names for one check.
 struct target {
     std::string name;
     dialect_kind kind = dialect_kind::sqlite;
     std::string connection;
-    sink_config tables;
+    table_names tables = default_tables();
+    bool archive_ticks = true;
     std::unique_ptr<pg_server> pg;
     bool drop_tables = false; // a shared database (SQL Server): drop the tables at the end
 
@@ -45,7 +59,7 @@ struct target {
 
     [[nodiscard]] std::string q(std::string_view ident) const { return quote(kind, ident); }
     [[nodiscard]] store_options options(std::string group = "g", std::string topic = "ticks") const {
-        return store_options{connection, std::move(group), std::move(topic), &tables};
+        return store_options{connection, std::move(group), std::move(topic), tables, archive_ticks};
     }
 };
 
@@ -89,16 +103,16 @@ double num(const std::optional<std::string>& v) {
 
 timestamp_ns when(const std::optional<std::string>& v) {
     REQUIRE(v.has_value());
-    const auto ts = parse_utc(*v);
+    timestamp_ns ts = 0;
     INFO("timestamp text: " << *v);
-    REQUIRE(ts.has_value());
-    return *ts;
+    REQUIRE(parse_timestamp_text(*v, ts));
+    return ts;
 }
 
 target::~target() {
     if (!drop_tables) return;
-    for (const std::string* n : {&tables.bars_table, &tables.alerts_table, &tables.dead_letters_table,
-                                 &tables.ticks_table, &tables.offsets_table, &tables.state_table}) {
+    for (const std::string* n :
+         {&tables.bars, &tables.alerts, &tables.dead_letters, &tables.ticks, &tables.offsets, &tables.state}) {
         try {
             exec(*this, "IF OBJECT_ID(N'" + q(*n) + "', N'U') IS NOT NULL DROP TABLE " + q(*n));
         } catch (...) {
@@ -113,7 +127,6 @@ std::unique_ptr<target> sqlite_target(const std::string& tag) {
     const std::string file = "sql_store_" + tag + ".db";
     for (const char* suffix : {"", "-wal", "-shm", "-journal"}) std::filesystem::remove(file + suffix);
     t->connection = "Driver=SQLite3;Database=" + file;
-    t->tables.archive_ticks = true;
     return t;
 }
 
@@ -123,7 +136,6 @@ std::unique_ptr<target> postgres_target(const std::string& tag) {
     t->kind = dialect_kind::postgresql;
     t->pg = std::make_unique<pg_server>("sql_store_" + tag);
     t->connection = t->pg->odbc_connection();
-    t->tables.archive_ticks = true;
     return t;
 }
 
@@ -138,10 +150,7 @@ std::unique_ptr<target> sqlserver_target() {
     std::random_device rd;
     const std::string suffix = "_tw" + std::to_string(rd() % 1000000000);
     auto& n = t->tables;
-    for (std::string* name :
-         {&n.bars_table, &n.alerts_table, &n.dead_letters_table, &n.ticks_table, &n.offsets_table, &n.state_table})
-        *name += suffix;
-    n.archive_ticks = true;
+    for (std::string* name : {&n.bars, &n.alerts, &n.dead_letters, &n.ticks, &n.offsets, &n.state}) *name += suffix;
     t->drop_tables = true;
     return t;
 }
@@ -197,14 +206,14 @@ dead_letter_row make_dead_letter(std::int32_t partition, std::int64_t offset, st
 void refuse_poison(const target& t, bool before_store) {
     if (t.kind == dialect_kind::sqlite) {
         if (!before_store) return;
-        std::string ddl = create_table(t.kind, bars_table(t.tables.bars_table));
+        std::string ddl = create_table(t.kind, bars_table(t.tables.bars));
         const auto at = ddl.find(", PRIMARY KEY");
         REQUIRE(at != std::string::npos);
         ddl.insert(at, ", CHECK (\"symbol\" <> 'POISON')");
         exec(t, ddl);
     } else if (!before_store) {
-        exec(t, "ALTER TABLE " + t.q(t.tables.bars_table) + " ADD CONSTRAINT " +
-                    t.q(t.tables.bars_table + "_no_poison") + " CHECK (" + t.q("symbol") + " <> 'POISON')");
+        exec(t, "ALTER TABLE " + t.q(t.tables.bars) + " ADD CONSTRAINT " + t.q(t.tables.bars + "_no_poison") +
+                    " CHECK (" + t.q("symbol") + " <> 'POISON')");
     }
 }
 
@@ -218,8 +227,8 @@ void check_schema_and_upserts(const target& t) {
     }
     store s(t.options()); // the schema exists: creating it again is fine
     store other(t.options());
-    for (const std::string* n : {&t.tables.bars_table, &t.tables.alerts_table, &t.tables.dead_letters_table,
-                                 &t.tables.ticks_table, &t.tables.offsets_table, &t.tables.state_table})
+    for (const std::string* n : {&t.tables.bars, &t.tables.alerts, &t.tables.dead_letters, &t.tables.ticks,
+                                 &t.tables.offsets, &t.tables.state})
         CHECK(count_rows(t, *n) == 0);
 
     batch b1;
@@ -239,9 +248,8 @@ void check_schema_and_upserts(const target& t) {
     b2.written_at = k_t0 - 789 + 20 * k_sec;
     s.write(b2);
 
-    const auto bars =
-        select(t, "SELECT " + t.q("symbol") + ", " + t.q("close") + ", " + t.q("revision") + ", " + t.q("updated_at") +
-                      " FROM " + t.q(t.tables.bars_table) + " ORDER BY " + t.q("symbol"));
+    const auto bars = select(t, "SELECT " + t.q("symbol") + ", " + t.q("close") + ", " + t.q("revision") + ", " +
+                                    t.q("updated_at") + " FROM " + t.q(t.tables.bars) + " ORDER BY " + t.q("symbol"));
     REQUIRE(bars.size() == 3);
     CHECK(bars[0][0] == "AAA");
     CHECK(num(bars[0][1]) == 3.25);
@@ -254,7 +262,7 @@ void check_schema_and_upserts(const target& t) {
     CHECK(num(bars[2][1]) == 5.0);
 
     const auto alerts = select(t, "SELECT " + t.q("kind") + ", " + t.q("value") + ", " + t.q("score") + " FROM " +
-                                      t.q(t.tables.alerts_table) + " ORDER BY " + t.q("kind"));
+                                      t.q(t.tables.alerts) + " ORDER BY " + t.q("kind"));
     REQUIRE(alerts.size() == 2);
     CHECK(alerts[0][0] == "price_jump");
     CHECK(num(alerts[0][1]) == 0.875);
@@ -284,7 +292,7 @@ void check_nulls_and_timestamps(const target& t) {
     const auto bars =
         select(t, "SELECT " + t.q("vwap") + ", " + t.q("session_vwap") + ", " + t.q("rolling_vwap") + ", " +
                       t.q("vwap_dev_bps") + ", " + t.q("open") + ", " + t.q("window_start") + ", " + t.q("window_end") +
-                      ", " + t.q("updated_at") + " FROM " + t.q(t.tables.bars_table));
+                      ", " + t.q("updated_at") + " FROM " + t.q(t.tables.bars));
     REQUIRE(bars.size() == 1);
     CHECK_FALSE(bars[0][0].has_value());
     CHECK_FALSE(bars[0][1].has_value());
@@ -296,14 +304,14 @@ void check_nulls_and_timestamps(const target& t) {
     CHECK(when(bars[0][7]) == b.written_at);
     if (t.kind == dialect_kind::sqlite) CHECK(bars[0][5] == "2026-01-05T14:30:00.123456Z");
 
-    const auto alerts = select(t, "SELECT " + t.q("value") + ", " + t.q("ts") + " FROM " + t.q(t.tables.alerts_table));
+    const auto alerts = select(t, "SELECT " + t.q("value") + ", " + t.q("ts") + " FROM " + t.q(t.tables.alerts));
     REQUIRE(alerts.size() == 1);
     CHECK_FALSE(alerts[0][0].has_value());
     CHECK(when(alerts[0][1]) == k_t0 - 789);
 
     const auto ticks = select(t, "SELECT " + t.q("src_offset") + ", " + t.q("bid") + ", " + t.q("ask") + ", " +
                                      t.q("price") + ", " + t.q("size") + ", " + t.q("ts") + " FROM " +
-                                     t.q(t.tables.ticks_table) + " ORDER BY " + t.q("src_offset"));
+                                     t.q(t.tables.ticks) + " ORDER BY " + t.q("src_offset"));
     REQUIRE(ticks.size() == 2);
     CHECK_FALSE(ticks[0][1].has_value());
     CHECK_FALSE(ticks[0][2].has_value());
@@ -333,10 +341,10 @@ void check_inserts_skip_repeats(const target& t) {
     again.dead_letters.clear();
     s.write(again);
 
-    const auto dl = select(t, "SELECT " + t.q("src_partition") + ", " + t.q("src_offset") + ", " + t.q("payload") +
-                                  ", " + t.q("msg_key") + ", " + t.q("reason") + ", " + t.q("received_at") + " FROM " +
-                                  t.q(t.tables.dead_letters_table) + " ORDER BY " + t.q("src_partition") + ", " +
-                                  t.q("src_offset"));
+    const auto dl =
+        select(t, "SELECT " + t.q("src_partition") + ", " + t.q("src_offset") + ", " + t.q("payload") + ", " +
+                      t.q("msg_key") + ", " + t.q("reason") + ", " + t.q("received_at") + " FROM " +
+                      t.q(t.tables.dead_letters) + " ORDER BY " + t.q("src_partition") + ", " + t.q("src_offset"));
     REQUIRE(dl.size() == 4);
     CHECK(dl[0][1] == "17");
     CHECK(dl[0][2] == "{\"first\":1}");
@@ -348,9 +356,9 @@ void check_inserts_skip_repeats(const target& t) {
     CHECK(dl[2][1] == "19");
     CHECK(dl[3][0] == "4");
 
-    CHECK(count_rows(t, t.tables.ticks_table) == 4 + 3);
+    CHECK(count_rows(t, t.tables.ticks) == 4 + 3);
     const auto prices =
-        select(t, "SELECT " + t.q("price") + " FROM " + t.q(t.tables.ticks_table) + " WHERE " + t.q("source") +
+        select(t, "SELECT " + t.q("price") + " FROM " + t.q(t.tables.ticks) + " WHERE " + t.q("source") +
                       " = 'ticks' ORDER BY " + t.q("src_partition") + ", " + t.q("src_offset"));
     REQUIRE(prices.size() == 4);
     CHECK(num(prices[0][0]) == 10);
@@ -410,8 +418,8 @@ void check_checkpoints(const target& t) {
     CHECK(other_group.load({0, 1, 2}).empty());
     store other_topic(t.options("g1", "quotes"));
     CHECK(other_topic.load({0, 1, 2}).empty());
-    CHECK(count_rows(t, t.tables.offsets_table) == 3);
-    CHECK(count_rows(t, t.tables.state_table) == 3);
+    CHECK(count_rows(t, t.tables.offsets) == 3);
+    CHECK(count_rows(t, t.tables.state) == 3);
 }
 
 void check_refused_rows(const target& t) {
@@ -433,9 +441,9 @@ void check_refused_rows(const target& t) {
             INFO(e.what());
             CHECK(e.cls == error_class::data);
         }
-        CHECK(count_rows(t, t.tables.bars_table) == 0);
-        CHECK(count_rows(t, t.tables.alerts_table) == 0);
-        CHECK(count_rows(t, t.tables.dead_letters_table) == 0);
+        CHECK(count_rows(t, t.tables.bars) == 0);
+        CHECK(count_rows(t, t.tables.alerts) == 0);
+        CHECK(count_rows(t, t.tables.dead_letters) == 0);
         CHECK(s.load({0}).empty());
     }
 
@@ -449,14 +457,14 @@ void check_refused_rows(const target& t) {
     batch good = b;
     good.bars.erase(good.bars.begin() + 1);
     s.probe(good);
-    CHECK(count_rows(t, t.tables.bars_table) == 0);
-    CHECK(count_rows(t, t.tables.alerts_table) == 0);
+    CHECK(count_rows(t, t.tables.bars) == 0);
+    CHECK(count_rows(t, t.tables.alerts) == 0);
     CHECK(s.load({0}).empty());
 
     s.write(good);
-    CHECK(count_rows(t, t.tables.bars_table) == 2);
-    CHECK(count_rows(t, t.tables.alerts_table) == 1);
-    CHECK(count_rows(t, t.tables.dead_letters_table) == 1);
+    CHECK(count_rows(t, t.tables.bars) == 2);
+    CHECK(count_rows(t, t.tables.alerts) == 1);
+    CHECK(count_rows(t, t.tables.dead_letters) == 1);
     const auto got = s.load({0});
     REQUIRE(got.size() == 1);
     CHECK(got[0].next_offset == 10);
@@ -473,17 +481,16 @@ void check_large_batch(const target& t) {
     b.dead_letters = {make_dead_letter(0, 1, std::string(200'000, 'p')), make_dead_letter(0, 2, "small")};
     for (int p = 0; p < 64; ++p) b.checkpoints.push_back({p, 1000 + p, std::string(static_cast<std::size_t>(p), 's')});
     s.write(b);
-    CHECK(count_rows(t, t.tables.bars_table) == n_bars);
-    CHECK(count_rows(t, t.tables.ticks_table) == 25'003);
-    CHECK(count_rows(t, t.tables.dead_letters_table) == 2);
+    CHECK(count_rows(t, t.tables.bars) == n_bars);
+    CHECK(count_rows(t, t.tables.ticks) == 25'003);
+    CHECK(count_rows(t, t.tables.dead_letters) == 2);
     CHECK(s.load({63}).at(0).state == std::string(63, 's'));
-    const auto big = select(t, "SELECT " + t.q("payload") + " FROM " + t.q(t.tables.dead_letters_table) + " WHERE " +
+    const auto big = select(t, "SELECT " + t.q("payload") + " FROM " + t.q(t.tables.dead_letters) + " WHERE " +
                                    t.q("src_offset") + " = 1");
     REQUIRE(big.size() == 1);
     CHECK(big[0][0].value().size() == 200'000);
-    const auto last =
-        select(t, "SELECT " + t.q("close") + " FROM " + t.q(t.tables.bars_table) + " WHERE " + t.q("symbol") +
-                      " = 'S10' AND " + t.q("trades") + " = 3 ORDER BY " + t.q("window_start") + " DESC");
+    const auto last = select(t, "SELECT " + t.q("close") + " FROM " + t.q(t.tables.bars) + " WHERE " + t.q("symbol") +
+                                    " = 'S10' AND " + t.q("trades") + " = 3 ORDER BY " + t.q("window_start") + " DESC");
     REQUIRE(last.size() == 21);
     CHECK(num(last[0][0]) == 1 + 20'010 * 0.25);
 }
@@ -503,7 +510,7 @@ TEST_CASE("SQLite store creates its schema idempotently and upserts bars and ale
 
 TEST_CASE("SQLite store creates the folder of its database file", "[sql][sqlite]") {
     std::filesystem::remove_all("sql_store_folder");
-    store_options o{"Driver=SQLite3;Database=sql_store_folder/sub/tapewire.db", "g", "ticks", nullptr};
+    store_options o{"Driver=SQLite3;Database=sql_store_folder/sub/tapewire.db", "g", "ticks", default_tables()};
     store s(o);
     CHECK(std::filesystem::exists("sql_store_folder/sub/tapewire.db"));
 }

@@ -11,6 +11,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "src/base/clock.hpp"
+#include "src/base/log.hpp"
 #include "src/sources/supervisor.hpp"
 
 using namespace tapewire;
@@ -28,6 +29,7 @@ asio::awaitable<void> sleep_ms(int ms) {
 } // namespace
 
 TEST_CASE("A failing task is restarted with growing back-off while its sibling runs on", "[supervisor]") {
+    log::capture logged;
     asio::io_context io{1};
     metrics_registry reg;
     counter& restarts = reg.get_counter("restarts");
@@ -80,4 +82,18 @@ TEST_CASE("A failing task is restarted with growing back-off while its sibling r
     // ...then the task made progress before failing: back to the minimum.
     CHECK(gap_ms(4) >= 40);
     CHECK(gap_ms(4) < 300);
+    // One record a restart: the task, what it threw, which attempt ended, the wait before the next.
+    const auto records = logged.with("fetch", "restart_in");
+    REQUIRE(records.size() == 5);
+    for (std::size_t i = 0; i < records.size(); ++i) {
+        INFO(i);
+        CHECK(records[i].level == log_level::warn);
+        CHECK(records[i].find("task")->text == "flaky");
+        CHECK(records[i].find("attempt")->integer == static_cast<std::int64_t>(i + 1));
+    }
+    CHECK(records[0].find("error")->text == "connection refused");
+    CHECK(records[4].find("error")->text == "lost it after some work");
+    // The waits logged are the waits taken.
+    for (std::size_t i = 0; i < records.size(); ++i)
+        CHECK(starts[i + 1] - starts[i] >= records[i].find("restart_in")->integer);
 }

@@ -5,8 +5,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdio>
-#include <string>
 
 namespace tapewire {
 
@@ -46,15 +44,5 @@ private:
     std::int64_t step_ = 0;
     std::uint32_t failures_ = 0;
 };
-
-// A wait for a log line: "250 ms" below a second, "2.5 s" from there.
-inline std::string format_wait(std::int64_t ns) {
-    char buf[32];
-    if (ns < 1'000'000'000)
-        std::snprintf(buf, sizeof buf, "%.0f ms", static_cast<double>(ns) / 1e6);
-    else
-        std::snprintf(buf, sizeof buf, "%.1f s", static_cast<double>(ns) / 1e9);
-    return buf;
-}
 
 } // namespace tapewire

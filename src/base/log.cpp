@@ -172,7 +172,7 @@ void append_one_line(std::string& out, std::string_view s) {
 }
 
 // "WARN  kafka: message key=value ..."
-std::string text_body(log_level l, std::string_view component, std::string_view message, fields fs) {
+std::string text_body(log_level l, std::string_view component, std::string_view message, std::span<const field> fs) {
     std::string out;
     for (char c : to_string(l)) out += static_cast<char>(c - 'a' + 'A');
     out.append(6 - to_string(l).size(), ' ');
@@ -194,7 +194,7 @@ std::string text_body(log_level l, std::string_view component, std::string_view 
 
 // "\"level\":\"warn\",\"component\":\"kafka\",\"msg\":\"...\",\"key\":value..." (the pattern adds
 // the timestamp and the braces)
-std::string json_body(log_level l, std::string_view component, std::string_view message, fields fs) {
+std::string json_body(log_level l, std::string_view component, std::string_view message, std::span<const field> fs) {
     std::string out = "\"level\":\"";
     out += to_string(l);
     out += "\",\"component\":";
@@ -220,7 +220,8 @@ std::string json_body(log_level l, std::string_view component, std::string_view 
     return out;
 }
 
-captured_record make_record(log_level l, std::string_view component, std::string_view message, fields fs) {
+captured_record make_record(log_level l, std::string_view component, std::string_view message,
+                            std::span<const field> fs) {
     captured_record r{l, std::string(component), std::string(message), {}};
     r.fields.reserve(fs.size());
     for (const field& f : fs) {
@@ -246,7 +247,7 @@ captured_record make_record(log_level l, std::string_view component, std::string
 
 } // namespace
 
-void write(log_level l, std::string_view component, std::string_view message, fields f) {
+void write(log_level l, std::string_view component, std::string_view message, std::span<const field> f) {
     if (!enabled(l)) return;
     log_state& s = the_state();
     std::lock_guard<std::mutex> lock(s.mu);

@@ -22,6 +22,7 @@
 #include <concepts>
 #include <cstdint>
 #include <initializer_list>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -79,20 +80,21 @@ extern std::atomic<std::uint8_t> min_level; // the least severe level written, a
     return static_cast<std::uint8_t>(l) >= detail::min_level.load(std::memory_order_relaxed);
 }
 
-// Writes one record if its level passes.
-void write(log_level l, std::string_view component, std::string_view message, fields f = {});
+// Writes one record if its level passes. Takes a span for a record whose fields depend on the case
+// (a std::vector<field>); the functions below take the usual braced list.
+void write(log_level l, std::string_view component, std::string_view message, std::span<const field> f = {});
 
 inline void debug(std::string_view component, std::string_view message, fields f = {}) {
-    if (enabled(log_level::debug)) write(log_level::debug, component, message, f);
+    if (enabled(log_level::debug)) write(log_level::debug, component, message, {f.begin(), f.size()});
 }
 inline void info(std::string_view component, std::string_view message, fields f = {}) {
-    if (enabled(log_level::info)) write(log_level::info, component, message, f);
+    if (enabled(log_level::info)) write(log_level::info, component, message, {f.begin(), f.size()});
 }
 inline void warn(std::string_view component, std::string_view message, fields f = {}) {
-    if (enabled(log_level::warn)) write(log_level::warn, component, message, f);
+    if (enabled(log_level::warn)) write(log_level::warn, component, message, {f.begin(), f.size()});
 }
 inline void error(std::string_view component, std::string_view message, fields f = {}) {
-    if (enabled(log_level::error)) write(log_level::error, component, message, f);
+    if (enabled(log_level::error)) write(log_level::error, component, message, {f.begin(), f.size()});
 }
 
 // Applies [log]; the built-in defaults (info, text) hold until it is called.

@@ -25,6 +25,7 @@
 #include <type_traits>
 
 #include "src/base/duration_text.hpp"
+#include "src/base/identifier.hpp"
 #include "src/base/tzif.hpp"
 #include "src/net/url.hpp"
 #include "tapewire/symbol.hpp"
@@ -423,14 +424,9 @@ const auto k_time_of_day = [](const std::string& s) -> std::string {
     return parse_time_of_day(s) ? "" : "must be a local time HH:MM (00:00 to 23:59), got " + quote(s);
 };
 
-// Table names are pasted into SQL text (values never are): a letter or '_', then letters, digits
-// and '_', at most 63 bytes (PostgreSQL's limit, the smallest of the three databases).
+// Table names are pasted into SQL text (values never are): src/base/identifier.hpp.
 const auto k_sql_identifier = [](const std::string& s) -> std::string {
-    const auto letter = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
-    bool ok = !s.empty() && s.size() <= 63 && letter(s[0]);
-    for (char c : s) ok = ok && (letter(c) || (c >= '0' && c <= '9'));
-    return ok ? ""
-              : "must be a table name: a letter or '_', then letters, digits or '_', at most 63 bytes; got " + quote(s);
+    return is_sql_identifier(s) ? "" : "must be a table name: " + std::string(k_identifier_rule) + "; got " + quote(s);
 };
 
 auto url_of_scheme(std::vector<std::string_view> schemes) {

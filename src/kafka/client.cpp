@@ -1,20 +1,33 @@
 #include "src/kafka/client.hpp"
 
-#include <cstdio>
+#include "src/base/log.hpp"
 
 namespace tapewire {
 
-namespace detail {
+namespace {
 
-// librdkafka's log: warnings and worse to stderr, one line each, tagged with the client's name.
-void log_to_stderr(const rd_kafka_t* rk, int level, const char* facility, const char* message) {
-    if (level > 4) return; // 4 = LOG_WARNING
-    std::fprintf(stderr, "tapewire: kafka %s: %s: %s\n", rk != nullptr ? rd_kafka_name(rk) : "-", facility, message);
+// librdkafka's levels are syslog's: 0-3 emergency to error, 4 warning, 5 notice, 6 info, 7 debug.
+// Its notices and info are its own chatter (the embedded broker's handle has no bootstrap.servers,
+// a CONFWARN notice, on every run): debug here, so that at "info" an operator sees what tapewire
+// says and librdkafka's warnings and errors, as before the facade.
+log_level from_syslog(int level) noexcept {
+    if (level <= 3) return log_level::error;
+    if (level == 4) return log_level::warn;
+    return log_level::debug;
 }
 
-} // namespace detail
+// librdkafka's log, on its own threads: one record each, tagged with the client's name and the
+// facility librdkafka gives ("FAIL", "REQTMOUT", ...).
+void log_librdkafka(const rd_kafka_t* rk, int level, const char* facility, const char* message) {
+    const log_level l = from_syslog(level);
+    if (!log::enabled(l)) return;
+    const log::field f[] = {{"client", rk != nullptr ? rd_kafka_name(rk) : "-"}, {"facility", facility}};
+    log::write(l, "kafka", message != nullptr ? message : "", f);
+}
 
-void route_kafka_log(rd_kafka_conf_t* conf) { rd_kafka_conf_set_log_cb(conf, detail::log_to_stderr); }
+} // namespace
+
+void route_kafka_log(rd_kafka_conf_t* conf) { rd_kafka_conf_set_log_cb(conf, log_librdkafka); }
 
 std::vector<std::pair<std::string, std::string>> kafka_defaults(kafka_role role) {
     if (role == kafka_role::producer)

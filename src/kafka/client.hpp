@@ -1,6 +1,6 @@
 // What the producer, the consumer and the embedded broker share: owning handles, client
 // configuration (tapewire's defaults, then the user's [kafka.producer] / [kafka.consumer]
-// properties, which win), and librdkafka's log routed to stderr.
+// properties, which win), and librdkafka's log routed to the engine's log.
 #pragma once
 
 #include <memory>
@@ -46,7 +46,8 @@ enum class kafka_role { producer, consumer };
 kafka_conf make_kafka_conf(const kafka_config& cfg, kafka_role role, const std::string& bootstrap,
                            const std::string& client_id);
 
-// librdkafka's warnings and errors to stderr as "tapewire: kafka CLIENT: FACILITY: message".
+// librdkafka's log lines into the engine's log (component "kafka", fields client and facility), at
+// the level librdkafka gives them.
 void route_kafka_log(rd_kafka_conf_t* conf);
 
 // Sets one property or throws kafka_error naming it.

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "src/base/clock.hpp"
+#include "src/base/log.hpp"
 
 namespace tapewire {
 
@@ -90,12 +91,12 @@ void kafka_consumer_source::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic
             if (r != RD_KAFKA_RESP_ERR_NO_ERROR) e = rd_kafka_error_new(r, "%s", rd_kafka_err2str(r));
         }
         if (e != nullptr) {
-            std::fprintf(stderr, "tapewire: kafka: assign failed: %s\n", rd_kafka_error_string(e));
+            log::error("kafka", "assign failed", {{"error", rd_kafka_error_string(e)}});
             rd_kafka_error_destroy(e);
         }
         if (paused_) (void)rd_kafka_pause_partitions(rk_.get(), parts);
-        std::fprintf(stderr, "tapewire: kafka: assigned %d partition(s) of %s, %zu in all\n", parts->cnt,
-                     cfg_.kafka.topic.c_str(), assigned_.size());
+        log::info("kafka", "partitions assigned",
+                  {{"assigned", parts->cnt}, {"topic", cfg_.kafka.topic}, {"owned", assigned_.size()}});
         return;
     }
     // Revoked: hand the partitions back with the offsets the graph is done with stored, so the
@@ -126,8 +127,8 @@ void kafka_consumer_source::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic
         (void)rd_kafka_assign(rk_.get(), nullptr);
     }
     assigned_count_.store(assigned_.size(), std::memory_order_relaxed);
-    std::fprintf(stderr, "tapewire: kafka: revoked %d partition(s) of %s, %zu left\n", parts->cnt,
-                 cfg_.kafka.topic.c_str(), assigned_.size());
+    log::info("kafka", "partitions revoked",
+              {{"revoked", parts->cnt}, {"topic", cfg_.kafka.topic}, {"owned", assigned_.size()}});
 }
 
 kafka_consumer_source::partition_state* kafka_consumer_source::state_of(std::int32_t partition) {
@@ -181,7 +182,7 @@ pull_result kafka_consumer_source::next(source_message& out) {
         }
         if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
             errors_->add();
-            std::fprintf(stderr, "tapewire: kafka: consumer: %s\n", rd_kafka_message_errstr(m));
+            log::warn("kafka", "consumer error", {{"error", rd_kafka_message_errstr(m)}});
             if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
                 char reason[512];
                 rd_kafka_fatal_error(rk_.get(), reason, sizeof reason);
@@ -310,7 +311,7 @@ void kafka_consumer_source::finish(const partition_offsets& final_offsets) {
         while (err == RD_KAFKA_RESP_ERR_NO_ERROR && !r.done && mono_ns() < deadline) {
             if (!told && mono_ns() - started > 2'000'000'000) {
                 told = true;
-                std::fprintf(stderr, "tapewire: kafka: waiting for the group to settle to commit the final offsets\n");
+                log::info("kafka", "waiting for the group to settle to commit the final offsets");
             }
             if (rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_.get(), 50)) rd_kafka_message_destroy(m);
             (void)rd_kafka_queue_poll_callback(results.get(), 0);
@@ -318,14 +319,14 @@ void kafka_consumer_source::finish(const partition_offsets& final_offsets) {
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR) err = r.done ? r.err : RD_KAFKA_RESP_ERR__TIMED_OUT;
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
         if (mono_ns() >= deadline) {
-            std::fprintf(stderr, "tapewire: kafka: final offset commit failed: %s\n", rd_kafka_err2str(err));
+            log::warn("kafka", "final offset commit failed", {{"error", rd_kafka_err2str(err)}});
             break;
         }
         // Refused while the group settles (REBALANCE_IN_PROGRESS, ILLEGAL_GENERATION, no
         // coordinator yet): serve the consumer a moment and send it again.
         if (!told && mono_ns() - started > 2'000'000'000) {
             told = true;
-            std::fprintf(stderr, "tapewire: kafka: waiting for the group to settle to commit the final offsets\n");
+            log::info("kafka", "waiting for the group to settle to commit the final offsets");
         }
         if (rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_.get(), 100)) rd_kafka_message_destroy(m);
     }
@@ -355,7 +356,7 @@ void kafka_consumer_source::leave_group() {
                 // Even rd_kafka_destroy_flags(..., NO_CONSUMER_CLOSE) waits for the group then: its
                 // main thread waits out the pending JoinGroup. The offsets are committed or given up
                 // already: leave the client to the process's exit, kept reachable.
-                std::fprintf(stderr, "tapewire: kafka: the group did not take the partitions back in time; leaving\n");
+                log::warn("kafka", "the group did not take the partitions back in time; leaving");
                 release_batch();
                 static std::mutex abandoned_mu;
                 static std::vector<rd_kafka_t*> abandoned;

@@ -17,6 +17,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include "src/base/duration_text.hpp"
 #include "src/net/gzip.hpp"
 
 namespace tapewire::net {
@@ -47,13 +48,6 @@ const char* to_string(http_error e) noexcept {
 namespace {
 
 constexpr std::uint32_t k_header_limit = 64 * 1024; // Yahoo's headers are ~2 KiB; Beast's default is 8
-
-std::string seconds_text(nanoseconds d) {
-    char buf[32];
-    const double s = std::chrono::duration<double>(d).count();
-    std::snprintf(buf, sizeof buf, d.count() % 100'000'000 == 0 ? "%.1f s" : "%.3g s", s);
-    return buf;
-}
 
 struct connection {
     std::optional<beast::tcp_stream> plain;
@@ -225,7 +219,7 @@ struct http_client::impl {
             const bool late = *timed_out;
             r.error = late ? http_error::timeout : http_error::resolve;
             r.detail = "resolve " + origin.host + ": " +
-                       (late ? "timeout after " + seconds_text(opt.connect_timeout) : ec.message());
+                       (late ? "timeout after " + format_duration(opt.connect_timeout) : ec.message());
             co_return nullptr;
         }
 
@@ -242,7 +236,7 @@ struct http_client::impl {
             r.error = ec == beast::error::timeout ? http_error::timeout : http_error::connect;
             r.detail =
                 "connect " + where + ": " +
-                (ec == beast::error::timeout ? "timeout after " + seconds_text(opt.connect_timeout) : ec.message());
+                (ec == beast::error::timeout ? "timeout after " + format_duration(opt.connect_timeout) : ec.message());
             co_return nullptr;
         }
         stream.socket().set_option(tcp::no_delay(true), ec);
@@ -259,7 +253,8 @@ struct http_client::impl {
             if (ec) {
                 if (ec == beast::error::timeout) {
                     r.error = http_error::timeout;
-                    r.detail = "TLS handshake with " + where + ": timeout after " + seconds_text(opt.connect_timeout);
+                    r.detail =
+                        "TLS handshake with " + where + ": timeout after " + format_duration(opt.connect_timeout);
                 } else {
                     r.error = http_error::tls_handshake;
                     std::string why = opt.tls.verify ? tls_verify_failure(c->tls->native_handle()) : std::string();
@@ -314,7 +309,7 @@ struct http_client::impl {
                                            : "reading the response";
         if (ec == beast::error::timeout) {
             r.error = http_error::timeout;
-            r.detail = what + ": timeout after " + seconds_text(request_timeout) + " " + step;
+            r.detail = what + ": timeout after " + format_duration(request_timeout) + " " + step;
         } else if (ec == http::error::body_limit) {
             r.error = http_error::too_large;
             r.detail = what + ": the body is over max_body_bytes (" + std::to_string(limit_bytes) + ")";

@@ -18,6 +18,7 @@
 #include "operators/checkpoint.hpp"
 #include "operators/parse.hpp"
 #include "src/base/clock.hpp"
+#include "src/base/log.hpp"
 #include "src/base/tzif.hpp"
 #include "src/kafka/consumer.hpp"
 #include "src/kafka/embedded_broker.hpp"
@@ -171,10 +172,10 @@ public:
             if (!out_.try_put(msg_, o)) {
                 if (out_.too_large(msg_)) {
                     // Larger than the ring can ever hold: say so rather than wait forever.
-                    std::fprintf(stderr,
-                                 "tapewire: source message %llu of %zu bytes exceeds the input ring's limit (%zu); "
-                                 "raise pipeline.input_ring_bytes\n",
-                                 static_cast<unsigned long long>(sent_), msg_.payload.size(), out_.limit());
+                    log::error("pipeline",
+                               "a source message exceeds the input ring's limit; raise "
+                               "pipeline.input_ring_bytes",
+                               {{"message", sent_}, {"bytes", msg_.payload.size()}, {"limit", out_.limit()}});
                     throw std::runtime_error("source message larger than pipeline.input_ring_bytes / 4");
                 }
                 stats_.source_stalls.fetch_add(1, std::memory_order_relaxed);
@@ -718,13 +719,20 @@ struct pipeline::impl {
     }
 
     sql::store_options store_options() const {
-        return {cfg.sink.connection, cfg.kafka.group, cfg.kafka.topic, &cfg.sink};
+        const sink_config& s = cfg.sink;
+        return {s.connection,
+                cfg.kafka.group,
+                cfg.kafka.topic,
+                {.bars = s.bars_table,
+                 .alerts = s.alerts_table,
+                 .dead_letters = s.dead_letters_table,
+                 .ticks = s.ticks_table,
+                 .offsets = s.offsets_table,
+                 .state = s.state_table},
+                s.archive_ticks};
     }
 
-    static std::runtime_error database_error(const sql::sql_error& e) {
-        return std::runtime_error("database: " + std::string(e.what()) +
-                                  (e.state.empty() ? "" : " (SQLSTATE " + e.state + ")"));
-    }
+    static std::runtime_error database_error(const sql::sql_error& e) { return std::runtime_error(sql::describe(e)); }
 
     void start_sql(bool kafka) {
         std::unique_ptr<sql::store> st;
@@ -763,8 +771,8 @@ struct pipeline::impl {
                 loader_store.reset();
                 if (abort.load(std::memory_order_acquire) || stopping.load(std::memory_order_acquire))
                     throw std::runtime_error("stopped while waiting for the database to load the saved offsets");
-                std::fprintf(stderr, "tapewire: sql: cannot load the saved offsets (%s); retrying in %.1f s\n",
-                             e.what(), static_cast<double>(wait) / 1e9);
+                log::warn("sql", "cannot load the saved offsets; retrying",
+                          {{"error", e.what()}, {"retry_in", std::chrono::nanoseconds(wait)}});
                 std::this_thread::sleep_for(std::chrono::nanoseconds(wait));
                 wait = std::min<std::int64_t>(wait * 2, cfg.sink.retry_max.count());
             }

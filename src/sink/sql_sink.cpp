@@ -1,10 +1,11 @@
 #include "src/sink/sql_sink.hpp"
 
 #include <algorithm>
-#include <cstdio>
+#include <array>
 #include <stdexcept>
 
 #include "src/base/clock.hpp"
+#include "src/base/log.hpp"
 #include "tapewire/json_write.hpp"
 
 namespace tapewire {
@@ -214,8 +215,8 @@ void sql_writer::back_off(const sql::sql_error& e) {
     const std::int64_t wait = backoff_.next();
     retry_at_ = now + wait;
     if (outage_since_ == 0) outage_since_ = now;
-    std::fprintf(stderr, "tapewire: sql: %s%s%s; %zu row(s) held, retrying in %s\n", e.state.c_str(),
-                 e.state.empty() ? "" : " ", e.what(), batch_.rows(), format_wait(wait).c_str());
+    log::warn("sql", "database unavailable; holding the batch and retrying",
+              {{"sqlstate", e.state}, {"error", e.what()}, {"rows", batch_.rows()}, {"retry_in", duration{wait}}});
     reconnect_ = true;
 }
 
@@ -244,12 +245,11 @@ bool sql_writer::try_commit() {
             back_off(e);
             return false;
         }
-        throw std::runtime_error("database: " + std::string(e.what()) +
-                                 (e.state.empty() ? "" : " (SQLSTATE " + e.state + ")"));
+        throw std::runtime_error(sql::describe(e));
     }
     if (outage_since_ != 0) {
-        std::fprintf(stderr, "tapewire: sql: database back after %s; batch committed\n",
-                     format_wait(mono_ns() - outage_since_).c_str());
+        log::info("sql", "database back; batch committed",
+                  {{"outage", duration{mono_ns() - outage_since_}}, {"rows", batch_.rows()}});
         outage_since_ = 0;
     }
     backoff_.reset();
@@ -279,15 +279,16 @@ bool sql_writer::try_commit() {
 // Finds the rows the database refuses by bisection over probe transactions (always rolled back),
 // takes them out of the batch and dead-letters them with the database's message.
 void sql_writer::isolate_refused(const sql::sql_error& first) {
+    using sql::table_id;
     struct row_ref {
-        int table; // 0 bars, 1 alerts, 2 dead letters, 3 ticks
+        table_id table; // bars, alerts, dead_letters or ticks
         std::size_t index;
     };
     std::vector<row_ref> all;
-    for (std::size_t i = 0; i < batch_.bars.size(); ++i) all.push_back({0, i});
-    for (std::size_t i = 0; i < batch_.alerts.size(); ++i) all.push_back({1, i});
-    for (std::size_t i = 0; i < batch_.dead_letters.size(); ++i) all.push_back({2, i});
-    for (std::size_t i = 0; i < batch_.ticks.size(); ++i) all.push_back({3, i});
+    for (std::size_t i = 0; i < batch_.bars.size(); ++i) all.push_back({table_id::bars, i});
+    for (std::size_t i = 0; i < batch_.alerts.size(); ++i) all.push_back({table_id::alerts, i});
+    for (std::size_t i = 0; i < batch_.dead_letters.size(); ++i) all.push_back({table_id::dead_letters, i});
+    for (std::size_t i = 0; i < batch_.ticks.size(); ++i) all.push_back({table_id::ticks, i});
 
     auto subset = [this](const std::vector<row_ref>& refs) {
         sql::batch b;
@@ -295,10 +296,12 @@ void sql_writer::isolate_refused(const sql::sql_error& first) {
         b.written_at = batch_.written_at;
         for (const auto& r : refs) {
             switch (r.table) {
-            case 0: b.bars.push_back(batch_.bars[r.index]); break;
-            case 1: b.alerts.push_back(batch_.alerts[r.index]); break;
-            case 2: b.dead_letters.push_back(batch_.dead_letters[r.index]); break;
-            default: b.ticks.push_back(batch_.ticks[r.index]); break;
+            case table_id::bars: b.bars.push_back(batch_.bars[r.index]); break;
+            case table_id::alerts: b.alerts.push_back(batch_.alerts[r.index]); break;
+            case table_id::dead_letters: b.dead_letters.push_back(batch_.dead_letters[r.index]); break;
+            case table_id::ticks: b.ticks.push_back(batch_.ticks[r.index]); break;
+            case table_id::offsets:
+            case table_id::state: break; // checkpoints are never refused rows
             }
         }
         return b;
@@ -325,17 +328,17 @@ void sql_writer::isolate_refused(const sql::sql_error& first) {
     if (refused.empty()) // refused together but not apart: nothing to isolate
         throw sql::sql_error(sql::error_class::fatal, first.state, first.what());
 
-    std::vector<std::vector<char>> drop(4);
-    drop[0].resize(batch_.bars.size());
-    drop[1].resize(batch_.alerts.size());
-    drop[2].resize(batch_.dead_letters.size());
-    drop[3].resize(batch_.ticks.size());
+    std::array<std::vector<char>, sql::k_table_count> drop; // by table_id
+    const auto dropped = [&drop](table_id t) -> std::vector<char>& { return drop[static_cast<std::size_t>(t)]; };
+    dropped(table_id::bars).resize(batch_.bars.size());
+    dropped(table_id::alerts).resize(batch_.alerts.size());
+    dropped(table_id::ticks).resize(batch_.ticks.size());
     std::vector<sql::dead_letter_row> letters;
     for (const auto& [r, message] : refused) {
-        if (r.table == 2) // a dead letter the database refuses cannot be kept anywhere
+        if (r.table == table_id::dead_letters) // a dead letter the database refuses cannot be kept anywhere
             throw sql::sql_error(sql::error_class::fatal, first.state,
                                  "the database refuses a dead letter row: " + message);
-        drop[static_cast<std::size_t>(r.table)][r.index] = 1;
+        dropped(r.table)[r.index] = 1;
         char buf[640];
         json_buffer j(buf, sizeof buf);
         sql::dead_letter_row d;
@@ -343,7 +346,7 @@ void sql_writer::isolate_refused(const sql::sql_error& first) {
         d.detail = message;
         d.received_at = wall_ns();
         switch (r.table) {
-        case 0: {
+        case table_id::bars: {
             const bar& b = batch_.bars[r.index];
             write_bar_json(j, b);
             d.key = std::string(b.sym.view());
@@ -352,7 +355,7 @@ void sql_writer::isolate_refused(const sql::sql_error& first) {
             d.offset = b.window_start; // one refused row per window
             break;
         }
-        case 1: {
+        case table_id::alerts: {
             const alert& a = batch_.alerts[r.index];
             write_alert_json(j, a);
             d.key = std::string(a.sym.view());
@@ -362,7 +365,7 @@ void sql_writer::isolate_refused(const sql::sql_error& first) {
             d.offset = a.ts;
             break;
         }
-        default: {
+        default: { // ticks
             const tick& t = batch_.ticks[r.index];
             write_tick_json(j, t);
             d.key = std::string(t.sym.view());
@@ -373,9 +376,10 @@ void sql_writer::isolate_refused(const sql::sql_error& first) {
         }
         }
         d.payload = std::string(j.view());
+        log::warn("sql", "the database refused a row; it goes to the dead letters",
+                  {{"source", d.source}, {"key", d.key}, {"error", message}});
         letters.push_back(std::move(d));
         refused_->add();
-        std::fprintf(stderr, "tapewire: sql: the database refused a row, dead-lettered: %s\n", message.c_str());
     }
     auto keep = [](auto& rows, const std::vector<char>& d) {
         std::size_t out = 0;
@@ -383,10 +387,10 @@ void sql_writer::isolate_refused(const sql::sql_error& first) {
             if (d[i] == 0) rows[out++] = std::move(rows[i]);
         rows.resize(out);
     };
-    keep(batch_.bars, drop[0]);
-    keep(bar_emitted_, drop[0]);
-    keep(batch_.alerts, drop[1]);
-    keep(batch_.ticks, drop[3]);
+    keep(batch_.bars, dropped(table_id::bars));
+    keep(bar_emitted_, dropped(table_id::bars));
+    keep(batch_.alerts, dropped(table_id::alerts));
+    keep(batch_.ticks, dropped(table_id::ticks));
     for (auto& d : letters) batch_.dead_letters.push_back(std::move(d));
 }
 

@@ -5,7 +5,6 @@
 #pragma once
 
 #include <chrono>
-#include <cstdio>
 #include <exception>
 #include <functional>
 #include <string>
@@ -16,6 +15,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "src/base/log.hpp"
 #include "src/base/metrics.hpp"
 #include "tapewire/backoff.hpp"
 
@@ -53,8 +53,8 @@ inline boost::asio::awaitable<void> supervise(std::string name,
         if (run.progressed()) wait.reset();
         const std::int64_t ns = wait.next();
         restarts.add();
-        std::fprintf(stderr, "tapewire: %s: %s; restarting in %s\n", name.c_str(), why.c_str(),
-                     format_wait(ns).c_str());
+        log::warn("fetch", "task stopped; restarting",
+                  {{"task", name}, {"error", why}, {"attempt", attempt}, {"restart_in", std::chrono::nanoseconds(ns)}});
         timer.expires_after(std::chrono::nanoseconds(ns));
         co_await timer.async_wait(boost::asio::use_awaitable);
     }

@@ -2,13 +2,13 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "src/base/clock.hpp"
+#include "src/base/log.hpp"
 #include "src/sources/yahoo_chart.hpp"
 #include "tapewire/json_write.hpp"
 
@@ -33,6 +33,16 @@ const char* health_word(symbol_health h) {
     case symbol_health::failing: return "failing";
     }
     return "?";
+}
+
+// One record per back-off: the symbol, what the answer was (the fields it had), and the wait.
+void log_trouble(std::string_view what, const chart_symbol_state& s, const chart_trouble& why, std::int64_t wait_ns) {
+    std::vector<log::field> f{{"symbol", s.symbol}};
+    if (why.status != 0) f.emplace_back("status", why.status);
+    if (!why.retry_after.empty()) f.emplace_back("retry_after", why.retry_after);
+    if (!why.detail.empty()) f.emplace_back("detail", why.detail);
+    f.emplace_back("retry_in", std::chrono::nanoseconds(wait_ns));
+    log::write(log_level::warn, "fetch", what, f);
 }
 
 bool host_trouble(net::http_error e) {
@@ -117,31 +127,27 @@ void chart_poller::on_result(chart_symbol_state& s, const net::http_result& res,
     if (!res.ok()) {
         m_.errors(net::to_string(res.error)).add();
         if (host_trouble(res.error))
-            host_backs_off(s, res.detail, 0);
+            host_backs_off(s, {0, "", res.detail}, 0);
         else
-            symbol_backs_off(s, res.detail, s.retry.next(), symbol_health::backing_off);
+            symbol_backs_off(s, {0, "", res.detail}, s.retry.next(), symbol_health::backing_off);
         return;
     }
     const unsigned status = res.response.status;
     m_.responses(status).add();
     if (status == 429 || status >= 500) {
         const auto after = parse_retry_after(res.response.retry_after, wall_ns());
-        host_backs_off(
-            s, "HTTP " + std::to_string(status) + (after ? " (Retry-After " + res.response.retry_after + ")" : ""),
-            after.value_or(0));
+        host_backs_off(s, {status, after ? res.response.retry_after : "", ""}, after.value_or(0));
         return;
     }
     host_.reset(); // the host answered properly
     if (status == 404) {
         const chart_response r = parse_chart(res.response.body);
-        const std::string why = r.outcome == chart_outcome::error && !r.error_description.empty()
-                                    ? "HTTP 404 \"" + r.error_description + "\""
-                                    : std::string("HTTP 404");
-        symbol_backs_off(s, why, cfg_.not_found_backoff.count(), symbol_health::failing);
+        symbol_backs_off(s, {404, "", r.outcome == chart_outcome::error ? r.error_description : ""},
+                         cfg_.not_found_backoff.count(), symbol_health::failing);
         return;
     }
     if (status != 200) {
-        symbol_backs_off(s, "HTTP " + std::to_string(status), s.retry.next(), symbol_health::failing);
+        symbol_backs_off(s, {status, "", ""}, s.retry.next(), symbol_health::failing);
         return;
     }
     on_body(s, res.response.body, run);
@@ -151,12 +157,13 @@ void chart_poller::on_body(chart_symbol_state& s, const std::string& body, task_
     const chart_response r = parse_chart(body);
     if (r.outcome == chart_outcome::invalid) {
         m_.decode_errors.add();
-        symbol_backs_off(s, "unreadable chart answer: " + r.detail, s.retry.next(), symbol_health::backing_off);
+        symbol_backs_off(s, {200, "", "unreadable chart answer: " + r.detail}, s.retry.next(),
+                         symbol_health::backing_off);
         return;
     }
     if (r.outcome == chart_outcome::error) {
-        symbol_backs_off(s, "Yahoo error \"" + r.error_code + ": " + r.error_description + "\"", s.retry.next(),
-                         symbol_health::failing);
+        symbol_backs_off(s, {200, "", "Yahoo error \"" + r.error_code + ": " + r.error_description + "\""},
+                         s.retry.next(), symbol_health::failing);
         return;
     }
     const std::vector<chart_bar> bars =
@@ -200,30 +207,27 @@ void chart_poller::first_round_progress(chart_symbol_state& s) {
     first_round_.shrink_to_fit();
 }
 
-void chart_poller::host_backs_off(chart_symbol_state& s, const std::string& why, std::int64_t at_least_ns) {
+void chart_poller::host_backs_off(chart_symbol_state& s, const chart_trouble& why, std::int64_t at_least_ns) {
     const std::int64_t now = mono_ns();
     if (host_not_before_ <= now) { // one back-off step per episode, not one per worker that saw it
         const std::int64_t wait = host_.next_at_least(at_least_ns);
         host_not_before_ = now + wait;
-        std::fprintf(stderr, "tapewire: yahoo-chart: %s: %s; host backs off %s\n", s.symbol.c_str(), why.c_str(),
-                     format_wait(wait).c_str());
+        log_trouble("the host backs off", s, why, wait);
     }
     s.due_mono_ns = host_not_before_;
     set_health(s, host_.failures() >= 3 ? symbol_health::failing : symbol_health::backing_off);
 }
 
-void chart_poller::symbol_backs_off(chart_symbol_state& s, const std::string& why, std::int64_t wait_ns,
+void chart_poller::symbol_backs_off(chart_symbol_state& s, const chart_trouble& why, std::int64_t wait_ns,
                                     symbol_health h) {
     s.due_mono_ns = mono_ns() + wait_ns;
-    if (s.health != h || s.retry.failures() <= 1)
-        std::fprintf(stderr, "tapewire: yahoo-chart: %s: %s; asking again in %s\n", s.symbol.c_str(), why.c_str(),
-                     format_wait(wait_ns).c_str());
+    if (s.health != h || s.retry.failures() <= 1) log_trouble("the symbol backs off", s, why, wait_ns);
     set_health(s, h);
 }
 
 void chart_poller::set_health(chart_symbol_state& s, symbol_health h) {
     if (s.health != h && h == symbol_health::ok)
-        std::fprintf(stderr, "tapewire: yahoo-chart: %s: %s again\n", s.symbol.c_str(), health_word(h));
+        log::info("fetch", "the symbol answers again", {{"symbol", s.symbol}, {"health", health_word(h)}});
     s.health = h;
     m_.set_state(s.symbol, h);
 }

@@ -41,6 +41,13 @@ struct chart_symbol_state {
     bool asked = false; // has had an answer or a failure at least once
 };
 
+// What went wrong with a request, for the log record of the back-off it causes.
+struct chart_trouble {
+    unsigned status = 0;     // the answer's HTTP status; 0 when none came
+    std::string retry_after; // the answer's Retry-After as sent; "" when none
+    std::string detail;      // the rest in words: a transport error, Yahoo's own message, ...
+};
+
 // The HTTP client settings of [source]: timeouts, keep-alive, TLS, one connection per worker.
 net::http_options chart_http_options(const yahoo_config& cfg);
 
@@ -60,8 +67,8 @@ private:
     chart_symbol_state* pick(std::int64_t now, std::int64_t& wait_ns);
     void on_result(chart_symbol_state& s, const net::http_result& res, task_run& run);
     void on_body(chart_symbol_state& s, const std::string& body, task_run& run);
-    void host_backs_off(chart_symbol_state& s, const std::string& why, std::int64_t at_least_ns);
-    void symbol_backs_off(chart_symbol_state& s, const std::string& why, std::int64_t wait_ns, symbol_health h);
+    void host_backs_off(chart_symbol_state& s, const chart_trouble& why, std::int64_t at_least_ns);
+    void symbol_backs_off(chart_symbol_state& s, const chart_trouble& why, std::int64_t wait_ns, symbol_health h);
     void set_health(chart_symbol_state& s, symbol_health h);
     void first_round_progress(chart_symbol_state& s);
 

@@ -8,61 +8,9 @@
 
 #include <simdjson.h>
 
+#include "src/base/base64.hpp"
+
 namespace tapewire::yahoo {
-
-// ---- base64 ----------------------------------------------------------------------------------
-
-namespace {
-
-constexpr std::uint8_t k_b64_bad = 0xff;
-
-constexpr std::array<std::uint8_t, 256> make_b64_table() {
-    std::array<std::uint8_t, 256> t{};
-    for (auto& v : t) v = k_b64_bad;
-    constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    for (std::uint8_t i = 0; i < 64; ++i) t[static_cast<unsigned char>(alphabet[i])] = i;
-    return t;
-}
-constexpr auto k_b64 = make_b64_table();
-
-} // namespace
-
-bool base64_decode(std::string_view in, std::string& out) {
-    std::size_t n = in.size();
-    std::size_t pad = 0;
-    if (n > 0 && in[n - 1] == '=') {
-        pad = 1;
-        if (n > 1 && in[n - 2] == '=') pad = 2;
-    }
-    if (pad != 0 && n % 4 != 0) return false;
-    n -= pad;
-    const std::size_t tail = n % 4;
-    if (tail == 1) return false;
-    out.resize(n / 4 * 3 + (tail == 0 ? 0 : tail - 1));
-
-    const auto* s = reinterpret_cast<const unsigned char*>(in.data());
-    auto* d = reinterpret_cast<unsigned char*>(out.data());
-    const std::size_t full = n - tail;
-    std::uint32_t bad = 0;
-    for (std::size_t i = 0; i < full; i += 4) {
-        const std::uint32_t a = k_b64[s[i]], b = k_b64[s[i + 1]], c = k_b64[s[i + 2]], e = k_b64[s[i + 3]];
-        bad |= a | b | c | e; // any 0xff sets bit 7, which no valid sextet has
-        const std::uint32_t v = (a << 18) | (b << 12) | (c << 6) | e;
-        d[0] = static_cast<unsigned char>(v >> 16);
-        d[1] = static_cast<unsigned char>(v >> 8);
-        d[2] = static_cast<unsigned char>(v);
-        d += 3;
-    }
-    if (tail != 0) {
-        const std::uint32_t a = k_b64[s[full]], b = k_b64[s[full + 1]];
-        const std::uint32_t c = tail == 3 ? k_b64[s[full + 2]] : 0;
-        bad |= a | b | c;
-        const std::uint32_t v = (a << 18) | (b << 12) | (c << 6);
-        d[0] = static_cast<unsigned char>(v >> 16);
-        if (tail == 3) d[1] = static_cast<unsigned char>(v >> 8);
-    }
-    return (bad & 0x80) == 0;
-}
 
 // ---- PricingData -----------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
-// The Yahoo streamer's messages: base64, the PricingData protobuf (decoded by hand, no libprotobuf),
-// the v2 JSON text frame and the legacy bare-base64 frame, and the per-symbol state that turns
-// PricingData into ticks. Pure code: no I/O, no Boost. proto/pricing.proto is the same schema for
-// the tests' oracle and the benchmark; the field numbers come from docs in
+// The Yahoo streamer's messages: the PricingData protobuf (decoded by hand, no libprotobuf), the v2
+// JSON text frame and the legacy bare-base64 frame (decoded by src/base/base64), and the per-symbol
+// state that turns PricingData into ticks. Pure code: no I/O, no Boost. proto/pricing.proto is the
+// same schema for the tests' oracle and the benchmark; the field numbers come from docs in
 // ../shared/fixtures/yahoo/PROTOCOL.md (yfinance pricing.proto, yliveticker yaticker.proto).
 #pragma once
 
@@ -15,16 +15,6 @@
 #include "tapewire/types.hpp"
 
 namespace tapewire::yahoo {
-
-// ---- base64 ----------------------------------------------------------------------------------
-
-// Standard alphabet (A-Z a-z 0-9 + /). Padding is optional ("QQ" and "QQ==" both give "A"), but when
-// present it ends the input and makes its length a multiple of 4. Whitespace, the URL-safe alphabet
-// (- _) and a lone trailing character (length % 4 == 1) are rejected: a frame holds one unbroken
-// string, so anything else is a damaged frame. Non-zero bits in the last character's unused tail are
-// ignored, as Python's b64decode (yfinance) does. `out` is resized to the decoded length (its capacity
-// is reused: no allocation once it has grown). Returns false, with `out` unspecified, on bad input.
-[[nodiscard]] bool base64_decode(std::string_view in, std::string& out);
 
 // ---- PricingData -----------------------------------------------------------------------------
 

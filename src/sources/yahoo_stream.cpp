@@ -17,6 +17,7 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 
+#include "src/base/duration_text.hpp"
 #include "src/net/url.hpp"
 
 namespace tapewire {
@@ -32,8 +33,6 @@ using beast::error_code;
 
 using plain_ws = websocket::stream<beast::tcp_stream>;
 using tls_ws = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
-
-std::string seconds_text(std::chrono::nanoseconds d) { return format_wait(d.count()); }
 
 // One connection: shared by the reader (run_session) and its watchdog, which outlives the reader
 // by at most one wake-up, so it holds the session by shared_ptr.
@@ -150,9 +149,9 @@ template <class Ws> asio::awaitable<void> run_session(const net::url& u, const s
     auto fail = [&](std::string_view step, const error_code& ec) {
         std::string msg = where + ": ";
         if (s->timed_out) {
-            msg += std::string(step) + " timed out after " + seconds_text(opt.connect_timeout);
+            msg += std::string(step) + " timed out after " + format_duration(opt.connect_timeout);
         } else if (s->silent) {
-            msg += "no frame for " + seconds_text(opt.silence_timeout);
+            msg += "no frame for " + format_duration(opt.silence_timeout);
         } else if (s->write_error) {
             msg += "resubscribe failed: " + s->write_error.message();
         } else if (ec == websocket::error::closed) {

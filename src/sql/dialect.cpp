@@ -1,12 +1,11 @@
 #include "src/sql/dialect.hpp"
 
 #include <algorithm>
-#include <array>
 #include <cctype>
 #include <charconv>
-#include <chrono>
 #include <cmath>
-#include <cstdio>
+
+#include "src/base/identifier.hpp"
 
 namespace tapewire::sql {
 
@@ -51,6 +50,10 @@ error_class classify(const std::string& s) {
     if (s == "HYT00" || s == "HYT01") return error_class::transient;                 // timeouts
     if (starts_with(s, "22") || starts_with(s, "23")) return error_class::data;      // data exception, constraint
     return error_class::fatal;
+}
+
+std::string describe(const sql_error& e) {
+    return "database: " + std::string(e.what()) + (e.state.empty() ? "" : " (SQLSTATE " + e.state + ")");
 }
 
 error_class classify_error(dialect_kind d, std::string_view sqlstate, std::int64_t native, std::string_view message,
@@ -106,17 +109,10 @@ std::string_view to_string(dialect_kind d) noexcept {
     return "unknown";
 }
 
-bool valid_identifier(std::string_view name) noexcept {
-    const auto letter = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
-    if (name.empty() || name.size() > 63 || !letter(name[0])) return false;
-    return std::all_of(name.begin(), name.end(), [&](char c) { return letter(c) || (c >= '0' && c <= '9'); });
-}
-
 std::string quote(dialect_kind d, std::string_view name) {
-    if (!valid_identifier(name))
+    if (!is_sql_identifier(name))
         throw sql_error(error_class::fatal, "",
-                        "invalid SQL identifier \"" + std::string(name) +
-                            "\": a letter or '_', then letters, digits or '_', at most 63 bytes");
+                        "invalid SQL identifier \"" + std::string(name) + "\": " + std::string(k_identifier_rule));
     if (d == dialect_kind::sqlserver) return "[" + std::string(name) + "]";
     return "\"" + std::string(name) + "\"";
 }
@@ -157,87 +153,6 @@ std::string_view sql_type(dialect_kind d, column_type t) noexcept {
 
 bool table_def::is_key(std::string_view column) const noexcept {
     return std::find(key.begin(), key.end(), column) != key.end();
-}
-
-table_def bars_table(std::string name) {
-    table_def t;
-    t.name = std::move(name);
-    t.columns = {{"symbol", column_type::symbol},        {"window_start", column_type::timestamp},
-                 {"window_end", column_type::timestamp}, {"open", column_type::float64},
-                 {"high", column_type::float64},         {"low", column_type::float64},
-                 {"close", column_type::float64},        {"volume", column_type::float64},
-                 {"trades", column_type::int64},         {"vwap", column_type::float64},
-                 {"session_vwap", column_type::float64}, {"rolling_vwap", column_type::float64},
-                 {"vwap_dev_bps", column_type::float64}, {"revision", column_type::int32},
-                 {"updated_at", column_type::timestamp}};
-    t.key = {"symbol", "window_start"};
-    t.conflict = on_conflict::update;
-    t.without_rowid = true;
-    return t;
-}
-
-table_def alerts_table(std::string name) {
-    table_def t;
-    t.name = std::move(name);
-    t.columns = {{"symbol", column_type::symbol},       {"ts", column_type::timestamp},
-                 {"kind", column_type::symbol},         {"value", column_type::float64},
-                 {"threshold", column_type::float64},   {"score", column_type::float64},
-                 {"updated_at", column_type::timestamp}};
-    t.key = {"symbol", "ts", "kind"};
-    t.conflict = on_conflict::update;
-    t.without_rowid = true;
-    return t;
-}
-
-table_def dead_letters_table(std::string name) {
-    table_def t;
-    t.name = std::move(name);
-    t.columns = {{"source", column_type::name},       {"src_partition", column_type::int32},
-                 {"src_offset", column_type::int64},  {"reason", column_type::name},
-                 {"detail", column_type::long_text},  {"msg_key", column_type::long_text},
-                 {"payload", column_type::long_text}, {"received_at", column_type::timestamp}};
-    t.key = {"source", "src_partition", "src_offset"};
-    t.conflict = on_conflict::ignore;
-    return t;
-}
-
-table_def ticks_table(std::string name) {
-    table_def t;
-    t.name = std::move(name);
-    t.columns = {
-        {"source", column_type::name},   {"src_partition", column_type::int32}, {"src_offset", column_type::int64},
-        {"symbol", column_type::symbol}, {"ts", column_type::timestamp},        {"price", column_type::float64},
-        {"size", column_type::float64},  {"bid", column_type::float64},         {"ask", column_type::float64}};
-    t.key = {"src_partition", "src_offset", "source"};
-    t.conflict = on_conflict::ignore;
-    t.without_rowid = true;
-    return t;
-}
-
-table_def offsets_table(std::string name) {
-    table_def t;
-    t.name = std::move(name);
-    t.columns = {{"consumer_group", column_type::name},
-                 {"topic", column_type::name},
-                 {"src_partition", column_type::int32},
-                 {"next_offset", column_type::int64},
-                 {"updated_at", column_type::timestamp}};
-    t.key = {"consumer_group", "topic", "src_partition"};
-    t.conflict = on_conflict::update_if_not_older;
-    t.guard = "next_offset";
-    return t;
-}
-
-table_def state_table(std::string name) {
-    table_def t;
-    t.name = std::move(name);
-    t.columns = {{"consumer_group", column_type::name}, {"topic", column_type::name},
-                 {"src_partition", column_type::int32}, {"next_offset", column_type::int64},
-                 {"state", column_type::ascii},         {"updated_at", column_type::timestamp}};
-    t.key = {"consumer_group", "topic", "src_partition"};
-    t.conflict = on_conflict::update_if_not_older;
-    t.guard = "next_offset";
-    return t;
 }
 
 std::string create_table(dialect_kind d, const table_def& t) {
@@ -425,155 +340,6 @@ void append_array_double(std::string& out, double v) {
         const auto r = std::to_chars(buf, buf + sizeof buf, v); // shortest form that reads back exactly
         out.append(buf, r.ptr);
     }
-}
-
-// ---- time --------------------------------------------------------------------------------------------
-
-utc_time to_utc(timestamp_ns ns) noexcept {
-    using namespace std::chrono;
-    const sys_time<microseconds> tp{microseconds{ns / 1000 - (ns % 1000 < 0 ? 1 : 0)}};
-    const auto day = floor<days>(tp);
-    const year_month_day ymd{day};
-    const hh_mm_ss<microseconds> hms{tp - day};
-    utc_time t;
-    t.year = static_cast<int>(ymd.year());
-    t.month = static_cast<unsigned>(ymd.month());
-    t.day = static_cast<unsigned>(ymd.day());
-    t.hour = static_cast<unsigned>(hms.hours().count());
-    t.minute = static_cast<unsigned>(hms.minutes().count());
-    t.second = static_cast<unsigned>(hms.seconds().count());
-    t.micros = static_cast<std::uint32_t>(hms.subseconds().count());
-    return t;
-}
-
-timestamp_ns from_utc(const utc_time& t) noexcept {
-    using namespace std::chrono;
-    const sys_days day{year{t.year} / month{t.month} / std::chrono::day{t.day}};
-    const auto us =
-        day.time_since_epoch() + hours{t.hour} + minutes{t.minute} + seconds{t.second} + microseconds{t.micros};
-    return duration_cast<microseconds>(us).count() * 1000;
-}
-
-std::string format_utc(timestamp_ns ns) {
-    const utc_time t = to_utc(ns);
-    char buf[40];
-    std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02u:%02u:%02u.%06uZ", t.year, t.month, t.day, t.hour, t.minute,
-                  t.second, static_cast<unsigned>(t.micros));
-    return buf;
-}
-
-std::optional<timestamp_ns> parse_utc(std::string_view s) {
-    std::size_t i = 0;
-    const auto number = [&](std::size_t digits, unsigned& out) {
-        if (i + digits > s.size()) return false;
-        out = 0;
-        for (std::size_t k = 0; k < digits; ++k) {
-            char c = s[i + k];
-            if (c < '0' || c > '9') return false;
-            out = out * 10 + static_cast<unsigned>(c - '0');
-        }
-        i += digits;
-        return true;
-    };
-    const auto expect = [&](auto pred) {
-        if (i >= s.size() || !pred(s[i])) return false;
-        ++i;
-        return true;
-    };
-    utc_time t;
-    unsigned y = 0;
-    if (!number(4, y) || !expect([](char c) { return c == '-'; }) || !number(2, t.month) ||
-        !expect([](char c) { return c == '-'; }) || !number(2, t.day) ||
-        !expect([](char c) { return c == 'T' || c == ' '; }) || !number(2, t.hour) ||
-        !expect([](char c) { return c == ':'; }) || !number(2, t.minute) || !expect([](char c) { return c == ':'; }) ||
-        !number(2, t.second))
-        return std::nullopt;
-    t.year = static_cast<int>(y);
-    if (i < s.size() && s[i] == '.') {
-        ++i;
-        std::uint32_t frac = 0;
-        std::size_t digits = 0;
-        while (i < s.size() && s[i] >= '0' && s[i] <= '9') {
-            if (digits < 6) frac = frac * 10 + static_cast<std::uint32_t>(s[i] - '0');
-            ++digits;
-            ++i;
-        }
-        if (digits == 0) return std::nullopt;
-        for (std::size_t k = digits; k < 6; ++k) frac *= 10;
-        t.micros = frac;
-    }
-    if (i < s.size() && s[i] == 'Z')
-        ++i;
-    else if (i + 3 <= s.size() && s.substr(i) == "+00")
-        i += 3;
-    else if (i + 6 <= s.size() && s.substr(i) == "+00:00")
-        i += 6;
-    if (i != s.size() || t.month < 1 || t.month > 12 || t.day < 1 || t.day > 31 || t.hour > 23 || t.minute > 59 ||
-        t.second > 60)
-        return std::nullopt;
-    return from_utc(t);
-}
-
-// ---- base64 ------------------------------------------------------------------------------------------
-
-namespace {
-constexpr std::string_view k_b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-}
-
-std::string base64_encode(std::string_view bytes) {
-    std::string out;
-    out.reserve((bytes.size() + 2) / 3 * 4);
-    std::size_t i = 0;
-    const auto byte = [&](std::size_t k) { return static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[k])); };
-    for (; i + 3 <= bytes.size(); i += 3) {
-        const std::uint32_t v = byte(i) << 16 | byte(i + 1) << 8 | byte(i + 2);
-        out += k_b64[v >> 18 & 63];
-        out += k_b64[v >> 12 & 63];
-        out += k_b64[v >> 6 & 63];
-        out += k_b64[v & 63];
-    }
-    const std::size_t rest = bytes.size() - i;
-    if (rest > 0) {
-        const std::uint32_t v = byte(i) << 16 | (rest == 2 ? byte(i + 1) << 8 : 0);
-        out += k_b64[v >> 18 & 63];
-        out += k_b64[v >> 12 & 63];
-        out += rest == 2 ? k_b64[v >> 6 & 63] : '=';
-        out += '=';
-    }
-    return out;
-}
-
-std::optional<std::string> base64_decode(std::string_view text) {
-    static const auto table = [] {
-        std::array<int, 256> t{};
-        t.fill(-1);
-        for (std::size_t i = 0; i < k_b64.size(); ++i) t[static_cast<unsigned char>(k_b64[i])] = static_cast<int>(i);
-        return t;
-    }();
-    if (text.size() % 4 != 0) return std::nullopt;
-    std::string out;
-    out.reserve(text.size() / 4 * 3);
-    for (std::size_t i = 0; i < text.size(); i += 4) {
-        const bool last = i + 4 == text.size();
-        int v[4];
-        int pad = 0;
-        for (int k = 0; k < 4; ++k) {
-            const char c = text[i + static_cast<std::size_t>(k)];
-            if (c == '=' && last && k >= 2) {
-                v[k] = 0;
-                ++pad;
-                continue;
-            }
-            if (pad > 0) return std::nullopt; // data after padding
-            v[k] = table[static_cast<unsigned char>(c)];
-            if (v[k] < 0) return std::nullopt;
-        }
-        const std::uint32_t n = static_cast<std::uint32_t>(v[0] << 18 | v[1] << 12 | v[2] << 6 | v[3]);
-        out += static_cast<char>(n >> 16 & 0xff);
-        if (pad < 2) out += static_cast<char>(n >> 8 & 0xff);
-        if (pad < 1) out += static_cast<char>(n & 0xff);
-    }
-    return out;
 }
 
 // ---- UTF-8 -------------------------------------------------------------------------------------------

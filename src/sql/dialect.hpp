@@ -1,17 +1,17 @@
-// The SQL text of the store, per database, as pure functions (no ODBC): table definitions, DDL,
-// upserts, the SQL Server staging table and MERGE, identifier quoting, the classification of a
-// driver's errors, and the value encodings (UTC timestamps, base64, UTF-8). Unit-tested on their
-// text in test/sql_dialect_test.cpp.
+// The SQL text of the store, per database, as pure functions (no ODBC): DDL, upserts, the SQL
+// Server staging table and MERGE from the tables' declarations (src/sql/tables.hpp), identifier
+// quoting, the classification of a driver's errors, and the text encodings (array literals, UTF-8).
+// Unit-tested on their text in test/sql_dialect_test.cpp.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "src/sql/store.hpp"
+#include "src/sql/tables.hpp"
 #include "tapewire/types.hpp"
 
 namespace tapewire::sql {
@@ -23,56 +23,14 @@ std::string_view to_string(dialect_kind d) noexcept;
 
 // ---- identifiers -------------------------------------------------------------------------------------
 
-// A letter or '_', then letters, digits or '_', at most 63 bytes (the config's rule for table names).
-bool valid_identifier(std::string_view name) noexcept;
-// "name" (SQLite, PostgreSQL) or [name] (SQL Server); throws sql_error (fatal) for an invalid name.
+// "name" (SQLite, PostgreSQL) or [name] (SQL Server); throws sql_error (fatal) for a name that is not
+// an identifier (src/base/identifier.hpp).
 std::string quote(dialect_kind d, std::string_view name);
 
 // ---- tables ------------------------------------------------------------------------------------------
 
-enum class column_type {
-    symbol,    // a ticker or alert kind: short text
-    name,      // topic, group, source, reason: text up to 200 characters
-    long_text, // payload, detail, message key: unbounded text
-    ascii,     // base64 state: unbounded ASCII text
-    int32,
-    int64,
-    float64,
-    timestamp, // UTC, microseconds
-};
-
 // The column type in CREATE TABLE.
 std::string_view sql_type(dialect_kind d, column_type t) noexcept;
-
-enum class on_conflict {
-    update,              // upsert: the row's other columns take the new values
-    ignore,              // insert; a row whose key exists is skipped
-    update_if_not_older, // upsert only when the new `guard` column >= the stored one
-};
-
-struct column_def {
-    std::string name;
-    column_type type;
-};
-
-struct table_def {
-    std::string name; // validated identifier (from the config)
-    std::vector<column_def> columns;
-    std::vector<std::string> key; // the primary key's columns
-    on_conflict conflict = on_conflict::update;
-    std::string guard;          // update_if_not_older: the column that must not go backwards
-    bool without_rowid = false; // SQLite: cluster on the key (small rows)
-
-    [[nodiscard]] bool is_key(std::string_view column) const noexcept;
-};
-
-// The six tables, with the names from the config (columns in the order the store binds them).
-table_def bars_table(std::string name);
-table_def alerts_table(std::string name);
-table_def dead_letters_table(std::string name);
-table_def ticks_table(std::string name);
-table_def offsets_table(std::string name);
-table_def state_table(std::string name);
 
 // CREATE TABLE when missing (IF NOT EXISTS, or IF OBJECT_ID(...) IS NULL in T-SQL).
 std::string create_table(dialect_kind d, const table_def& t);
@@ -121,22 +79,6 @@ error_class classify_error(dialect_kind d, std::string_view sqlstate, std::int64
                            bool dead);
 
 // ---- values ------------------------------------------------------------------------------------------
-
-// A UTC time cut to microseconds (floor), as civil fields.
-struct utc_time {
-    int year = 1970;
-    unsigned month = 1, day = 1, hour = 0, minute = 0, second = 0;
-    std::uint32_t micros = 0;
-};
-utc_time to_utc(timestamp_ns ns) noexcept;
-timestamp_ns from_utc(const utc_time& t) noexcept;
-// ISO-8601 with microseconds: "2026-01-05T14:30:00.123456Z".
-std::string format_utc(timestamp_ns ns);
-// Reads format_utc's form (also without fraction or 'Z', and with ' ' for 'T'); nullopt otherwise.
-std::optional<timestamp_ns> parse_utc(std::string_view s);
-
-std::string base64_encode(std::string_view bytes);
-std::optional<std::string> base64_decode(std::string_view text); // nullopt on a malformed text
 
 // One code point from s at i (advanced past it); an invalid or truncated sequence gives U+FFFD and
 // advances one byte.

@@ -1,16 +1,21 @@
 #include "src/sql/store.hpp"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <chrono>
+#include <concepts>
 #include <filesystem>
 #include <functional>
 #include <unordered_map>
 #include <unordered_set>
 
+#include "src/base/base64.hpp"
 #include "src/base/connection_string.hpp"
 #include "src/sql/dialect.hpp"
 #include "src/sql/odbc.hpp"
+#include "src/sql/tables.hpp"
+#include "tapewire/time_text.hpp"
 
 namespace tapewire::sql {
 
@@ -40,52 +45,31 @@ std::uint64_t mix(std::uint64_t h) noexcept {
     return h;
 }
 
-struct bar_key {
-    symbol sym;
-    timestamp_ns start;
-    bool operator==(const bar_key&) const = default;
-};
-struct bar_key_hash {
-    std::size_t operator()(const bar_key& k) const noexcept {
-        return k.sym.hash() ^ mix(static_cast<std::uint64_t>(k.start));
+std::size_t hash_one(std::string_view v) noexcept { return std::hash<std::string_view>{}(v); }
+std::size_t hash_one(std::int64_t v) noexcept { return static_cast<std::size_t>(mix(static_cast<std::uint64_t>(v))); }
+std::size_t hash_one(time_value v) noexcept { return hash_one(v.ns); }
+
+// A key as key_of() gives it: a tuple of the key columns' values.
+struct key_hash {
+    template <class... T> std::size_t operator()(const std::tuple<T...>& key) const noexcept {
+        std::size_t h = 0;
+        std::apply([&](const auto&... v) { ((h = h * 1000003 ^ hash_one(v)), ...); }, key);
+        return h;
     }
 };
 
-struct alert_key {
-    symbol sym;
-    timestamp_ns ts;
-    alert_kind kind;
-    bool operator==(const alert_key&) const = default;
-};
-struct alert_key_hash {
-    std::size_t operator()(const alert_key& k) const noexcept {
-        return k.sym.hash() ^ mix(static_cast<std::uint64_t>(k.ts) * 31 + static_cast<std::uint64_t>(k.kind));
-    }
-};
-
-struct source_key {
-    std::string_view source;
-    std::int32_t partition;
-    std::int64_t offset;
-    bool operator==(const source_key&) const = default;
-};
-struct source_key_hash {
-    std::size_t operator()(const source_key& k) const noexcept {
-        return std::hash<std::string_view>{}(k.source) ^
-               mix(static_cast<std::uint64_t>(k.offset) * 1000003 + static_cast<std::uint32_t>(k.partition));
-    }
-};
-
-// The rows to send: one per key, in the order keys first appear; `keep_last` picks the last row
-// of a key (an upsert: the later values win), else the first (an insert that skips repeats).
-template <class Key, class Hash, class KeyOf>
-std::vector<std::size_t> unique_rows(std::size_t n, KeyOf key_of, bool keep_last) {
+// The rows to send: one per key, in the order keys first appear. An upsert keeps the last row of a
+// key (the later values win), an insert that skips stored keys the first.
+template <class Schema>
+std::vector<std::size_t> unique_rows(const std::vector<typename Schema::row>& rows, const row_context& ctx) {
+    constexpr bool keep_last = Schema::conflict != on_conflict::ignore;
+    using key = decltype(key_of<Schema>(rows.front(), ctx));
     std::vector<std::size_t> out;
-    out.reserve(n);
-    std::unordered_map<Key, std::size_t, Hash> seen;
-    seen.reserve(n);
-    for (std::size_t i = 0; i < n; ++i) {
-        auto [it, inserted] = seen.try_emplace(key_of(i), out.size());
+    out.reserve(rows.size());
+    std::unordered_map<key, std::size_t, key_hash> seen;
+    seen.reserve(rows.size());
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        auto [it, inserted] = seen.try_emplace(key_of<Schema>(rows[i], ctx), out.size());
         if (inserted)
             out.push_back(i);
         else if (keep_last)
@@ -125,30 +109,25 @@ struct store::impl {
     };
 
     store_options opt;
-    sink_config names;
     dialect_kind kind = dialect_kind::sqlite;
     std::string dbms;
     std::unique_ptr<odbc::connection> conn;
-    table bars, alerts, dead_letters, ticks, offsets, state;
+    std::array<table, k_table_count> tables; // by table_id
     bool ticks_ready = false;
     // PostgreSQL: archived ticks go in with a plain INSERT (ON CONFLICT's index pre-check and
     // speculative insertion cost a third of the statement); a batch that does repeat a stored key
     // (a commit whose outcome was lost) fails with 23505 and is sent again with ON CONFLICT DO NOTHING.
     bool ticks_conflict_safe = false;
+    std::string base64_text; // the state column's text, reused
 
     explicit impl(store_options o) : opt(std::move(o)) {
-        if (opt.tables != nullptr) names = *opt.tables;
-        opt.tables = &names;
-        bars.def = bars_table(names.bars_table);
-        alerts.def = alerts_table(names.alerts_table);
-        dead_letters.def = dead_letters_table(names.dead_letters_table);
-        ticks.def = ticks_table(names.ticks_table);
-        offsets.def = offsets_table(names.offsets_table);
-        state.def = state_table(names.state_table);
-        for (table* t : all()) (void)quote(dialect_kind::sqlite, t->def.name); // validates every name
+        for_each_table([&]<class Schema>(std::type_identity<Schema>) {
+            at(Schema::id).def = definition<Schema>(opt.tables.of(Schema::id));
+        });
+        for (table& t : tables) (void)quote(dialect_kind::sqlite, t.def.name); // validates every name
     }
 
-    std::vector<table*> all() { return {&bars, &alerts, &dead_letters, &ticks, &offsets, &state}; }
+    table& at(table_id id) noexcept { return tables[static_cast<std::size_t>(id)]; }
 
     [[nodiscard]] odbc::value_kind kind_of(column_type t) const {
         switch (t) {
@@ -165,10 +144,10 @@ struct store::impl {
     }
 
     void drop_statements() {
-        for (table* t : all()) {
-            t->stmt.reset();
-            t->plain.reset();
-            t->stmt_rows = 0;
+        for (table& t : tables) {
+            t.stmt.reset();
+            t.plain.reset();
+            t.stmt_rows = 0;
         }
     }
 
@@ -187,9 +166,9 @@ struct store::impl {
         c->set_classifier(kind == dialect_kind::sqlite       ? classify_sqlite
                           : kind == dialect_kind::postgresql ? classify_postgresql
                                                              : classify_sqlserver);
-        for (table* t : all()) {
-            t->cols.clear();
-            for (const auto& col : t->def.columns) t->cols.emplace_back(kind_of(col.type));
+        for (table& t : tables) {
+            t.cols.clear();
+            for (const auto& col : t.def.columns) t.cols.emplace_back(kind_of(col.type));
         }
         if (auto pre = session_setup_autocommit(kind); !pre.empty()) {
             c->set_autocommit(true);
@@ -216,12 +195,12 @@ struct store::impl {
         // can fail with a unique violation in its catalog; the second attempt finds the table.
         for (int attempt = 1;; ++attempt) {
             try {
-                for (table* t : all()) {
-                    if (t == &ticks && !names.archive_ticks) continue;
-                    conn->exec(create_table(kind, t->def));
+                for (const table& t : tables) {
+                    if (&t == &at(table_id::ticks) && !opt.archive_ticks) continue;
+                    conn->exec(create_table(kind, t.def));
                 }
                 conn->commit();
-                ticks_ready = names.archive_ticks;
+                ticks_ready = opt.archive_ticks;
                 return;
             } catch (const sql_error& e) {
                 conn->rollback();
@@ -240,10 +219,38 @@ struct store::impl {
     }
 
     void add_time(odbc::param_column& c, timestamp_ns ns) {
-        if (kind == dialect_kind::sqlserver)
+        if (kind == dialect_kind::sqlserver) {
             c.add(to_struct(ns));
-        else
-            c.add(format_utc(ns));
+        } else {
+            char text[k_utc_text_size];
+            c.add(std::string_view(text, static_cast<std::size_t>(write_utc(ns, text) - text)));
+        }
+    }
+
+    // One value as its column binds it (tables.hpp: the value types an accessor returns).
+    void put(odbc::param_column& c, double v) { c.add(v); }
+    void put(odbc::param_column& c, std::signed_integral auto v) { c.add(static_cast<std::int64_t>(v)); }
+    void put(odbc::param_column& c, std::string_view v) { add_text(c, v); }
+    void put(odbc::param_column& c, time_value v) { add_time(c, v.ns); }
+    void put(odbc::param_column& c, base64_value v) {
+        base64_encode(v.bytes, base64_text);
+        c.add(std::string_view(base64_text));
+    }
+
+    // The parameter columns of `t` hold rows[i] for each i of `order`.
+    template <class Schema> void fill(table& t, const std::vector<typename Schema::row>& rows,
+                                      const std::vector<std::size_t>& order, const row_context& ctx) {
+        clear(t, order.size());
+        for (std::size_t i : order)
+            for_each_column<Schema>([&](std::size_t c, const auto& col) { put(t.cols[c], read(col, rows[i], ctx)); });
+    }
+
+    // Sends rows of one table, one per key.
+    template <class Schema> void write_rows(const std::vector<typename Schema::row>& rows, const row_context& ctx) {
+        if (rows.empty()) return;
+        table& t = at(Schema::id);
+        fill<Schema>(t, rows, unique_rows<Schema>(rows, ctx), ctx);
+        send(t);
     }
 
     static void clear(table& t, std::size_t rows) {
@@ -318,7 +325,7 @@ struct store::impl {
     // measured ~45 k rows/s for 500-800-row VALUES lists of ticks, ~100 k rows/s this way).
     void send_unnest(table& t, std::size_t n) {
         const auto ncols = static_cast<SQLUSMALLINT>(t.cols.size());
-        const bool plain = &t == &ticks && !ticks_conflict_safe;
+        const bool plain = &t == &at(table_id::ticks) && !ticks_conflict_safe;
         std::unique_ptr<odbc::statement>& stmt = plain ? t.plain : t.stmt;
         if (!stmt) {
             stmt = std::make_unique<odbc::statement>(*conn);
@@ -385,138 +392,34 @@ struct store::impl {
 
     // Every statement of the batch, in the open transaction (no commit).
     void run(const batch& b) {
-        const timestamp_ns now = b.written_at != 0 ? b.written_at : wall_clock_ns();
-
-        if (!b.bars.empty()) {
-            const auto rows = unique_rows<bar_key, bar_key_hash>(
-                b.bars.size(),
-                [&](std::size_t i) {
-                    return bar_key{b.bars[i].sym, b.bars[i].window_start};
-                },
-                true);
-            clear(bars, rows.size());
-            auto& c = bars.cols;
-            for (std::size_t i : rows) {
-                const bar& x = b.bars[i];
-                add_text(c[0], x.sym.view());
-                add_time(c[1], x.window_start);
-                add_time(c[2], x.window_end);
-                c[3].add(x.open);
-                c[4].add(x.high);
-                c[5].add(x.low);
-                c[6].add(x.close);
-                c[7].add(x.volume);
-                c[8].add(static_cast<std::int64_t>(std::min<std::uint64_t>(x.trades, INT64_MAX)));
-                c[9].add(x.vwap);
-                c[10].add(x.session_vwap);
-                c[11].add(x.rolling_vwap);
-                c[12].add(x.vwap_dev_bps);
-                c[13].add(static_cast<std::int64_t>(x.revision));
-                add_time(c[14], now);
-            }
-            send(bars);
-        }
-
-        if (!b.alerts.empty()) {
-            const auto rows = unique_rows<alert_key, alert_key_hash>(
-                b.alerts.size(),
-                [&](std::size_t i) {
-                    return alert_key{b.alerts[i].sym, b.alerts[i].ts, b.alerts[i].kind};
-                },
-                true);
-            clear(alerts, rows.size());
-            auto& c = alerts.cols;
-            for (std::size_t i : rows) {
-                const alert& x = b.alerts[i];
-                add_text(c[0], x.sym.view());
-                add_time(c[1], x.ts);
-                c[2].add(to_string(x.kind));
-                c[3].add(x.value);
-                c[4].add(x.threshold);
-                c[5].add(x.score);
-                add_time(c[6], now);
-            }
-            send(alerts);
-        }
-
-        if (!b.dead_letters.empty()) {
-            const auto& d = b.dead_letters;
-            const auto rows = unique_rows<source_key, source_key_hash>(
-                d.size(),
-                [&](std::size_t i) {
-                    return source_key{d[i].source, d[i].partition, d[i].offset};
-                },
-                false);
-            clear(dead_letters, rows.size());
-            auto& c = dead_letters.cols;
-            for (std::size_t i : rows) {
-                const dead_letter_row& x = d[i];
-                add_text(c[0], x.source);
-                c[1].add(static_cast<std::int64_t>(x.partition));
-                c[2].add(static_cast<std::int64_t>(x.offset));
-                add_text(c[3], x.reason);
-                add_text(c[4], x.detail);
-                add_text(c[5], x.key);
-                add_text(c[6], x.payload);
-                add_time(c[7], x.received_at != 0 ? x.received_at : now);
-            }
-            send(dead_letters);
-        }
-
-        if (!b.ticks.empty()) {
-            if (!ticks_ready) conn->exec(create_table(kind, ticks.def)); // archive_ticks off in the config
-            const auto& t = b.ticks;
-            const std::string_view source = b.ticks_source;
-            const auto rows = unique_rows<source_key, source_key_hash>(
-                t.size(),
-                [&](std::size_t i) {
-                    return source_key{source, t[i].src.partition, t[i].src.offset};
-                },
-                false);
-            clear(ticks, rows.size());
-            auto& c = ticks.cols;
-            for (std::size_t i : rows) {
-                const tick& x = t[i];
-                add_text(c[0], source);
-                c[1].add(static_cast<std::int64_t>(x.src.partition));
-                c[2].add(static_cast<std::int64_t>(x.src.offset));
-                add_text(c[3], x.sym.view());
-                add_time(c[4], x.ts);
-                c[5].add(x.close);
-                c[6].add(x.volume);
-                c[7].add(x.bid);
-                c[8].add(x.ask);
-            }
-            send(ticks);
-        }
-
-        if (!b.checkpoints.empty()) {
-            const auto& k = b.checkpoints;
-            const auto rows = unique_rows<std::int32_t, std::hash<std::int32_t>>(
-                k.size(), [&](std::size_t i) { return k[i].partition; }, true);
-            clear(offsets, rows.size());
-            clear(state, rows.size());
-            auto& o = offsets.cols;
-            auto& s = state.cols;
-            for (std::size_t i : rows) {
-                const partition_checkpoint& x = k[i];
-                add_text(o[0], opt.group);
-                add_text(o[1], opt.topic);
-                o[2].add(static_cast<std::int64_t>(x.partition));
-                o[3].add(x.next_offset);
-                add_time(o[4], now);
-                add_text(s[0], opt.group);
-                add_text(s[1], opt.topic);
-                s[2].add(static_cast<std::int64_t>(x.partition));
-                s[3].add(x.next_offset);
-                s[4].add(base64_encode(x.state));
-                add_time(s[5], now);
-            }
-            send(offsets);
-            send(state);
+        const row_context ctx{b.written_at != 0 ? b.written_at : wall_clock_ns(), b.ticks_source, opt.group, opt.topic};
+        write_rows<bars_schema>(b.bars, ctx);
+        write_rows<alerts_schema>(b.alerts, ctx);
+        write_rows<dead_letters_schema>(b.dead_letters, ctx);
+        if (!b.ticks.empty() && !ticks_ready)
+            conn->exec(create_table(kind, at(table_id::ticks).def)); // archive_ticks off in the config
+        write_rows<ticks_schema>(b.ticks, ctx);
+        if (!b.checkpoints.empty()) { // a partition's offset and state: the same rows of both tables
+            const auto rows = unique_rows<offsets_schema>(b.checkpoints, ctx);
+            fill<offsets_schema>(at(table_id::offsets), b.checkpoints, rows, ctx);
+            fill<state_schema>(at(table_id::state), b.checkpoints, rows, ctx);
+            send(at(table_id::offsets));
+            send(at(table_id::state));
         }
     }
 };
+
+const std::string& table_names::of(table_id t) const noexcept {
+    switch (t) {
+    case table_id::bars: return bars;
+    case table_id::alerts: return alerts;
+    case table_id::dead_letters: return dead_letters;
+    case table_id::ticks: return ticks;
+    case table_id::offsets: return offsets;
+    case table_id::state: return state;
+    }
+    return bars;
+}
 
 store::store(store_options opt) : impl_(std::make_unique<impl>(std::move(opt))) {
     impl_->connect();
@@ -582,7 +485,7 @@ std::vector<partition_checkpoint> store::load(const std::vector<std::int32_t>& p
     std::unordered_map<std::int32_t, partition_checkpoint> found;
     try {
         odbc::statement s(*m.conn);
-        s.prepare(load_checkpoints(m.kind, m.offsets.def, m.state.def));
+        s.prepare(load_checkpoints(m.kind, m.at(table_id::offsets).def, m.at(table_id::state).def));
         odbc::param_column group(m.text_kind()), topic(m.text_kind());
         m.add_text(group, m.opt.group);
         m.add_text(topic, m.opt.topic);
@@ -595,12 +498,10 @@ std::vector<partition_checkpoint> store::load(const std::vector<std::int32_t>& p
             c.partition = static_cast<std::int32_t>(s.get_int64(1).value_or(0));
             c.next_offset = s.get_int64(2).value_or(0);
             if (auto text = s.get_text(3)) {
-                auto bytes = base64_decode(*text);
-                if (!bytes)
+                if (!base64_decode(*text, c.state))
                     throw sql_error(error_class::fatal, "",
                                     "the stored state of partition " + std::to_string(c.partition) + " in " +
-                                        m.state.def.name + " is not base64");
-                c.state = std::move(*bytes);
+                                        m.opt.tables.state + " is not base64");
             }
             found[c.partition] = std::move(c);
         }

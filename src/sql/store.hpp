@@ -20,7 +20,6 @@
 #include <string>
 #include <vector>
 
-#include "tapewire/config.hpp"
 #include "tapewire/types.hpp"
 
 namespace tapewire::sql {
@@ -43,6 +42,9 @@ public:
 
 // Classifies a SQLSTATE (exposed for the unit tests; defined in dialect.cpp).
 error_class classify(const std::string& sqlstate);
+
+// "database: <message> (SQLSTATE <state>)", the text a database failure stops the run with.
+std::string describe(const sql_error& e);
 
 struct dead_letter_row {
     std::string reason; // to_string(dead_letter_reason), or "database" for a row the database refused
@@ -78,11 +80,28 @@ struct batch {
     [[nodiscard]] bool empty() const noexcept { return rows() == 0 && checkpoints.empty(); }
 };
 
+// The tables of the store; the names of table_names say which is which.
+enum class table_id : std::uint8_t { bars, alerts, dead_letters, ticks, offsets, state };
+inline constexpr std::size_t k_table_count = 6;
+
+// The table names, each a valid identifier (the config checks them when it loads).
+struct table_names {
+    std::string bars;
+    std::string alerts;
+    std::string dead_letters;
+    std::string ticks;   // archived ticks
+    std::string offsets; // checkpoints: the next offset of each partition
+    std::string state;   // checkpoints: the operators' state of each partition
+
+    [[nodiscard]] const std::string& of(table_id t) const noexcept;
+};
+
 struct store_options {
     std::string connection; // ODBC connection string
     std::string group;      // consumer group and input topic that key the checkpoints
     std::string topic;
-    const sink_config* tables = nullptr; // table names
+    table_names tables;
+    bool archive_ticks = false; // create the ticks table at start (else with the first archived tick)
 };
 
 class store {
