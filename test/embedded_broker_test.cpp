@@ -23,7 +23,7 @@ using namespace std::chrono_literals;
 constexpr std::int64_t k_ms = 1'000'000;
 
 TEST_CASE("the embedded broker shuts down in milliseconds, with or without clients", "[kafka]") {
-    // Several rounds: the stall this guards against came in about three runs in four.
+    // Several rounds, each bound to half the second the stall took: it came in about three runs in four.
     for (const bool used : {false, true}) {
         DYNAMIC_SECTION((used ? "after a producer wrote to it" : "unused")) {
             for (int round = 0; round < 5; ++round) {
@@ -42,7 +42,7 @@ TEST_CASE("the embedded broker shuts down in milliseconds, with or without clien
                 broker.reset();
                 const std::int64_t took = mono_ns() - start;
                 INFO("round " << round << ": " << took / k_ms << " ms");
-                CHECK(took < 250 * k_ms);
+                CHECK(took < 500 * k_ms);
             }
         }
     }
