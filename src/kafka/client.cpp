@@ -7,8 +7,8 @@ namespace tapewire {
 namespace {
 
 // librdkafka's levels are syslog's: 0-3 emergency to error, 4 warning, 5 notice, 6 info, 7 debug.
-// Its notices and info are its own chatter (the embedded broker's handle has no bootstrap.servers,
-// a CONFWARN notice, on every run): debug here, so that at "info" an operator sees what tapewire
+// Its notices and info are its own chatter (the embedded broker's handle announces its mock
+// cluster, a MOCK notice, on every run): debug here, so that at "info" an operator sees what tapewire
 // says and librdkafka's warnings and errors, as before the facade.
 log_level from_syslog(int level) noexcept {
     if (level <= 3) return log_level::error;

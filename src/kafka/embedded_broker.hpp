@@ -42,8 +42,8 @@ public:
     static kafka_properties consumer_defaults();
 
 private:
-    kafka_handle host_; // the client handle the cluster lives in
-    rd_kafka_mock_cluster_s* cluster_ = nullptr;
+    kafka_handle host_;                          // owns the cluster, and is a client of it (one idle connection)
+    rd_kafka_mock_cluster_s* cluster_ = nullptr; // host_'s, destroyed with it
     int brokers_;
     std::string bootstraps_;
 };
