@@ -471,6 +471,8 @@ TEST_CASE("partitions assigned while PostgreSQL is down are held, read nothing, 
     REQUIRE(wait_until([&] { return p.finished(); }, 180s));
     CHECK(p.wait().empty());
     CHECK(held.value() == 0);
+    // librdkafka 2.0 may deliver messages again after pausing a partition; the consumer skips them.
+    INFO(m.get_counter("kafka_rewound_messages_total").value() << " message(s) delivered again and skipped");
     // Every partition started where its checkpoint said: what the killed member had committed is
     // not read again.
     CHECK(static_cast<std::int64_t>(p.stats().messages.load()) == static_cast<std::int64_t>(n) - saved);

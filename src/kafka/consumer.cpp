@@ -32,6 +32,8 @@ kafka_consumer_source::kafka_consumer_source(const kafka_config& cfg, const std:
       load_retries_(
           &metrics.get_counter("kafka_offset_load_retries_total",
                                "attempts to load assigned partitions' saved offsets that found the store away")),
+      rewound_(&metrics.get_counter("kafka_rewound_messages_total",
+                                    "messages librdkafka delivered again below the partition's position, skipped")),
       held_gauge_(&metrics.get_gauge("kafka_partitions_held",
                                      "partitions assigned by the group, held until their saved offsets are loaded")),
       positions_(cfg.partitions) {
@@ -108,8 +110,10 @@ void kafka_consumer_source::assign_held(std::int64_t now) {
     retry_.reset();
     kafka_partition_list parts(rd_kafka_topic_partition_list_new(static_cast<int>(held_.size())));
     for (std::int32_t p : held_) rd_kafka_topic_partition_list_add(parts.get(), cfg_.topic.c_str(), p);
-    for (const auto& [p, next] : saved.offsets)
+    for (const auto& [p, next] : saved.offsets) {
         if (auto* tp = rd_kafka_topic_partition_list_find(parts.get(), cfg_.topic.c_str(), p)) tp->offset = next;
+        if (partition_state* s = state_of(p)) s->position = next; // nothing below it is read
+    }
     // Ahead of the partitions' first message: they are assigned only now, below.
     controls_.push_back({partition_control::action::restore, std::move(held_)});
     held_.clear();
@@ -237,6 +241,21 @@ pull_result kafka_consumer_source::next(source_message& out) {
             continue;
         }
         if (partition_state* s = state_of(m->partition)) {
+            if (m->offset < s->position) [[unlikely]] {
+                // Handed over already (or before the offset the partition was assigned at): a
+                // position never moves back but by our own assign. librdkafka 2.0 can rewind a
+                // partition after pause/resume (confluentinc/librdkafka#4637, #4686, fixed in
+                // 2.4): passed on, such messages would be counted twice into restored state.
+                rewound_->add();
+                if (!s->rewind_told) {
+                    s->rewind_told = true;
+                    log::warn("kafka", "messages delivered again below the position; skipping them",
+                              {{"partition", m->partition}, {"offset", m->offset}, {"position", s->position}});
+                }
+                rd_kafka_message_destroy(m);
+                batch_[batch_next_ - 1] = nullptr;
+                continue;
+            }
             s->position = m->offset + 1;
             s->at_end = false;
         }

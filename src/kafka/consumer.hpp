@@ -78,6 +78,7 @@ private:
         std::int64_t position = -1; // next offset to hand over (-1: nothing seen yet)
         std::int64_t stored = -1;   // highest offset stored for commit while assigned
         bool at_end = false;
+        bool rewind_told = false; // a rewind was logged (once per assignment)
         gauge* lag = nullptr;
     };
 
@@ -117,6 +118,7 @@ private:
     counter* pauses_;
     counter* errors_;
     counter* load_retries_;
+    counter* rewound_;
     gauge* held_gauge_;
     std::vector<std::atomic<std::int64_t>> positions_; // kafka.partitions of them
     std::atomic<std::size_t> assigned_count_{0};
