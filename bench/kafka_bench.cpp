@@ -588,7 +588,7 @@ struct stamp {
 // the run, once every delivery report is in.
 class latency_terminal {
 public:
-    latency_terminal(const config& c, std::size_t ticks, std::size_t bars) : sink_(c, nullptr, false) {
+    latency_terminal(const config& c, std::size_t ticks, std::size_t bars) : sink_(c.sink, c.kafka, nullptr, false) {
         ticks_.reserve(ticks);
         bars_.reserve(bars);
     }
@@ -873,8 +873,8 @@ latency_result tapewire_latency(const std::string& bootstrap, const std::string&
     offset_board board; // never published: the bench commits nothing
     kafka_consumer_source src(c.kafka, bootstrap, metrics, board);
     message_ring ring(c.pipeline.input_ring_bytes);
-    parse_stage parse(to_parse_options(c));
-    auto chain = std::make_unique<latency_chain>(to_window_options(c.window), to_vwap_options(c),
+    parse_stage parse(to_parse_options(c.source, c.window));
+    auto chain = std::make_unique<latency_chain>(to_window_options(c.window), to_vwap_options(c.vwap, c.window),
                                                  to_anomaly_options(c.anomaly), c, expected + 1024,
                                                  static_cast<std::size_t>(a.symbols * (total_s + 4) * 2) + 1024);
     consume_agent feed(src, ring, c.pipeline.batch);

@@ -91,7 +91,9 @@ private:
 // consumer too far behind for the broker's retention) stalls the source.
 class kafka_outlet {
 public:
-    kafka_outlet(kafka_producer& p, const std::string& topic) : producer_(p), topic_(p.topic(topic)) {}
+    // `abort` (may be null) ends the wait in finish() when the pipeline is failing anyway.
+    kafka_outlet(kafka_producer& p, const std::string& topic, const std::atomic<bool>* abort = nullptr)
+        : producer_(p), topic_(p.topic(topic)), abort_(abort) {}
 
     void hold_while(broker_throttle throttle) { throttle_.emplace(std::move(throttle)); }
 
@@ -108,10 +110,14 @@ public:
         producer_.poll(0);
         if (auto f = producer_.failure(); !f.empty()) throw kafka_error(f);
     }
-    // Waits until the broker has every message; retried for as long as the outage lasts.
+    // Waits until the broker has every message; retried for as long as the outage lasts, unless
+    // another thread has failed the pipeline (then the undelivered count is the error).
     void finish() {
         while (!producer_.flush(std::chrono::milliseconds(100))) {
             if (auto f = producer_.failure(); !f.empty()) throw kafka_error(f);
+            if (abort_ != nullptr && abort_->load(std::memory_order_acquire))
+                throw kafka_error("the pipeline failed with " + std::to_string(producer_.in_flight()) +
+                                  " messages not yet delivered to the broker");
         }
         if (auto f = producer_.failure(); !f.empty()) throw kafka_error(f);
     }
@@ -119,6 +125,7 @@ public:
 private:
     kafka_producer& producer_;
     rd_kafka_topic_t* topic_;
+    const std::atomic<bool>* abort_;
     std::optional<broker_throttle> throttle_;
 };
 

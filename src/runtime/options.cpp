@@ -15,21 +15,20 @@ anomaly_options to_anomaly_options(const anomaly_config& c) {
     return {c.price_jump, c.return_z, c.volume_spike, c.vwap_dev_bps, c.ewma_alpha, c.warmup_bars};
 }
 
-vwap_options to_vwap_options(const config& c) {
+vwap_options to_vwap_options(const vwap_config& v, const window_config& w) {
     vwap_options o;
-    o.rolling_windows = c.vwap.rolling_windows;
+    o.rolling_windows = v.rolling_windows;
     // Enough history to fold any correction the window stage can still emit into the session sums.
-    const std::int64_t horizon_windows =
-        c.window.late_update_horizon.count() / std::max<std::int64_t>(1, c.window.width.count());
+    const std::int64_t horizon_windows = w.late_update_horizon.count() / std::max<std::int64_t>(1, w.width.count());
     o.history = static_cast<std::uint32_t>(std::clamp<std::int64_t>(horizon_windows + 2, o.rolling_windows, 4096));
-    o.calendar = make_session_calendar(c.vwap.session_tz, c.vwap.session_start);
+    o.calendar = make_session_calendar(v.session_tz, v.session_start);
     return o;
 }
 
-parse_options to_parse_options(const config& c) {
+parse_options to_parse_options(const source_config& s, const window_config& w) {
     parse_options o;
-    (void)o.default_symbol.assign(c.source.symbol);
-    o.max_future_skew_ns = c.window.max_future_skew.count();
+    (void)o.default_symbol.assign(s.symbol);
+    o.max_future_skew_ns = w.max_future_skew.count();
     return o;
 }
 

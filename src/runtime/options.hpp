@@ -13,7 +13,8 @@ namespace tapewire {
 window_options to_window_options(const window_config& c);
 anomaly_options to_anomaly_options(const anomaly_config& c);
 // Reads the session time zone (throws std::runtime_error when it is unknown).
-vwap_options to_vwap_options(const config& c);
-parse_options to_parse_options(const config& c);
+// The VWAP stage keeps enough history to fold any correction the window stage can still emit.
+vwap_options to_vwap_options(const vwap_config& v, const window_config& w);
+parse_options to_parse_options(const source_config& s, const window_config& w);
 
 } // namespace tapewire

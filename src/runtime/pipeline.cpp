@@ -122,7 +122,7 @@ struct pipeline::impl {
 
     impl(const config& c, run_limits l, pipeline_mode m)
         : cfg(c), limits(l), mode(m), plan(make_plan(c, m)), input(c.pipeline.input_ring_bytes),
-          parse(to_parse_options(c)) {
+          parse(to_parse_options(c.source, c.window)) {
         if (!c.kafka.brokers.empty()) start_kafka();
         std::unique_ptr<kafka_consumer_source> kafka_in;
         if (plan.kafka_in) {
@@ -135,8 +135,9 @@ struct pipeline::impl {
         if (!plan.has_graph) return;
         if (plan.kafka_outputs || plan.dlq)
             output_producer = std::make_unique<kafka_producer>(cfg.kafka, bootstrap, metrics, "outputs");
-        an = std::make_unique<analytics>(to_window_options(cfg.window), to_vwap_options(cfg),
-                                         to_anomaly_options(cfg.anomaly), cfg, output_producer.get(), plan.dlq, &abort,
+        an = std::make_unique<analytics>(to_window_options(cfg.window), to_vwap_options(cfg.vwap, cfg.window),
+                                         to_anomaly_options(cfg.anomaly), cfg.sink, cfg.kafka, output_producer.get(),
+                                         plan.dlq, &abort,
                                          output_producer ? stall_metric("kafka_outputs") : stall_sink{});
         if (plan.odbc) start_sql();
         start_graph_feed(std::move(kafka_in));
@@ -161,7 +162,7 @@ struct pipeline::impl {
 
     void start_producer_feed() {
         tick_producer = std::make_unique<kafka_producer>(cfg.kafka, bootstrap, metrics, "ticks");
-        kafka_outlet out(*tick_producer, cfg.kafka.topic);
+        kafka_outlet out(*tick_producer, cfg.kafka.topic, &abort);
         if (plan.embedded && plan.reads_back)
             out.hold_while(broker_throttle(*consumer, *tick_producer, cfg.kafka.topic));
         producer_feed = std::make_unique<feed_agent<kafka_outlet>>(make_message_source(cfg.source, metrics, fail()),

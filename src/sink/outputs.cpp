@@ -13,17 +13,17 @@ constexpr idle_options k_producer_wait{idle_kind::backoff, 0, 10, std::chrono::m
 
 } // namespace
 
-output_sink::output_sink(const config& cfg, kafka_producer* kafka, bool dead_letters_to_kafka,
-                         const std::atomic<bool>* abort, stall_sink stalled)
-    : cfg_(cfg.sink), kafka_(kafka), abort_(abort), put_(put_wait{abort, k_producer_wait, stalled}) {
-    if (cfg.sink.kind.contains(sink_kind::ndjson)) ndjson_ = std::make_unique<ndjson_sink>(cfg.sink);
-    if (kafka_ != nullptr && cfg.sink.kind.contains(sink_kind::kafka)) {
-        if (cfg.sink.bars) bars_topic_ = kafka_->topic(cfg.kafka.bars_topic);
-        if (cfg.sink.alerts) alerts_topic_ = kafka_->topic(cfg.kafka.alerts_topic);
-        kafka_desc_ = "kafka(" + cfg.kafka.bars_topic + "," + cfg.kafka.alerts_topic + ")";
+output_sink::output_sink(const sink_config& sink, const kafka_config& topics, kafka_producer* kafka,
+                         bool dead_letters_to_kafka, const std::atomic<bool>* abort, stall_sink stalled)
+    : cfg_(sink), kafka_(kafka), abort_(abort), put_(put_wait{abort, k_producer_wait, stalled}) {
+    if (sink.kind.contains(sink_kind::ndjson)) ndjson_ = std::make_unique<ndjson_sink>(sink);
+    if (kafka_ != nullptr && sink.kind.contains(sink_kind::kafka)) {
+        if (sink.bars) bars_topic_ = kafka_->topic(topics.bars_topic);
+        if (sink.alerts) alerts_topic_ = kafka_->topic(topics.alerts_topic);
+        kafka_desc_ = "kafka(" + topics.bars_topic + "," + topics.alerts_topic + ")";
     }
-    if (kafka_ != nullptr && dead_letters_to_kafka && !cfg.kafka.dlq_topic.empty())
-        dlq_topic_ = kafka_->topic(cfg.kafka.dlq_topic);
+    if (kafka_ != nullptr && dead_letters_to_kafka && !topics.dlq_topic.empty())
+        dlq_topic_ = kafka_->topic(topics.dlq_topic);
 }
 
 void output_sink::produce(rd_kafka_topic_t* topic, std::string_view key, std::string_view payload,

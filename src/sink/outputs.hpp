@@ -20,10 +20,11 @@ namespace tapewire {
 
 class output_sink {
 public:
-    // `kafka` is the outputs' producer (null when no Kafka output is configured); `dead_letters_to_kafka`
-    // sends dead letters to kafka.dlq_topic. `abort` breaks a wait on the producer when the pipeline
+    // `sink` says which outputs; `topics` names the Kafka topics they write to. `kafka` is the
+    // outputs' producer (null when no Kafka output is configured); `dead_letters_to_kafka` sends
+    // dead letters to topics.dlq_topic. `abort` breaks a wait on the producer when the pipeline
     // is failing; `stalled` is told how long each wait for room in its queue lasted.
-    output_sink(const config& cfg, kafka_producer* kafka, bool dead_letters_to_kafka,
+    output_sink(const sink_config& sink, const kafka_config& topics, kafka_producer* kafka, bool dead_letters_to_kafka,
                 const std::atomic<bool>* abort = nullptr, stall_sink stalled = {});
 
     void on_tick(const tick& t) {
