@@ -8,8 +8,11 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <fstream>
 #include <map>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -350,6 +353,117 @@ landmarks find_landmarks(const std::vector<tick>& input) {
     return m;
 }
 
+// ---- The format-1 fixture (test/fixtures/checkpoint_v1/) -----------------------------------------
+//
+// What the release that wrote checkpoint format 1 saved for every partition of a chain mid-stream
+// (open windows, retained windows, vwap and anomaly state), the ticks that followed, and what that
+// release emitted after restoring the blobs into a fresh chain and reading those ticks on (then a
+// flush). Made once with the format-1 code by the hidden test "[.fixture-gen]"; never regenerate it
+// with a later format, or it stops proving that an old database is still read:
+//   git checkout <a commit of format 1> && cmake --build build --target tapewire_tests &&
+//   (cd build/test/work && ../tapewire_tests '[.fixture-gen]')
+// Text lines, doubles as the hex of their bits: exact, and diffable.
+
+const std::string k_v1_dir = std::string(TAPEWIRE_SOURCE_DIR) + "/test/fixtures/checkpoint_v1";
+constexpr std::size_t k_v1_input = 6'000, k_v1_cut = 4'000;
+
+std::string bits(double x) {
+    char buf[20];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(std::bit_cast<std::uint64_t>(x)));
+    return buf;
+}
+
+double from_bits(const std::string& hex) { return std::bit_cast<double>(std::stoull(hex, nullptr, 16)); }
+
+std::string tick_line(const tick& t) {
+    std::ostringstream o;
+    o << "tick " << t.sym.view() << ' ' << t.ts << ' ' << bits(t.open) << ' ' << bits(t.high) << ' ' << bits(t.low)
+      << ' ' << bits(t.close) << ' ' << bits(t.volume) << ' ' << bits(t.pv) << ' ' << bits(t.bid) << ' ' << bits(t.ask)
+      << ' ' << t.trades << ' ' << (t.is_bar ? 1 : 0) << ' ' << t.src.partition << ' ' << t.src.offset;
+    return o.str();
+}
+
+tick parse_tick_line(const std::string& line) {
+    std::istringstream in(line);
+    std::string kind, sym, o, h, l, c, v, pv, bid, ask;
+    tick t;
+    int is_bar = 0;
+    in >> kind >> sym >> t.ts >> o >> h >> l >> c >> v >> pv >> bid >> ask >> t.trades >> is_bar >> t.src.partition >>
+        t.src.offset;
+    REQUIRE((in && kind == "tick"));
+    t.sym = symbol::from(sym);
+    t.open = from_bits(o);
+    t.high = from_bits(h);
+    t.low = from_bits(l);
+    t.close = from_bits(c);
+    t.volume = from_bits(v);
+    t.pv = from_bits(pv);
+    t.bid = from_bits(bid);
+    t.ask = from_bits(ask);
+    t.is_bar = is_bar != 0;
+    return t;
+}
+
+// Every event a collector saw, one line each, in order (a forwarded tick by its partition and offset).
+std::string event_lines(const collector& c) {
+    std::ostringstream o;
+    std::size_t ti = 0, bi = 0, ai = 0, di = 0, wi = 0;
+    for (collector::kind k : c.order) {
+        switch (k) {
+        case collector::kind::tick: { // a forwarded input tick: its source names it
+            const tick& t = c.ticks[ti++];
+            o << "tick " << t.src.partition << ' ' << t.src.offset << '\n';
+            break;
+        }
+        case collector::kind::bar: {
+            const bar& b = c.bars[bi++];
+            o << "bar " << b.sym.view() << ' ' << b.window_start << ' ' << b.window_end << ' ' << bits(b.open) << ' '
+              << bits(b.high) << ' ' << bits(b.low) << ' ' << bits(b.close) << ' ' << bits(b.volume) << ' '
+              << bits(b.pv) << ' ' << b.trades << ' ' << bits(b.vwap) << ' ' << bits(b.session_vwap) << ' '
+              << bits(b.rolling_vwap) << ' ' << bits(b.vwap_dev_bps) << ' ' << b.revision << ' ' << b.partition << ' '
+              << b.last_offset << '\n';
+            break;
+        }
+        case collector::kind::alert: {
+            const alert& a = c.alerts[ai++];
+            o << "alert " << a.sym.view() << ' ' << a.ts << ' ' << to_string(a.kind) << ' ' << bits(a.value) << ' '
+              << bits(a.threshold) << ' ' << bits(a.score) << ' ' << a.partition << '\n';
+            break;
+        }
+        case collector::kind::dead_letter: {
+            const auto& d = c.dead_letters[di++];
+            o << "dead_letter " << to_string(d.reason) << ' ' << d.src.partition << ' ' << d.src.offset << ' ' << d.key
+              << " [" << d.detail << "] " << d.payload << '\n';
+            break;
+        }
+        case collector::kind::watermark: {
+            const watermark& w = c.watermarks[wi++];
+            o << "watermark " << w.partition << ' ' << w.ts << '\n';
+            break;
+        }
+        case collector::kind::timer: o << "timer\n"; break;
+        case collector::kind::flush: o << "flush\n"; break;
+        }
+    }
+    return o.str();
+}
+
+std::string read_fixture(const std::string& name) {
+    std::ifstream in(k_v1_dir + "/" + name, std::ios::binary);
+    REQUIRE(in.good());
+    std::ostringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+void write_fixture(const std::string& name, const std::string& bytes) {
+    std::ofstream out(k_v1_dir + "/" + name, std::ios::binary | std::ios::trunc);
+    out << bytes;
+    REQUIRE(out.good());
+}
+
+std::string v1_blob_name(std::int32_t p) { return "partition_" + std::to_string(p) + ".twcp"; }
+
 } // namespace
 
 TEST_CASE("the generated input exercises what checkpoints must carry", "[checkpoint]") {
@@ -656,4 +770,59 @@ TEST_CASE("checkpoint size and save cost for 40 symbols in one partition", "[.ch
     WARN(syms.size() << " symbols, " << out.size() << " bytes (" << per_symbol << " per symbol); save " << us(t0, t1)
                      << " us into a reused string, " << us(t2, t3) << " us into a new one; restore " << us(t4, t5)
                      << " us");
+}
+
+TEST_CASE("write the format-1 checkpoint fixture and its recorded continuation", "[.fixture-gen]") {
+    // See k_v1_dir: run only with the code of format 1.
+    REQUIRE(k_checkpoint_version == 1);
+    const auto input = make_input(k_v1_input);
+    auto a = make_chain();
+    feed(*a, input, 0, k_v1_cut);
+    const auto blobs = save_all(*a);
+    REQUIRE(blobs.size() == static_cast<std::size_t>(k_partitions));
+    for (const auto& [p, b] : blobs) write_fixture(v1_blob_name(p), b);
+    std::string tail;
+    for (std::size_t i = k_v1_cut; i < input.size(); ++i) tail += tick_line(input[i]) + '\n';
+    write_fixture("tail.txt", tail);
+
+    auto b = make_chain();
+    restore_all(*b, blobs);
+    feed(*b, input, k_v1_cut, input.size());
+    b->head.on_flush();
+    // Before the cut and after it, together: what one uninterrupted run gives.
+    collector both = a->sink;
+    append(both, b->sink);
+    REQUIRE(difference(uninterrupted(input), both).empty());
+    REQUIRE(b->sink.bars.size() > 500);
+    REQUIRE(!b->sink.dead_letters.empty());
+    write_fixture("continuation.txt", event_lines(b->sink));
+}
+
+TEST_CASE("a format-1 checkpoint of the previous release restored and read on gives the output that release gave",
+          "[checkpoint]") {
+    std::map<std::int32_t, std::string> blobs;
+    for (std::int32_t p = 0; p < k_partitions; ++p) blobs[p] = read_fixture(v1_blob_name(p));
+    for (const auto& [p, b] : blobs) {
+        REQUIRE(b.size() > 48);
+        CHECK(b[4] == 1); // format version 1, little-endian u16
+        CHECK(b[5] == 0);
+    }
+    std::vector<tick> tail;
+    std::istringstream lines(read_fixture("tail.txt"));
+    for (std::string line; std::getline(lines, line);) tail.push_back(parse_tick_line(line));
+    REQUIRE(tail.size() == k_v1_input - k_v1_cut);
+
+    auto c = make_chain();
+    restore_all(*c, blobs);
+    for (const tick& t : tail) c->head.on_tick(t);
+    c->head.on_flush();
+    const std::string expected = read_fixture("continuation.txt");
+    const std::string got = event_lines(c->sink);
+    REQUIRE(!expected.empty());
+    if (got != expected) {
+        std::size_t line = 1;
+        for (std::size_t i = 0; i < std::min(got.size(), expected.size()) && got[i] == expected[i]; ++i)
+            line += got[i] == '\n' ? 1 : 0;
+        FAIL("the continuation differs from the recorded one at line " << line);
+    }
 }
