@@ -1,6 +1,9 @@
 #include "operators/checkpoint.hpp"
 
 #include <algorithm>
+#include <array>
+#include <iterator>
+#include <optional>
 #include <stdexcept>
 #include <vector>
 
@@ -82,14 +85,37 @@ void begin_section(checkpoint_writer& out, const char (&tag)[5], std::size_t& si
 
 void end_section(checkpoint_writer& out, std::size_t size_at) { out.patch_u64(size_at, out.size() - size_at - 8); }
 
-// The next section, which must carry `tag`: a reader over its bytes.
-checkpoint_reader section(checkpoint_reader& in, const char (&tag)[5]) {
-    const std::string_view t = in.bytes(4, "section tag");
-    if (t != std::string_view(tag, 4)) in.fail(std::string("expected section ") + tag);
-    const std::uint64_t size = in.u64();
-    if (size > in.left()) in.fail(std::string("truncated: section ") + tag + " runs past the end");
-    const std::size_t start = in.position();
-    return checkpoint_reader(in.bytes(static_cast<std::size_t>(size), tag), start);
+// The body's sections by tag, with the format version each first appeared in. Adding one: a row
+// here (since = the version that brings it), its save in save_partition_state, its read in restore.
+struct section_kind {
+    char tag[5];
+    std::uint16_t since;
+};
+enum section_index : std::size_t { k_wndw, k_clck, k_vwap, k_anom, k_section_count };
+constexpr section_kind k_sections[k_section_count] = {{"WNDW", 1}, {"CLCK", 2}, {"VWAP", 1}, {"ANOM", 1}};
+
+// Reads the section table to the end of the body: a reader over each section's bytes, by index.
+// Refuses an unknown tag, a tag twice, a section missing from `version` or newer than it.
+std::array<std::optional<checkpoint_reader>, k_section_count> read_sections(checkpoint_reader& in,
+                                                                            std::uint16_t version) {
+    std::array<std::optional<checkpoint_reader>, k_section_count> out;
+    while (in.left() > 0) {
+        const std::string_view tag = in.bytes(4, "section tag");
+        const auto* kind = std::find_if(std::begin(k_sections), std::end(k_sections),
+                                        [tag](const section_kind& k) { return tag == std::string_view(k.tag, 4); });
+        if (kind == std::end(k_sections)) in.fail("unknown section \"" + std::string(tag) + "\" (a newer build's?)");
+        const auto i = static_cast<std::size_t>(kind - std::begin(k_sections));
+        if (out[i]) in.fail(std::string("section ") + kind->tag + " twice");
+        if (kind->since > version)
+            in.fail(std::string("section ") + kind->tag + " in a format-" + std::to_string(version) + " checkpoint");
+        const std::uint64_t size = in.u64();
+        if (size > in.left()) in.fail(std::string("truncated: section ") + kind->tag + " runs past the end");
+        const std::size_t start = in.position();
+        out[i].emplace(in.bytes(static_cast<std::size_t>(size), kind->tag), start);
+    }
+    for (std::size_t i = 0; i < k_section_count; ++i)
+        if (!out[i] && k_sections[i].since <= version) in.fail(std::string("no section ") + k_sections[i].tag);
+    return out;
 }
 
 } // namespace
@@ -171,6 +197,9 @@ void save_partition_state(const window_stage& w, const vwap_stage& v, const anom
     begin_section(o, "WNDW", at);
     w.save_checkpoint(partition, syms, o);
     end_section(o, at);
+    begin_section(o, "CLCK", at);
+    w.save_clocks(syms, o);
+    end_section(o, at);
     begin_section(o, "VWAP", at);
     v.save_checkpoint(syms, o);
     end_section(o, at);
@@ -194,19 +223,21 @@ void clear_partition_state(window_stage& w, vwap_stage& v, anomaly_stage& a, std
     // The state of a partition never seen: a stage pair that has seen nothing, with this width.
     window_options o;
     o.width_ns = w.width_ns();
+    o.per_symbol = w.per_symbol();
     const window_stage none_w(o);
     const vwap_stage none_v{vwap_options{}};
     const anomaly_stage none_a{anomaly_options{}};
     restore_partition_state(w, v, a, partition, save_partition_state(none_w, none_v, none_a, partition), now);
 }
 
-void restore_partition_state(window_stage& w, vwap_stage& v, anomaly_stage& a, std::int32_t partition,
-                             std::string_view bytes, timestamp_ns now) {
+restore_report restore_partition_state(window_stage& w, vwap_stage& v, anomaly_stage& a, std::int32_t partition,
+                                       std::string_view bytes, timestamp_ns now) {
     const std::string context = "restoring partition " + std::to_string(partition) + ": ";
     if (partition < 0) throw std::invalid_argument(context + "negative partition");
     std::vector<symbol> syms;
-    const checkpoint_reader none{std::string_view{}};
-    checkpoint_reader sections[3] = {none, none, none};
+    std::array<std::optional<checkpoint_reader>, k_section_count> sections;
+    restore_report report;
+    report.per_symbol = w.per_symbol();
     try {
         checkpoint_reader in(bytes);
         if (bytes.size() < 4 || bytes.substr(0, 4) != std::string_view(k_magic, 4))
@@ -214,9 +245,10 @@ void restore_partition_state(window_stage& w, vwap_stage& v, anomaly_stage& a, s
                     " bytes)");
         (void)in.bytes(4, "magic");
         const std::uint16_t version = in.u16();
-        if (version != k_checkpoint_version)
-            in.fail("format version " + std::to_string(version) + ", this build reads version " +
-                    std::to_string(k_checkpoint_version));
+        if (version < k_checkpoint_oldest_version || version > k_checkpoint_version)
+            in.fail("format version " + std::to_string(version) + ", this build reads versions " +
+                    std::to_string(k_checkpoint_oldest_version) + " to " + std::to_string(k_checkpoint_version));
+        report.from_version = version;
         const std::uint16_t header_size = in.u16();
         if (header_size != k_header_bytes) in.fail("header size " + std::to_string(header_size) + ", expected 48");
         if (bytes.size() < k_header_bytes) in.fail("truncated header");
@@ -244,18 +276,17 @@ void restore_partition_state(window_stage& w, vwap_stage& v, anomaly_stage& a, s
             std::sort(sorted.begin(), sorted.end());
             if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end()) in.fail("a symbol listed twice");
         }
-        sections[0] = section(in, "WNDW");
-        sections[1] = section(in, "VWAP");
-        sections[2] = section(in, "ANOM");
-        in.expect_end("checkpoint");
+        sections = read_sections(in, version);
+        report.symbols = n_symbols;
 
         // Check every section before touching anything.
-        checkpoint_reader check[3] = {sections[0], sections[1], sections[2]};
-        w.restore_checkpoint(partition, syms, check[0], false, now);
-        v.restore_checkpoint(syms, check[1], false);
-        a.restore_checkpoint(syms, check[2], false);
-        check[1].expect_end("vwap section");
-        check[2].expect_end("anomaly section");
+        auto check = sections;
+        report.saved_per_symbol = w.restore_checkpoint(partition, syms, *check[k_wndw],
+                                                       check[k_clck] ? &*check[k_clck] : nullptr, false, now);
+        v.restore_checkpoint(syms, *check[k_vwap], false);
+        a.restore_checkpoint(syms, *check[k_anom], false);
+        check[k_vwap]->expect_end("vwap section");
+        check[k_anom]->expect_end("anomaly section");
     } catch (const std::runtime_error& e) {
         throw std::runtime_error(context + e.what());
     }
@@ -265,9 +296,11 @@ void restore_partition_state(window_stage& w, vwap_stage& v, anomaly_stage& a, s
     w.partition_symbols(partition, old);
     v.forget(old);
     a.forget(old);
-    w.restore_checkpoint(partition, syms, sections[0], true, now);
-    v.restore_checkpoint(syms, sections[1], true);
-    a.restore_checkpoint(syms, sections[2], true);
+    w.restore_checkpoint(partition, syms, *sections[k_wndw], sections[k_clck] ? &*sections[k_clck] : nullptr, true,
+                         now);
+    v.restore_checkpoint(syms, *sections[k_vwap], true);
+    a.restore_checkpoint(syms, *sections[k_anom], true);
+    return report;
 }
 
 } // namespace tapewire

@@ -9,11 +9,12 @@
 // is not saved. Processing time is not saved either: the partition's last_seen (idle_timeout)
 // restarts from the `now` of the restoring process.
 //
-// Encoding, version 1. Little-endian, fixed-width fields, doubles as their IEEE-754 bit pattern.
+// Encoding, version 2. Little-endian, fixed-width fields, doubles as their IEEE-754 bit pattern.
 //
 //   header (48 bytes)
 //     0  u8[4]  magic "TWCP"
-//     4  u16    format version (1)
+//     4  u16    format version (2; 1 is still read, see below; any other is refused before anything
+//               else is read)
 //     6  u16    header size (48)
 //     8  i32    partition
 //    12  u32    symbol count
@@ -24,13 +25,17 @@
 //    40  u64    reserved (0)
 //   body
 //     symbols   count x symbol (16 bytes: the name, zero padded), in the saving window stage's id order
-//     sections  "WNDW" window, "VWAP" vwap, "ANOM" anomaly, each: u8[4] tag, u64 size, then the
-//               stage's data (save_checkpoint in operators/window.cpp, vwap.cpp, anomaly.cpp), with
-//               one record per symbol in the order of the symbol list:
+//     sections  a table of tagged sections to the end of the body, each: u8[4] tag, u64 size, then
+//               the stage's data (save_checkpoint in operators/window.cpp, vwap.cpp, anomaly.cpp),
+//               with one record per symbol in the order of the symbol list. Written in the order
+//               below; read by tag. Each tag has the version it first appeared in: a blob must carry
+//               every section of its version and no other (an unknown tag is a newer build's: refused).
 //       WNDW  i64 max_ts, watermark, emitted_watermark, next_offset; per symbol: u32 n, n open windows
 //             (ascending start), u32 m, m retained closed windows (oldest retained first). A window
 //             is 101 bytes: i64 start, open_ts, close_ts; f64 open, high, low, close, volume, pv;
 //             u64 trades; i64 first_offset, last_offset; u32 revision; u8 empty.
+//       CLCK  (since 2) u8 event-time mode (0 partition, 1 symbol); per symbol 16 bytes: i64 max_ts,
+//             watermark, the symbol's own clock (both k_no_time in partition mode).
 //       VWAP  per symbol: u32 n, n history entries (ascending start) of 48 bytes: i64 start, session;
 //             f64 pv, v, cum_pv, cum_v.
 //       ANOM  per symbol, 57 bytes: f64 last_price, prev_close, mean_r, var_r, mean_volume; u32 bars,
@@ -38,6 +43,12 @@
 //
 // At the default options (1 s windows, 60 s update horizon, vwap history 64) a busy symbol takes about
 // 9.5 KB: 62 retained windows (6.3 KB) and 64 vwap entries (3.1 KB).
+//
+// Format 1 (the release before per-symbol event time) is the same without CLCK. It is migrated: each
+// symbol's clock is its partition's, which is exact (every open window stays open, every closed one
+// closed), and the restore reports it so that the runtime can say so. A blob saved in the other
+// event-time mode is converted the same way (a symbol-mode blob into partition mode: the partition's
+// clock is the highest of its symbols', saved in the partition fields).
 //
 // A partition with no state saves as a header, the partition's default fields and no symbols; restoring
 // it leaves the partition empty.
@@ -62,7 +73,22 @@ class window_stage;
 class vwap_stage;
 class anomaly_stage;
 
-inline constexpr std::uint16_t k_checkpoint_version = 1;
+inline constexpr std::uint16_t k_checkpoint_version = 2;
+inline constexpr std::uint16_t k_checkpoint_oldest_version = 1; // the oldest format still read
+
+// What a restore found, for the runtime to log (operators do not log).
+struct restore_report {
+    std::uint16_t from_version = k_checkpoint_version; // the format the blob was written in
+    bool saved_per_symbol = false;                     // its event-time mode (format 1: partition)
+    bool per_symbol = false;                           // the mode it was restored into
+    std::uint32_t symbols = 0;
+
+    // Written by an older release, and migrated.
+    [[nodiscard]] bool migrated() const noexcept { return from_version != k_checkpoint_version; }
+    // Saved in the other event-time mode, and converted (each symbol's clock = its partition's, or the
+    // partition's = its fastest symbol's).
+    [[nodiscard]] bool converted() const noexcept { return symbols > 0 && saved_per_symbol != per_symbol; }
+};
 
 // The state of one input partition: the window stage's partition state and the open and retained
 // windows of its symbols, and those symbols' vwap and anomaly state.
@@ -77,14 +103,14 @@ void save_partition_state(const window_stage& w, const vwap_stage& v, const anom
 // clears the partition's changed flag (the state is what was saved). Other partitions are untouched.
 // `now` is the processing-time clock (wall ns) of the restoring process: the partition's last_seen
 // restarts from it, so a restart does not count as silence. Throws std::runtime_error with a clear
-// message on a malformed, corrupted or other-version blob, one saved for another partition or with
-// another window width; then the stages are unchanged.
+// message on a malformed, corrupted or unknown-version blob, one saved for another partition or with
+// another window width; then the stages are unchanged. A blob of format 1 is migrated (see above).
 //
 // Output order: bars that one watermark step closes come out in the order of the symbols' ids in the
 // window stage. Restoring interns the partition's new symbols in their saved order, so in a process
 // that had not seen them (a restart, a rebalance) the order is the uninterrupted run's too.
-void restore_partition_state(window_stage& w, vwap_stage& v, anomaly_stage& a, std::int32_t partition,
-                             std::string_view bytes, timestamp_ns now);
+restore_report restore_partition_state(window_stage& w, vwap_stage& v, anomaly_stage& a, std::int32_t partition,
+                                       std::string_view bytes, timestamp_ns now);
 
 // Forgets everything the stages hold for the partition and its symbols, as restoring the state of a
 // partition never seen would: for a partition assigned with no saved state, so that what an earlier

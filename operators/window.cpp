@@ -32,6 +32,22 @@ timestamp_ns window_stage::watermark_of(std::int32_t p) const noexcept {
     return partitions_[static_cast<std::size_t>(p)].watermark;
 }
 
+timestamp_ns window_stage::symbol_watermark(const symbol& sym) const noexcept {
+    const std::uint32_t id = symbols_.find(sym);
+    return id == symbol_table::k_none || !opt_.per_symbol ? k_no_time : clocks_[id].watermark;
+}
+
+std::uint32_t window_stage::add_symbol(const symbol& sym, bool& added) {
+    const std::uint32_t id = symbols_.intern(sym, added);
+    if (added) {
+        states_.emplace_back();
+        states_.back().sym = sym;
+        states_.back().open.reserve(4);
+        clocks_.emplace_back();
+    }
+    return id;
+}
+
 window_stage::partition_state& window_stage::partition(std::int32_t p) {
     const auto i = static_cast<std::size_t>(p < 0 ? 0 : p);
     if (i >= partitions_.size()) partitions_.resize(i + 1);
@@ -65,14 +81,9 @@ void window_stage::merge(window_state& w, const tick& t) {
     w.last_offset = std::max(w.last_offset, t.src.offset);
 }
 
-window_stage::accept_result window_stage::accept(const tick& t) {
+template <bool PerSymbol> window_stage::accept_result window_stage::accept_in(const tick& t) {
     bool added = false;
-    const std::uint32_t id = symbols_.intern(t.sym, added);
-    if (added) {
-        states_.emplace_back();
-        states_.back().sym = t.sym;
-        states_.back().open.reserve(4);
-    }
+    const std::uint32_t id = add_symbol(t.sym, added);
     partition_state& ps = partition(t.src.partition);
     const std::int32_t listed = t.src.partition < 0 ? 0 : t.src.partition; // partition() maps < 0 to 0
     if (states_[id].listed != listed) join(id, listed);                    // a new symbol (or one that moved)
@@ -81,6 +92,12 @@ window_stage::accept_result window_stage::accept(const tick& t) {
     ps.changed = true;
     ps.last_seen = now_;
     ps.next_offset = t.src.offset + 1;
+    // The clock this tick is judged by: its partition's, or in symbol mode its symbol's own.
+    timestamp_ns watermark = ps.watermark;
+    if constexpr (PerSymbol) {
+        clocks_[id].last_seen = now_;
+        watermark = clocks_[id].watermark;
+    }
 
     // Most ticks fall in the symbol's newest open window: no division for those.
     const timestamp_ns start =
@@ -99,10 +116,10 @@ window_stage::accept_result window_stage::accept(const tick& t) {
         --it;
     if (it != s.open.end() && it->start == start) {
         merge(*it, t);
-    } else if (ps.watermark != k_no_time && end <= ps.watermark) {
+    } else if (watermark != k_no_time && end <= watermark) {
         // Its window is final: late.
         ++late_;
-        if (opt_.late_update_horizon_ns > 0 && ps.watermark - end <= opt_.late_update_horizon_ns) {
+        if (opt_.late_update_horizon_ns > 0 && watermark - end <= opt_.late_update_horizon_ns) {
             window_state* w = find_retained(s, start);
             if (w != nullptr) {
                 merge(*w, t);
@@ -128,12 +145,22 @@ window_stage::accept_result window_stage::accept(const tick& t) {
         // All open windows can close in one watermark step or at flush (plus one correction): grow
         // the pending bars now, while a window opens, so draining them never allocates mid-stream.
         if (pending_bars_.capacity() <= open_count_) pending_bars_.reserve(2 * open_count_);
-        ps.heap.push_back({end, id});
-        std::push_heap(ps.heap.begin(), ps.heap.end(),
-                       [](const heap_entry& a, const heap_entry& b) { return heap_later(a, b); });
+        if constexpr (!PerSymbol) {
+            ps.heap.push_back({end, id});
+            std::push_heap(ps.heap.begin(), ps.heap.end(),
+                           [](const heap_entry& a, const heap_entry& b) { return heap_later(a, b); });
+        }
     }
 
-    if (ps.max_ts == k_no_time || t.ts > ps.max_ts) {
+    if constexpr (PerSymbol) {
+        symbol_clock& c = clocks_[id];
+        if (c.max_ts == k_no_time || t.ts > c.max_ts) {
+            c.max_ts = t.ts;
+            if (ps.max_ts == k_no_time || t.ts > ps.max_ts) ps.max_ts = t.ts;
+            const timestamp_ns wm = t.ts - opt_.allowed_lateness_ns;
+            if (c.watermark == k_no_time || wm > c.watermark) advance_symbol(t.src.partition, ps, s, c, wm);
+        }
+    } else if (ps.max_ts == k_no_time || t.ts > ps.max_ts) {
         ps.max_ts = t.ts;
         const timestamp_ns wm = t.ts - opt_.allowed_lateness_ns;
         if (ps.watermark == k_no_time || wm > ps.watermark) advance(t.src.partition, ps, wm);
@@ -165,6 +192,35 @@ void window_stage::advance(std::int32_t p, partition_state& ps, timestamp_ns wm)
         ps.emitted_watermark = window_start_of(wm, opt_.width_ns);
         pending_watermarks_.push_back({p, wm});
     }
+}
+
+template window_stage::accept_result window_stage::accept_in<true>(const tick&);
+template window_stage::accept_result window_stage::accept_in<false>(const tick&);
+
+// Symbol mode: the symbol's open windows are sorted by start, so those its watermark closes are a
+// prefix; no heap. The partition's watermark is the highest of its symbols', and its record goes
+// downstream once per window step of it (the progress of the partition's fastest symbol).
+void window_stage::advance_symbol(std::int32_t p, partition_state& ps, symbol_state& s, symbol_clock& c,
+                                  timestamp_ns wm) {
+    c.watermark = wm;
+    ps.changed = true;
+    while (!s.open.empty() && s.open.front().start + opt_.width_ns <= wm) close_window(s, 0);
+    if (ps.watermark != k_no_time && wm <= ps.watermark) return;
+    ps.watermark = wm;
+    if (ps.emitted_watermark == k_no_time || wm - ps.emitted_watermark >= opt_.width_ns) {
+        ps.emitted_watermark = window_start_of(wm, opt_.width_ns);
+        pending_watermarks_.push_back({p, wm});
+    }
+}
+
+// Symbol mode: everything the symbol has open becomes final (its watermark moves past the last end).
+void window_stage::close_symbol(std::uint32_t id) {
+    symbol_state& s = states_[id];
+    if (s.open.empty()) return;
+    symbol_clock& c = clocks_[id];
+    const timestamp_ns last_end = s.open.back().start + opt_.width_ns;
+    advance_symbol(s.partition, partition(s.partition), s, c,
+                   c.watermark == k_no_time ? last_end : std::max(c.watermark, last_end));
 }
 
 void window_stage::close_window(symbol_state& s, std::size_t index) {
@@ -237,6 +293,14 @@ void window_stage::close_partition(std::int32_t p, partition_state& ps) {
 }
 
 void window_stage::close_idle(timestamp_ns now) {
+    if (opt_.per_symbol) {
+        for (std::uint32_t id = 0; id < states_.size(); ++id) {
+            if (states_[id].open.empty() || now - clocks_[id].last_seen < opt_.idle_timeout_ns) continue;
+            close_symbol(id);
+            ++idle_closed_symbols_;
+        }
+        return;
+    }
     for (std::size_t p = 0; p < partitions_.size(); ++p) {
         partition_state& ps = partitions_[p];
         if (!ps.heap.empty() && now - ps.last_seen >= opt_.idle_timeout_ns)
@@ -263,8 +327,10 @@ void window_stage::safe_offsets(std::vector<std::pair<std::int32_t, std::int64_t
 void window_stage::discard_partitions(const std::vector<std::int32_t>& partitions) {
     for (std::int32_t p : partitions) {
         if (p < 0 || static_cast<std::size_t>(p) >= partitions_.size()) continue;
-        for (symbol_state& s : states_) {
-            if (s.partition != p || s.open.empty()) continue;
+        for (std::size_t id = 0; id < states_.size(); ++id) {
+            symbol_state& s = states_[id];
+            if (s.partition != p) continue;
+            clocks_[id] = symbol_clock{};
             open_count_ -= s.open.size();
             s.open.clear();
         }
@@ -278,6 +344,10 @@ void window_stage::discard_partitions(const std::vector<std::int32_t>& partition
 }
 
 void window_stage::close_all() {
+    if (opt_.per_symbol) {
+        for (std::uint32_t id = 0; id < states_.size(); ++id) close_symbol(id);
+        return;
+    }
     for (std::size_t p = 0; p < partitions_.size(); ++p) close_partition(static_cast<std::int32_t>(p), partitions_[p]);
 }
 
@@ -336,6 +406,8 @@ constexpr std::size_t k_window_bytes = 3 * 8 + 6 * 8 + 8 + 2 * 8 + 4 + 1;
 // A symbol's record: open count, windows, retained count, windows.
 constexpr std::size_t k_window_symbol_bytes = 4 + 4;
 constexpr std::size_t k_window_partition_bytes = 4 * 8;
+// A symbol's clock: max_ts, watermark.
+constexpr std::size_t k_clock_bytes = 2 * 8;
 
 } // namespace
 
@@ -367,8 +439,36 @@ void window_stage::save_checkpoint(std::int32_t p, const std::vector<symbol>& sy
     }
 }
 
-void window_stage::restore_checkpoint(std::int32_t p, const std::vector<symbol>& syms, checkpoint_reader& in,
-                                      bool apply, timestamp_ns now) {
+void window_stage::save_clocks(const std::vector<symbol>& syms, checkpoint_writer& out) const {
+    out.u8(opt_.per_symbol ? 1 : 0);
+    for (const symbol& sym : syms) {
+        const std::uint32_t id = symbols_.find(sym);
+        if (!opt_.per_symbol || id == symbol_table::k_none)
+            out.record(k_no_time, k_no_time);
+        else
+            out.record(clocks_[id].max_ts, clocks_[id].watermark);
+    }
+}
+
+bool window_stage::restore_checkpoint(std::int32_t p, const std::vector<symbol>& syms, checkpoint_reader& in,
+                                      checkpoint_reader* clocks, bool apply, timestamp_ns now) {
+    // The clocks first: the mode byte and one 16-byte clock per symbol, nothing more.
+    bool saved_per_symbol = false;
+    std::vector<symbol_clock> saved_clocks(syms.size());
+    if (clocks != nullptr) {
+        const std::uint8_t mode = clocks->u8();
+        if (mode > 1) clocks->fail("event-time mode " + std::to_string(mode) + " (0 partition, 1 symbol)");
+        saved_per_symbol = mode == 1;
+        if (clocks->left() != syms.size() * k_clock_bytes)
+            clocks->fail("clock section of " + std::to_string(clocks->left()) + " bytes for " +
+                         std::to_string(syms.size()) + " symbols");
+        for (symbol_clock& c : saved_clocks) {
+            clocks->record("symbol clock", c.max_ts, c.watermark);
+            if (!saved_per_symbol && (c.max_ts != k_no_time || c.watermark != k_no_time))
+                clocks->fail("a symbol clock saved in partition mode");
+        }
+    }
+
     const std::int64_t width = opt_.width_ns;
     auto get = [&in, width](const char* what) {
         window_state w;
@@ -390,6 +490,7 @@ void window_stage::restore_checkpoint(std::int32_t p, const std::vector<symbol>&
         // Forget what the partition holds: its symbols' windows and its watermarks.
         for (std::uint32_t id : ps->members) {
             symbol_state& s = states_[id];
+            clocks_[id] = symbol_clock{};
             open_count_ -= s.open.size();
             s.open.clear();
             s.closed.items.clear();
@@ -406,7 +507,8 @@ void window_stage::restore_checkpoint(std::int32_t p, const std::vector<symbol>&
     }
 
     std::vector<window_state> open, closed;
-    for (const symbol& sym : syms) {
+    for (std::size_t k = 0; k < syms.size(); ++k) {
+        const symbol& sym = syms[k];
         open.clear();
         closed.clear();
         const std::uint32_t n_open = in.count(k_window_bytes, "open windows");
@@ -419,12 +521,7 @@ void window_stage::restore_checkpoint(std::int32_t p, const std::vector<symbol>&
         if (!apply) continue;
 
         bool added = false;
-        const std::uint32_t id = symbols_.intern(sym, added);
-        if (added) {
-            states_.emplace_back();
-            states_.back().sym = sym;
-            states_.back().open.reserve(4);
-        }
+        const std::uint32_t id = add_symbol(sym, added);
         if (states_[id].listed >= 0) { // held by another partition here: take it over
             symbol_state& s = states_[id];
             partition_state& other = partitions_[static_cast<std::size_t>(s.listed)];
@@ -441,7 +538,13 @@ void window_stage::restore_checkpoint(std::int32_t p, const std::vector<symbol>&
         ps->members.push_back(id);
         s.open.assign(open.begin(), open.end());
         open_count_ += s.open.size();
-        for (const window_state& w : s.open) ps->heap.push_back({w.start + width, id});
+        if (!opt_.per_symbol)
+            for (const window_state& w : s.open) ps->heap.push_back({w.start + width, id});
+        // Without a clock of its own the symbol runs on its partition's, as it did when saved.
+        const symbol_clock& c = saved_clocks[k];
+        const bool own = saved_per_symbol && (c.max_ts != k_no_time || c.watermark != k_no_time);
+        clocks_[id] =
+            own ? symbol_clock{c.max_ts, c.watermark, now} : symbol_clock{fields.max_ts, fields.watermark, now};
         // The newest retain_capacity_ (this stage's horizon may be shorter than the saver's).
         const std::size_t keep = std::min(closed.size(), retain_capacity_);
         s.closed.items.assign(closed.end() - static_cast<std::ptrdiff_t>(keep), closed.end());
@@ -449,11 +552,12 @@ void window_stage::restore_checkpoint(std::int32_t p, const std::vector<symbol>&
         s.closed.count = keep;
     }
     in.expect_end("window section");
-    if (!apply) return;
+    if (!apply) return saved_per_symbol;
     std::make_heap(ps->heap.begin(), ps->heap.end(),
                    [](const heap_entry& a, const heap_entry& b) { return heap_later(a, b); });
     if (pending_bars_.capacity() <= open_count_) pending_bars_.reserve(2 * open_count_);
     ps->changed = false;
+    return saved_per_symbol;
 }
 
 } // namespace tapewire

@@ -1,14 +1,23 @@
 // window: event-time tumbling windows per symbol → bars.
 //
-// The window of ts is [floor(ts/W)*W, +W). Each input partition has a watermark = max ts seen −
-// allowed_lateness; a window is final, and emitted once, when its partition's watermark reaches its
-// end. A tick whose window was already emitted is late: counted, dead-lettered as `late`, and if the
-// window ended no more than late_update_horizon before the watermark, the corrected bar is emitted
-// again with revision + 1. A partition that receives nothing for idle_timeout of processing time
-// closes its windows. flush() closes everything (end of input).
+// The window of ts is [floor(ts/W)*W, +W). Event time runs on a watermark = max ts seen −
+// allowed_lateness, kept either per input partition (partition mode: one clock for every symbol of
+// the partition) or per symbol (symbol mode: each symbol its own clock, for feeds whose symbols are
+// not in step, such as one file or one day of bars per symbol). A window is final, and emitted once,
+// when its clock's watermark reaches its end. A tick whose window was already emitted is late:
+// counted, dead-lettered as `late`, and if the window ended no more than late_update_horizon before
+// that watermark, the corrected bar is emitted again with revision + 1. A partition (a symbol, in
+// symbol mode) that receives nothing for idle_timeout of processing time closes its windows.
+// flush() closes everything (end of input).
 //
 // Merging: open from the earliest ts (ties: first arrived), close from the latest ts (ties: last
 // arrived), high max, low min, volume and the VWAP numerator summed, trades counted.
+//
+// Memory per symbol: 88 B of state and a 24 B clock (symbol_clock, kept in both modes so that a
+// restore may switch), plus 104 B per open window (usually one or two) and the retained ring of
+// closed windows, (late_update_horizon / W + 2) x 104 B once warm (6.4 KB at 1 s and 1 min), plus
+// its symbol_table entry. Per partition: 96 B, 4 B per member symbol, and in partition mode 16 B per
+// open window in its heap (symbol mode keeps no heap: a symbol's open windows are sorted by start).
 #pragma once
 
 #include <cstdint>
@@ -29,6 +38,7 @@ struct window_options {
     std::int64_t allowed_lateness_ns = 200'000'000;
     std::int64_t idle_timeout_ns = 5'000'000'000;         // 0 = never close on silence
     std::int64_t late_update_horizon_ns = 60'000'000'000; // 0 = never correct a bar
+    bool per_symbol = false;                              // event time per symbol, not per partition
 };
 
 class window_stage : public pass_through {
@@ -69,7 +79,13 @@ public:
     [[nodiscard]] std::uint64_t late_ticks() const noexcept { return late_; }
     [[nodiscard]] std::uint64_t corrections() const noexcept { return corrections_; }
     [[nodiscard]] std::size_t open_windows() const noexcept { return open_count_; }
+    // Symbol mode: symbols whose windows idle_timeout closed (one per silence).
+    [[nodiscard]] std::uint64_t idle_closed_symbols() const noexcept { return idle_closed_symbols_; }
+    // The partition's watermark; in symbol mode the highest of its symbols' (the fastest symbol's).
     [[nodiscard]] timestamp_ns watermark_of(std::int32_t partition) const noexcept;
+    // A symbol's own watermark in symbol mode (k_no_time if never seen or in partition mode).
+    [[nodiscard]] timestamp_ns symbol_watermark(const symbol& s) const noexcept;
+    [[nodiscard]] bool per_symbol() const noexcept { return opt_.per_symbol; }
 
     // Per partition seen, the offset from which a re-read would rebuild every open window: the
     // first offset of its oldest open window, or the offset after the last tick when none is open.
@@ -96,13 +112,20 @@ public:
     // Writes the partition's fields, then, for each of `syms` (from partition_symbols), its open
     // windows and its retained closed windows.
     void save_checkpoint(std::int32_t partition, const std::vector<symbol>& syms, checkpoint_writer& out) const;
-    // Reads what save_checkpoint wrote. apply = false only checks it: throws std::runtime_error on
-    // malformed input and changes nothing. apply = true (on bytes that passed the check) replaces the
-    // partition's state and its symbols' windows (other symbols of the partition are forgotten;
-    // `syms` held by another partition here move over); last_seen restarts at `now`. The heap of open
-    // windows is rebuilt from them (with this stage's symbol ids), not saved.
-    void restore_checkpoint(std::int32_t partition, const std::vector<symbol>& syms, checkpoint_reader& in, bool apply,
-                            timestamp_ns now);
+    // Writes the event-time mode, then each of `syms`' clock (max_ts, watermark; k_no_time for both in
+    // partition mode, where the partition's fields are the clock).
+    void save_clocks(const std::vector<symbol>& syms, checkpoint_writer& out) const;
+    // Reads what save_checkpoint (and save_clocks, into `clocks`, when the blob has them) wrote.
+    // apply = false only checks it: throws std::runtime_error on malformed input and changes nothing.
+    // apply = true (on bytes that passed the check) replaces the partition's state and its symbols'
+    // windows (other symbols of the partition are forgotten; `syms` held by another partition here
+    // move over); last_seen restarts at `now`. The heap of open windows is rebuilt from them (with
+    // this stage's symbol ids), not saved. A symbol without a clock of its own (clocks == nullptr, a
+    // blob of format 1, or one saved in partition mode) takes its partition's: exact, since every
+    // window that was open stays open and every closed one stays closed. Returns whether the blob
+    // was saved in symbol mode.
+    bool restore_checkpoint(std::int32_t partition, const std::vector<symbol>& syms, checkpoint_reader& in,
+                            checkpoint_reader* clocks, bool apply, timestamp_ns now);
 
 private:
     enum class accept_result { accepted, late };
@@ -132,6 +155,14 @@ private:
         retained closed;
     };
 
+    // A symbol's event-time clock in symbol mode, indexed by symbol id beside states_ (a side vector:
+    // partition mode never reads it, and symbol_state keeps its size).
+    struct symbol_clock {
+        timestamp_ns max_ts = k_no_time;
+        timestamp_ns watermark = k_no_time;
+        timestamp_ns last_seen = 0; // processing time of the symbol's last tick
+    };
+
     struct heap_entry {
         timestamp_ns end;
         std::uint32_t sym;
@@ -148,9 +179,14 @@ private:
         bool changed = false;               // state changed since the last changed_partitions()
     };
 
-    accept_result accept(const tick& t);
+    // One predicted branch picks the mode; each mode's tick path is compiled on its own.
+    accept_result accept(const tick& t) { return opt_.per_symbol ? accept_in<true>(t) : accept_in<false>(t); }
+    template <bool PerSymbol> accept_result accept_in(const tick& t);
+    std::uint32_t add_symbol(const symbol& sym, bool& added);
     partition_state& partition(std::int32_t p);
     void advance(std::int32_t p, partition_state& ps, timestamp_ns wm);
+    void advance_symbol(std::int32_t p, partition_state& ps, symbol_state& s, symbol_clock& c, timestamp_ns wm);
+    void close_symbol(std::uint32_t id);
     void close_window(symbol_state& s, std::size_t index);
     void close_idle(timestamp_ns now);
     void close_partition(std::int32_t p, partition_state& ps);
@@ -174,13 +210,14 @@ private:
     std::size_t retain_capacity_;
     symbol_table symbols_;
     std::vector<symbol_state> states_;
+    std::vector<symbol_clock> clocks_; // beside states_, same ids
     std::vector<partition_state> partitions_;
     std::vector<bar> pending_bars_;
     std::vector<watermark> pending_watermarks_;
     timestamp_ns now_ = 0;
     timestamp_ns last_idle_scan_ = 0;
     bool corrected_ = false;
-    std::uint64_t bars_emitted_ = 0, late_ = 0, corrections_ = 0;
+    std::uint64_t bars_emitted_ = 0, late_ = 0, corrections_ = 0, idle_closed_symbols_ = 0;
     std::size_t open_count_ = 0;
 };
 

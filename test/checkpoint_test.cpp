@@ -673,8 +673,10 @@ TEST_CASE("a truncated or garbled checkpoint is refused and leaves the stages un
     }
     {
         std::string other_version = blob;
-        other_version[4] = 2;
-        CHECK(refused(other_version).find("format version 2, this build reads version 1") != std::string::npos);
+        other_version[4] = 3;
+        CHECK(refused(other_version).find("format version 3, this build reads versions 1 to 2") != std::string::npos);
+        other_version[4] = 0;
+        CHECK(refused(other_version).find("format version 0, this build reads versions 1 to 2") != std::string::npos);
         CHECK(refused("not a checkpoint at all").find("not a tapewire operator checkpoint") != std::string::npos);
     }
     CHECK_THROWS_WITH(restore_partition_state(t->window, t->vwap, t->anomaly, 2, blob, 0),

@@ -4,7 +4,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "collect.hpp"
 #include "operators/window.hpp"
@@ -388,4 +391,210 @@ TEST_CASE("discarding a revoked partition forgets its open windows without emitt
     CHECK(b->trades == 1);
     CHECK(b->volume == 2.0);
     CHECK(c.bars.size() == 2);
+}
+
+// ---- Event time per symbol (window_options::per_symbol) ---------------------------------------------
+
+namespace {
+
+window_options symbol_opts(std::int64_t lateness_ns, std::int64_t idle_ns = 0, std::int64_t horizon_ns = 60 * k_s,
+                           std::int64_t width_ns = k_s) {
+    window_options o = opts(lateness_ns, idle_ns, horizon_ns, width_ns);
+    o.per_symbol = true;
+    return o;
+}
+
+// A day (6.5 h) of one symbol's ticks at 1 s with some jitter inside the lateness, and its bars
+// computed here, independently of the window stage: volume per second and the trade count.
+struct day {
+    std::vector<tick> ticks;
+    std::map<timestamp_ns, std::pair<double, std::uint64_t>> bars; // start -> volume, trades
+};
+
+day make_day(std::string_view sym, std::int32_t partition, std::int64_t first_offset) {
+    day d;
+    constexpr std::int64_t k_seconds = 6 * 3600 + 1800;
+    for (std::int64_t i = 0; i < k_seconds; ++i) {
+        // Out of order by up to 150 ms inside its second: within the 200 ms lateness.
+        const timestamp_ns ts = T0 + i * k_s + ((i * 7919) % 3 == 0 ? 900 : 250) * k_ms - (i % 2) * 150 * k_ms;
+        const double size = static_cast<double>(1 + i % 13);
+        d.ticks.push_back(trade_at(sym, ts, 100.0 + static_cast<double>(i % 17), size, partition, first_offset + i));
+        auto& [volume, trades] = d.bars[window_start_of(ts, k_s)];
+        volume += size;
+        ++trades;
+    }
+    return d;
+}
+
+} // namespace
+
+TEST_CASE("in symbol mode a symbol's windows close on its own event time, not on another symbol's of the same "
+          "partition",
+          "[window][event-time]") {
+    // A sends a day, then B sends the same day, both on partition 0: one file per symbol replayed.
+    const day a = make_day("A", 0, 0);
+    const day b = make_day("B", 0, static_cast<std::int64_t>(a.ticks.size()));
+    window_stage w(symbol_opts(200 * k_ms));
+    collector c;
+    for (const tick& t : a.ticks) w.on_tick(t, c);
+    CHECK(w.watermark_of(0) > T0 + 6 * 3600 * k_s);
+    CHECK(w.symbol_watermark(symbol::from("B")) == k_no_time);
+    for (const tick& t : b.ticks) w.on_tick(t, c);
+    w.flush(c);
+    CHECK(w.late_ticks() == 0);
+    CHECK(c.dead_letters.empty());
+    CHECK(c.ticks.size() == a.ticks.size() + b.ticks.size());
+    for (const auto* d : {&a, &b}) {
+        const std::string_view sym = d->ticks.front().sym.view();
+        std::size_t n = 0;
+        for (const bar& x : c.bars) {
+            if (x.sym.view() != sym) continue;
+            ++n;
+            const auto it = d->bars.find(x.window_start);
+            REQUIRE(it != d->bars.end());
+            CHECK(x.revision == 0);
+            CHECK(x.volume == it->second.first);
+            CHECK(x.trades == it->second.second);
+        }
+        CHECK(n == d->bars.size());
+    }
+
+    // The same input in partition mode: B's whole day is behind A's clock.
+    window_stage p(opts(200 * k_ms));
+    collector pc;
+    for (const tick& t : a.ticks) p.on_tick(t, pc);
+    for (const tick& t : b.ticks) p.on_tick(t, pc);
+    CHECK(p.late_ticks() > b.ticks.size() - 100);
+}
+
+TEST_CASE("in symbol mode a late tick is judged and corrected against its own symbol's watermark",
+          "[window][event-time]") {
+    window_stage w(symbol_opts(200 * k_ms, 0, 10 * k_s));
+    collector c;
+    w.on_tick(trade_at("A", T0 + 100 * k_ms, 10.0, 1, 0, 0), c);
+    w.on_tick(trade_at("B", T0 + 100 * k_ms, 20.0, 1, 0, 1), c);
+    w.on_tick(trade_at("A", T0 + 5 * k_s, 11.0, 1, 0, 2), c); // A's clock: T0 + 4.8 s; B's: T0 - 100 ms
+    REQUIRE(c.bars.size() == 1);
+    CHECK(c.bars[0].sym.view() == "A");
+    CHECK(w.symbol_watermark(symbol::from("A")) == T0 + 4800 * k_ms);
+    CHECK(w.symbol_watermark(symbol::from("B")) == T0 - 100 * k_ms);
+    CHECK(w.watermark_of(0) == T0 + 4800 * k_ms); // the partition's: its fastest symbol's
+
+    // B at T0 + 500 ms is on time for B, although A's clock is far past it.
+    w.on_tick(trade_at("B", T0 + 500 * k_ms, 21.0, 2, 0, 3), c);
+    CHECK(c.dead_letters.empty());
+    CHECK(w.late_ticks() == 0);
+
+    // A at T0 + 300 ms is late for A: corrected (within the horizon), revision 1.
+    w.on_tick(trade_at("A", T0 + 300 * k_ms, 12.0, 3, 0, 4), c);
+    REQUIRE(c.dead_letters.size() == 1);
+    CHECK(c.dead_letters[0].detail == "bar corrected");
+    const bar* fixed = find_bar(c, "A", T0, 1);
+    REQUIRE(fixed != nullptr);
+    CHECK(fixed->volume == 4.0);
+    CHECK(fixed->high == 12.0);
+
+    // B moves on: its first bar closes with both of its ticks.
+    w.on_tick(trade_at("B", T0 + 1300 * k_ms, 22.0, 1, 0, 5), c);
+    const bar* b0 = find_bar(c, "B", T0);
+    REQUIRE(b0 != nullptr);
+    CHECK(b0->volume == 3.0);
+    CHECK(b0->close == 21.0);
+
+    // Beyond B's horizon (10 s behind B's own watermark): dead-lettered, no correction.
+    w.on_tick(trade_at("B", T0 + 30 * k_s, 22.0, 1, 0, 6), c);
+    const std::size_t bars = c.bars.size();
+    w.on_tick(trade_at("B", T0 + 1500 * k_ms, 22.0, 1, 0, 7), c);
+    REQUIRE(c.dead_letters.size() == 2);
+    CHECK(c.dead_letters[1].detail == "beyond late_update_horizon");
+    CHECK(c.bars.size() == bars);
+    CHECK(w.late_ticks() == 2);
+    CHECK(w.corrections() == 1);
+}
+
+TEST_CASE("in symbol mode a symbol silent for idle_timeout closes its own windows while a busy symbol of the "
+          "partition keeps its open",
+          "[window][event-time]") {
+    window_stage w(symbol_opts(200 * k_ms, 5 * k_s, 0));
+    collector c;
+    const timestamp_ns N0 = 1'000 * k_s; // processing time
+    w.on_timer(N0, c);
+    w.on_tick(trade_at("A", T0 + 100 * k_ms, 10.0, 1, 0), c);
+    w.on_tick(trade_at("B", T0 + 100 * k_ms, 20.0, 1, 0), c);
+    // B keeps talking (inside its one window), A falls silent.
+    for (int i = 1; i <= 9; ++i) {
+        w.on_timer(N0 + i * k_s, c);
+        w.on_tick(trade_at("B", T0 + 100 * k_ms + i * 50 * k_ms, 20.0, 1, 0), c);
+    }
+    REQUIRE(c.bars.size() == 1); // A's, closed by its silence
+    CHECK(c.bars[0].sym.view() == "A");
+    CHECK(w.idle_closed_symbols() == 1);
+    CHECK(w.open_windows() == 1); // B's
+    CHECK(w.symbol_watermark(symbol::from("A")) >= T0 + k_s);
+    CHECK(w.symbol_watermark(symbol::from("B")) < T0 + k_s);
+
+    // A's window is final for A only: a tick for it is late (horizon 0), one for B's merges.
+    w.on_tick(trade_at("A", T0 + 500 * k_ms, 10.0, 1, 0), c);
+    w.on_tick(trade_at("B", T0 + 600 * k_ms, 20.0, 1, 0), c);
+    REQUIRE(c.dead_letters.size() == 1);
+    CHECK(c.dead_letters[0].key == "A");
+
+    w.on_timer(N0 + 20 * k_s, c); // now B is silent too
+    REQUIRE(c.bars.size() == 2);
+    CHECK(c.bars[1].sym.view() == "B");
+    CHECK(c.bars[1].volume == 11.0);
+    CHECK(w.idle_closed_symbols() == 2);
+}
+
+TEST_CASE("a tick ahead of the others moves only its symbol's clock in symbol mode", "[window][event-time]") {
+    window_stage w(symbol_opts(200 * k_ms));
+    collector c;
+    w.on_tick(trade_at("A", T0 + 100 * k_ms, 10.0, 1, 0), c);
+    w.on_tick(trade_at("B", T0 + 100 * k_ms, 20.0, 1, 0), c);
+    // A tick an hour ahead (a clock error upstream, within what parse lets through).
+    w.on_tick(trade_at("C", T0 + 3600 * k_s, 30.0, 1, 0), c);
+    CHECK(c.bars.empty());
+    CHECK(w.symbol_watermark(symbol::from("A")) == T0 - 100 * k_ms);
+    CHECK(w.symbol_watermark(symbol::from("B")) == T0 - 100 * k_ms);
+    // A and B go on as before: nothing late, their windows close on their own time.
+    w.on_tick(trade_at("A", T0 + 700 * k_ms, 11.0, 1, 0), c);
+    w.on_tick(trade_at("B", T0 + 900 * k_ms, 21.0, 1, 0), c);
+    w.on_tick(trade_at("A", T0 + 1300 * k_ms, 12.0, 1, 0), c);
+    CHECK(c.dead_letters.empty());
+    REQUIRE(c.bars.size() == 1);
+    CHECK(c.bars[0].sym.view() == "A");
+    CHECK(c.bars[0].volume == 2.0);
+    CHECK(find_bar(c, "B", T0) == nullptr);
+
+    // In partition mode the same tick makes both of them late.
+    window_stage p(opts(200 * k_ms));
+    collector pc;
+    p.on_tick(trade_at("A", T0 + 100 * k_ms, 10.0, 1, 0), pc);
+    p.on_tick(trade_at("B", T0 + 100 * k_ms, 20.0, 1, 0), pc);
+    p.on_tick(trade_at("C", T0 + 3600 * k_s, 30.0, 1, 0), pc);
+    p.on_tick(trade_at("A", T0 + 700 * k_ms, 11.0, 1, 0), pc);
+    p.on_tick(trade_at("B", T0 + 900 * k_ms, 21.0, 1, 0), pc);
+    CHECK(p.late_ticks() == 2);
+}
+
+TEST_CASE("in symbol mode safe offsets and a discard work per symbol: a slow symbol holds its partition's offset back",
+          "[window][event-time][kafka]") {
+    window_stage w(symbol_opts(200 * k_ms));
+    collector c;
+    w.on_tick(trade_at("A", T0 + 100 * k_ms, 10.0, 1, 0, 10), c);
+    w.on_tick(trade_at("B", T0 + 100 * k_ms, 20.0, 1, 0, 11), c);
+    w.on_tick(trade_at("A", T0 + 5 * k_s, 11.0, 1, 0, 12), c); // closes A's T0, not B's
+    std::vector<std::pair<std::int32_t, std::int64_t>> safe;
+    w.safe_offsets(safe);
+    REQUIRE(safe.size() == 1);
+    CHECK(safe[0] == std::pair<std::int32_t, std::int64_t>{0, 11}); // B's open window starts at 11
+    w.discard_partitions({0});
+    CHECK(w.open_windows() == 0);
+    CHECK(w.symbol_watermark(symbol::from("A")) == k_no_time);
+    // Re-read from 11: B's tick and A's are on time again, as for a partition never seen.
+    w.on_tick(trade_at("B", T0 + 100 * k_ms, 20.0, 1, 0, 11), c);
+    w.on_tick(trade_at("A", T0 + 5 * k_s, 11.0, 1, 0, 12), c);
+    CHECK(c.dead_letters.empty());
+    w.flush(c);
+    CHECK(find_bar(c, "B", T0) != nullptr);
 }

@@ -4,6 +4,7 @@
 
 #include "operators/checkpoint.hpp"
 #include "src/base/clock.hpp"
+#include "src/base/log.hpp"
 
 namespace tapewire {
 
@@ -71,6 +72,28 @@ saved_offsets checkpoint_loader::load(const std::vector<std::int32_t>& partition
 
 // ---- sql_checkpointer ------------------------------------------------------------------------------
 
+namespace {
+
+// Says when a saved state was not read as it was written: an older release's format, or the other
+// event-time mode. Nothing is lost either way; the line tells the operator why the clocks moved.
+void log_restore(std::int32_t p, const restore_report& r) {
+    const char* mode = r.per_symbol ? "symbol" : "partition";
+    if (r.migrated())
+        log::info("checkpoint",
+                  "partition restored from an older release's format, migrated: each symbol's event time starts at "
+                  "its partition's",
+                  {{"partition", p}, {"format", r.from_version}, {"symbols", r.symbols}, {"watermark", mode}});
+    else if (r.converted())
+        log::info("checkpoint",
+                  r.per_symbol ? "partition saved with one event time per partition, converted: each symbol's "
+                                 "event time starts at its partition's"
+                               : "partition saved with event time per symbol, converted: the partition's event "
+                                 "time is its fastest symbol's",
+                  {{"partition", p}, {"symbols", r.symbols}, {"watermark", mode}});
+}
+
+} // namespace
+
 timestamp_ns sql_checkpointer::processing_now() const noexcept {
     return wall_ns() - (ch_ != nullptr ? ch_->blocked_ns() : 0);
 }
@@ -90,7 +113,7 @@ void sql_checkpointer::on_control(const partition_control& c, analytics& an) {
         if (board_ != nullptr) saved = board_->take(p);
         // Nothing saved: start empty, whatever an earlier ownership of the partition left.
         if (saved)
-            restore_partition_state(an.window, an.vwap, an.anomaly, p, saved->second, processing_now());
+            log_restore(p, restore_partition_state(an.window, an.vwap, an.anomaly, p, saved->second, processing_now()));
         else
             clear_partition_state(an.window, an.vwap, an.anomaly, p, processing_now());
         if (ch_ != nullptr) ch_->set_next_offset(p, saved ? saved->first : -1);
