@@ -874,9 +874,9 @@ latency_result tapewire_latency(const std::string& bootstrap, const std::string&
     kafka_consumer_source src(c.kafka, bootstrap, metrics, board);
     message_ring ring(c.pipeline.input_ring_bytes);
     parse_stage parse(to_parse_options(c.source, c.window));
-    auto chain = std::make_unique<latency_chain>(to_window_options(c.window), to_vwap_options(c.vwap, c.window),
-                                                 to_anomaly_options(c.anomaly), c, expected + 1024,
-                                                 static_cast<std::size_t>(a.symbols * (total_s + 4) * 2) + 1024);
+    auto chain = std::make_unique<latency_chain>(
+        to_window_options(c.window, c.source), to_vwap_options(c.vwap, c.window), to_anomaly_options(c.anomaly), c,
+        expected + 1024, static_cast<std::size_t>(a.symbols * (total_s + 4) * 2) + 1024);
     consume_agent feed(src, ring, c.pipeline.batch);
     process_agent proc(ring, parse, *chain, c.pipeline.batch);
     std::string thread_error;

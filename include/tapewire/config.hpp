@@ -49,6 +49,14 @@ template <> struct kind_names<message_format> {
     static constexpr std::array<kind_name<message_format>, 2> table{
         {{message_format::tick, "tick"}, {message_format::bar, "bar"}}};
 };
+// Whose event time closes windows: each input partition's (one clock for all its symbols), each
+// symbol's own, or auto (symbol for bar input and replays, partition for live tick feeds).
+enum class watermark_mode : std::uint8_t { auto_, partition, symbol };
+template <> struct kind_names<watermark_mode> {
+    static constexpr std::array<kind_name<watermark_mode>, 3> table{{{watermark_mode::auto_, "auto"},
+                                                                     {watermark_mode::partition, "partition"},
+                                                                     {watermark_mode::symbol, "symbol"}}};
+};
 template <> struct kind_names<idle_kind> {
     static constexpr std::array<kind_name<idle_kind>, 3> table{
         {{idle_kind::backoff, "backoff"}, {idle_kind::busy_spin, "spin"}, {idle_kind::sleep, "sleep"}}};
@@ -206,6 +214,9 @@ struct window_config {
     duration late_update_horizon =
         std::chrono::minutes(1); // a late tick this far behind the watermark still corrects its bar
     duration max_future_skew = std::chrono::seconds(5); // ts further ahead of wall clock is rejected (0 = no check)
+    // auto | partition | symbol: whose event time closes windows (auto: symbol for source.format = bar,
+    // yahoo-chart and replay; partition otherwise)
+    watermark_mode watermark = watermark_mode::auto_;
 };
 
 struct vwap_config {

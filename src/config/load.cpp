@@ -518,7 +518,8 @@ const std::vector<field_spec>& fields() {
             .add("allowed_lateness", &window_config::allowed_lateness)
             .add("idle_timeout", &window_config::idle_timeout)
             .add("late_update_horizon", &window_config::late_update_horizon)
-            .add("max_future_skew", &window_config::max_future_skew);
+            .add("max_future_skew", &window_config::max_future_skew)
+            .add("watermark", &window_config::watermark);
         section_binder(
             "vwap", [](auto& c) -> auto& { return c.vwap; }, f)
             .add("rolling_windows", &vwap_config::rolling_windows, k_positive)

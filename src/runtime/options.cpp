@@ -2,13 +2,27 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <utility>
 
 #include "src/base/tzif.hpp"
 
 namespace tapewire {
 
-window_options to_window_options(const window_config& c) {
-    return {c.width.count(), c.allowed_lateness.count(), c.idle_timeout.count(), c.late_update_horizon.count()};
+watermark_mode resolve_watermark(const window_config& w, const source_config& s, std::string* why) {
+    auto because = [why](watermark_mode m, std::string text) {
+        if (why != nullptr) *why = std::move(text);
+        return m;
+    };
+    if (w.watermark != watermark_mode::auto_) return because(w.watermark, "window.watermark");
+    if (s.format == message_format::bar) return because(watermark_mode::symbol, "auto: source.format = bar");
+    if (s.kind == source_kind::yahoo_chart || s.kind == source_kind::replay)
+        return because(watermark_mode::symbol, "auto: source.kind = " + std::string(to_string(s.kind)));
+    return because(watermark_mode::partition, "auto: source.kind = " + std::string(to_string(s.kind)));
+}
+
+window_options to_window_options(const window_config& w, const source_config& s) {
+    return {w.width.count(), w.allowed_lateness.count(), w.idle_timeout.count(), w.late_update_horizon.count(),
+            resolve_watermark(w, s) == watermark_mode::symbol};
 }
 
 anomaly_options to_anomaly_options(const anomaly_config& c) {

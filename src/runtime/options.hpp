@@ -2,6 +2,8 @@
 // the benchmarks share, so that what they run is what `tapewire run` runs.
 #pragma once
 
+#include <string>
+
 #include "operators/anomaly.hpp"
 #include "operators/parse.hpp"
 #include "operators/vwap.hpp"
@@ -10,7 +12,11 @@
 
 namespace tapewire {
 
-window_options to_window_options(const window_config& c);
+// window.watermark with `auto` resolved: symbol for bar input (source.format = bar, yahoo-chart)
+// and replays (usually one file per symbol, each on its own clock); partition for live tick feeds,
+// where one clock closes a quiet symbol's bar sooner. `why` (optional) says what decided it.
+watermark_mode resolve_watermark(const window_config& w, const source_config& s, std::string* why = nullptr);
+window_options to_window_options(const window_config& w, const source_config& s);
 anomaly_options to_anomaly_options(const anomaly_config& c);
 // Reads the session time zone (throws std::runtime_error when it is unknown).
 // The VWAP stage keeps enough history to fold any correction the window stage can still emit.

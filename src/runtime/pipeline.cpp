@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "src/base/clock.hpp"
+#include "src/base/log.hpp"
 #include "src/kafka/consumer.hpp"
 #include "src/kafka/embedded_broker.hpp"
 #include "src/kafka/producer.hpp"
@@ -135,9 +136,13 @@ struct pipeline::impl {
         if (!plan.has_graph) return;
         if (plan.kafka_outputs || plan.dlq)
             output_producer = std::make_unique<kafka_producer>(cfg.kafka, bootstrap, metrics, "outputs");
-        an = std::make_unique<analytics>(to_window_options(cfg.window), to_vwap_options(cfg.vwap, cfg.window),
-                                         to_anomaly_options(cfg.anomaly), cfg.sink, cfg.kafka, output_producer.get(),
-                                         plan.dlq, &abort,
+        std::string why;
+        const watermark_mode event_time = resolve_watermark(cfg.window, cfg.source, &why);
+        log::info("window", event_time == watermark_mode::symbol ? "event time per symbol" : "event time per partition",
+                  {{"watermark", to_string(event_time)}, {"why", why}});
+        an = std::make_unique<analytics>(to_window_options(cfg.window, cfg.source),
+                                         to_vwap_options(cfg.vwap, cfg.window), to_anomaly_options(cfg.anomaly),
+                                         cfg.sink, cfg.kafka, output_producer.get(), plan.dlq, &abort,
                                          output_producer ? stall_metric("kafka_outputs") : stall_sink{});
         if (plan.odbc) start_sql();
         start_graph_feed(std::move(kafka_in));
