@@ -120,6 +120,8 @@ std::array<std::optional<checkpoint_reader>, k_section_count> read_sections(chec
 
 } // namespace
 
+std::uint64_t detail::checkpoint_checksum(std::string_view blob) noexcept { return blob_checksum(blob); }
+
 void checkpoint_writer::sym(const symbol& s) {
     char* p = room(k_symbol_bytes);
     std::memset(p, 0, k_symbol_bytes);

@@ -118,6 +118,9 @@ restore_report restore_partition_state(window_stage& w, vwap_stage& v, anomaly_s
 void clear_partition_state(window_stage& w, vwap_stage& v, anomaly_stage& a, std::int32_t partition, timestamp_ns now);
 
 namespace detail {
+// The value of a blob's checksum field (bytes 32-39): of every other byte. For tests that forge blobs.
+std::uint64_t checkpoint_checksum(std::string_view blob) noexcept;
+
 // Unsigned x with its bytes in little-endian order (a no-op on little-endian hosts).
 template <class U> U to_little_endian(U x) noexcept {
     if constexpr (std::endian::native == std::endian::little) {

@@ -213,6 +213,18 @@ void window_stage::advance_symbol(std::int32_t p, partition_state& ps, symbol_st
     }
 }
 
+// Partition by partition, each's symbols in id order: the order a restored stage (which interns a
+// partition's symbols in their saved order) repeats, so its output is the uninterrupted run's. Off
+// the tick path (timers, flush): the copy of a member list is fine.
+template <class F> void window_stage::for_each_symbol(F&& f) {
+    std::vector<std::uint32_t> ids;
+    for (const partition_state& ps : partitions_) {
+        ids = ps.members;
+        std::sort(ids.begin(), ids.end());
+        for (std::uint32_t id : ids) f(id);
+    }
+}
+
 // Symbol mode: everything the symbol has open becomes final (its watermark moves past the last end).
 void window_stage::close_symbol(std::uint32_t id) {
     symbol_state& s = states_[id];
@@ -294,11 +306,11 @@ void window_stage::close_partition(std::int32_t p, partition_state& ps) {
 
 void window_stage::close_idle(timestamp_ns now) {
     if (opt_.per_symbol) {
-        for (std::uint32_t id = 0; id < states_.size(); ++id) {
-            if (states_[id].open.empty() || now - clocks_[id].last_seen < opt_.idle_timeout_ns) continue;
+        for_each_symbol([this, now](std::uint32_t id) {
+            if (states_[id].open.empty() || now - clocks_[id].last_seen < opt_.idle_timeout_ns) return;
             close_symbol(id);
             ++idle_closed_symbols_;
-        }
+        });
         return;
     }
     for (std::size_t p = 0; p < partitions_.size(); ++p) {
@@ -345,7 +357,7 @@ void window_stage::discard_partitions(const std::vector<std::int32_t>& partition
 
 void window_stage::close_all() {
     if (opt_.per_symbol) {
-        for (std::uint32_t id = 0; id < states_.size(); ++id) close_symbol(id);
+        for_each_symbol([this](std::uint32_t id) { close_symbol(id); });
         return;
     }
     for (std::size_t p = 0; p < partitions_.size(); ++p) close_partition(static_cast<std::int32_t>(p), partitions_[p]);

@@ -187,6 +187,7 @@ private:
     void advance(std::int32_t p, partition_state& ps, timestamp_ns wm);
     void advance_symbol(std::int32_t p, partition_state& ps, symbol_state& s, symbol_clock& c, timestamp_ns wm);
     void close_symbol(std::uint32_t id);
+    template <class F> void for_each_symbol(F&& f);
     void close_window(symbol_state& s, std::size_t index);
     void close_idle(timestamp_ns now);
     void close_partition(std::int32_t p, partition_state& ps);

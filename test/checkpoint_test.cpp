@@ -9,9 +9,11 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -36,9 +38,10 @@ constexpr std::int32_t k_partitions = 4;
 
 using chain = analytics_chain<collector>;
 
-window_options window_opts(std::int64_t width_ns = k_s) {
+window_options window_opts(std::int64_t width_ns = k_s, bool per_symbol = false) {
     window_options o;
     o.width_ns = width_ns;
+    o.per_symbol = per_symbol;
     o.allowed_lateness_ns = 200 * k_ms;
     o.idle_timeout_ns = 0; // processing time stays out: on_timer is never called here
     o.late_update_horizon_ns = 60 * k_s;
@@ -60,8 +63,8 @@ anomaly_options anomaly_opts() {
     return o;
 }
 
-std::unique_ptr<chain> make_chain(std::int64_t width_ns = k_s) {
-    return std::make_unique<chain>(window_opts(width_ns), vwap_opts(), anomaly_opts());
+std::unique_ptr<chain> make_chain(std::int64_t width_ns = k_s, bool per_symbol = false) {
+    return std::make_unique<chain>(window_opts(width_ns, per_symbol), vwap_opts(), anomaly_opts());
 }
 
 std::int32_t partition_of(const symbol& s, std::int32_t partitions = k_partitions) {
@@ -304,8 +307,8 @@ void restore_all(chain& c, const std::map<std::int32_t, std::string>& blobs, tim
 }
 
 // The whole input through one chain, flushed at the end.
-collector uninterrupted(const std::vector<tick>& input) {
-    auto c = make_chain();
+collector uninterrupted(const std::vector<tick>& input, bool per_symbol = false) {
+    auto c = make_chain(k_s, per_symbol);
     feed(*c, input, 0, input.size());
     c->head.on_flush();
     return c->sink;
@@ -313,17 +316,17 @@ collector uninterrupted(const std::vector<tick>& input) {
 
 // The input through a chain that is saved, dropped and replaced by a restored one at each cut (a
 // kill -9 and a restart there); returns everything the chains emitted, in order.
-collector with_restarts(const std::vector<tick>& input, std::vector<std::size_t> cuts) {
+collector with_restarts(const std::vector<tick>& input, std::vector<std::size_t> cuts, bool per_symbol = false) {
     std::sort(cuts.begin(), cuts.end());
     collector all;
-    auto c = make_chain();
+    auto c = make_chain(k_s, per_symbol);
     std::size_t at = 0;
     for (std::size_t k : cuts) {
         feed(*c, input, at, k);
         at = k;
         const auto blobs = save_all(*c);
         append(all, c->sink);
-        c = make_chain();
+        c = make_chain(k_s, per_symbol);
         restore_all(*c, blobs);
         // A restored state saves to the same bytes.
         for (const auto& [p, b] : blobs) REQUIRE(save_partition_state(c->window, c->vwap, c->anomaly, p) == b);
@@ -339,9 +342,9 @@ struct landmarks {
     std::vector<std::size_t> after_correction, after_alert, at_session_start;
 };
 
-landmarks find_landmarks(const std::vector<tick>& input) {
+landmarks find_landmarks(const std::vector<tick>& input, bool per_symbol = false) {
     landmarks m;
-    auto c = make_chain();
+    auto c = make_chain(k_s, per_symbol);
     for (std::size_t i = 0; i < input.size(); ++i) {
         const std::size_t dl = c->sink.dead_letters.size(), al = c->sink.alerts.size();
         c->head.on_tick(input[i]);
@@ -827,4 +830,213 @@ TEST_CASE("a format-1 checkpoint of the previous release restored and read on gi
             line += got[i] == '\n' ? 1 : 0;
         FAIL("the continuation differs from the recorded one at line " << line);
     }
+}
+
+// ---- Event time per symbol, and format 2 --------------------------------------------------------------
+
+TEST_CASE("in symbol mode the generated input still exercises corrections, lateness and alerts",
+          "[checkpoint][event-time]") {
+    const auto input = make_input(24'000);
+    const collector ref = uninterrupted(input, true);
+    std::size_t corrected = 0, beyond = 0;
+    for (const auto& d : ref.dead_letters) (d.detail == "bar corrected" ? corrected : beyond) += 1;
+    INFO("corrections " << corrected << ", beyond horizon " << beyond);
+    CHECK(corrected > 50);
+    CHECK(beyond > 10);
+    CHECK(ref.alerts.size() > 10);
+    // Not the partition-mode output: each symbol ran on its own clock.
+    CHECK(!difference(ref, uninterrupted(input)).empty());
+}
+
+TEST_CASE("in symbol mode, save at a cut, restore into a fresh chain and read on: the output equals an uninterrupted "
+          "run's",
+          "[checkpoint][event-time]") {
+    const auto input = make_input(24'000);
+    const collector ref = uninterrupted(input, true);
+    const landmarks m = find_landmarks(input, true);
+    REQUIRE(m.after_correction.size() > 10);
+    REQUIRE(m.after_alert.size() > 10);
+    const std::size_t n = input.size();
+    std::vector<std::size_t> cuts = {0, 1, 2, 137, n / 7, n / 3, n / 2, n / 2 + 1, 2 * n / 3, n - 1, n};
+    for (std::size_t i : {std::size_t{0}, m.after_correction.size() / 2, m.after_correction.size() - 1})
+        cuts.push_back(m.after_correction[i]);
+    cuts.push_back(m.after_alert[m.after_alert.size() / 2]);
+    cuts.push_back(m.at_session_start[0]);
+    for (std::size_t k : cuts) {
+        INFO("cut at " << k << " of " << n);
+        const std::string d = difference(ref, with_restarts(input, {k}, true));
+        INFO(d);
+        CHECK(d.empty());
+    }
+    // And every few hundred ticks.
+    std::vector<std::size_t> many;
+    for (std::size_t k = 311; k < n; k += 733) many.push_back(k);
+    const std::string d = difference(ref, with_restarts(input, many, true));
+    INFO(d);
+    CHECK(d.empty());
+}
+
+TEST_CASE("a format-1 checkpoint is reported as migrated, and in symbol mode each symbol starts on its partition's "
+          "clock: nothing is late that the previous release did not find late",
+          "[checkpoint][event-time]") {
+    std::map<std::int32_t, std::string> blobs;
+    for (std::int32_t p = 0; p < k_partitions; ++p) blobs[p] = read_fixture(v1_blob_name(p));
+    std::vector<tick> tail;
+    std::istringstream lines(read_fixture("tail.txt"));
+    for (std::string line; std::getline(lines, line);) tail.push_back(parse_tick_line(line));
+
+    auto part = make_chain(k_s, false);
+    auto sym = make_chain(k_s, true);
+    for (const auto& [p, b] : blobs) {
+        const restore_report r = restore_partition_state(part->window, part->vwap, part->anomaly, p, b, 0);
+        CHECK(r.from_version == 1);
+        CHECK(r.migrated());
+        CHECK(!r.converted()); // format 1 ran one clock per partition, as this chain does
+        CHECK(r.symbols >= 5);
+        const restore_report s = restore_partition_state(sym->window, sym->vwap, sym->anomaly, p, b, 0);
+        CHECK(s.migrated());
+        CHECK(s.converted());
+        std::vector<symbol> syms;
+        sym->window.partition_symbols(p, syms);
+        REQUIRE(!syms.empty());
+        for (const symbol& x : syms) CHECK(sym->window.symbol_watermark(x) == part->window.watermark_of(p));
+        CHECK(sym->window.watermark_of(p) == part->window.watermark_of(p));
+    }
+    CHECK(sym->window.open_windows() == part->window.open_windows());
+    // Saved again, the state is format 2, and restores as itself.
+    for (std::int32_t p = 0; p < k_partitions; ++p) {
+        const std::string again = save_partition_state(sym->window, sym->vwap, sym->anomaly, p);
+        CHECK(again[4] == 2);
+        auto other = make_chain(k_s, true);
+        const restore_report r = restore_partition_state(other->window, other->vwap, other->anomaly, p, again, 0);
+        CHECK(!r.migrated());
+        CHECK(!r.converted());
+        CHECK(save_partition_state(other->window, other->vwap, other->anomaly, p) == again);
+    }
+
+    // A symbol's clock never runs ahead of its partition's: the late ticks of the symbol-mode run are
+    // among the previous release's (the recorded continuation's).
+    for (const tick& t : tail) sym->head.on_tick(t);
+    sym->head.on_flush();
+    std::set<std::pair<std::int32_t, std::int64_t>> late_before;
+    std::istringstream expected(read_fixture("continuation.txt"));
+    for (std::string line; std::getline(expected, line);) {
+        std::istringstream f(line);
+        std::string kind, reason;
+        std::int32_t p = 0;
+        std::int64_t off = 0;
+        f >> kind >> reason >> p >> off;
+        if (kind == "dead_letter" && reason == "late") late_before.insert({p, off});
+    }
+    REQUIRE(!late_before.empty());
+    for (const auto& d : sym->sink.dead_letters) {
+        INFO("partition " << d.src.partition << " offset " << d.src.offset);
+        CHECK(late_before.count({d.src.partition, d.src.offset}) == 1);
+    }
+    CHECK(sym->sink.bars.size() > 500);
+}
+
+TEST_CASE("a checkpoint saved in one event-time mode restores in the other, converted and reported",
+          "[checkpoint][event-time]") {
+    const auto input = make_input(12'000);
+    for (const bool from_symbol : {false, true}) {
+        INFO((from_symbol ? "symbol -> partition" : "partition -> symbol"));
+        auto a = make_chain(k_s, from_symbol);
+        feed(*a, input, 0, 6'000);
+        const auto blobs = save_all(*a);
+        auto b = make_chain(k_s, !from_symbol);
+        for (const auto& [p, blob] : blobs) {
+            const restore_report r = restore_partition_state(b->window, b->vwap, b->anomaly, p, blob, 0);
+            CHECK(!r.migrated());
+            CHECK(r.converted());
+            CHECK(r.saved_per_symbol == from_symbol);
+            // The partition's clock is kept either way (in symbol mode, its fastest symbol's).
+            CHECK(b->window.watermark_of(p) == a->window.watermark_of(p));
+        }
+        CHECK(b->window.open_windows() == a->window.open_windows());
+        a->sink.clear();
+        feed(*a, input, 6'000, input.size());
+        feed(*b, input, 6'000, input.size());
+        a->head.on_flush();
+        b->head.on_flush();
+        CHECK(b->sink.bars.size() > 1000);
+        CHECK(b->window.open_windows() == 0);
+        // Into symbol mode every symbol starts on its partition's clock and never runs ahead of it:
+        // no tick is late that the partition-mode run did not find late.
+        if (!from_symbol) {
+            std::set<std::pair<std::int32_t, std::int64_t>> late_before;
+            for (const auto& d : a->sink.dead_letters) late_before.insert({d.src.partition, d.src.offset});
+            for (const auto& d : b->sink.dead_letters) CHECK(late_before.count({d.src.partition, d.src.offset}) == 1);
+            CHECK(b->sink.dead_letters.size() < a->sink.dead_letters.size());
+        }
+    }
+}
+
+TEST_CASE("a checkpoint with another version number, an unknown section or a missing one is refused and leaves the "
+          "stages unchanged",
+          "[checkpoint]") {
+    const auto input = make_input(12'000);
+    auto a = make_chain();
+    feed(*a, input, 0, 6'000);
+    const std::string blob = save_partition_state(a->window, a->vwap, a->anomaly, 1);
+    auto t = make_chain();
+    feed(*t, input, 0, 3'000);
+    const auto before = save_all(*t);
+    auto refused = [&](std::string bad) {
+        const std::uint64_t sum = detail::to_little_endian(detail::checkpoint_checksum(bad));
+        std::memcpy(bad.data() + 32, &sum, 8);
+        try {
+            restore_partition_state(t->window, t->vwap, t->anomaly, 1, bad, 0);
+        } catch (const std::runtime_error& e) {
+            return std::string(e.what());
+        }
+        return std::string();
+    };
+    const std::size_t clck = blob.find("CLCK");
+    REQUIRE(clck != std::string::npos);
+    {
+        std::string x = blob;
+        x.replace(clck, 4, "LANE");
+        CHECK(refused(x).find("unknown section \"LANE\"") != std::string::npos);
+    }
+    {
+        std::string x = blob;
+        x[4] = 1; // a format-1 header over a body with a clock section
+        CHECK(refused(x).find("section CLCK in a format-1 checkpoint") != std::string::npos);
+    }
+    {
+        // The clock section cut out (with the body size fixed): format 2 needs it.
+        std::uint64_t size = 0;
+        std::memcpy(&size, blob.data() + clck + 4, 8);
+        size = detail::to_little_endian(size);
+        std::string x = blob;
+        x.erase(clck, 12 + static_cast<std::size_t>(size));
+        const std::uint64_t body = detail::to_little_endian(std::uint64_t{x.size() - 48});
+        std::memcpy(x.data() + 24, &body, 8);
+        CHECK(refused(x).find("no section CLCK") != std::string::npos);
+        // Moved to the end of the body, it is found by its tag.
+        std::string moved = x + blob.substr(clck, 12 + static_cast<std::size_t>(size));
+        const std::uint64_t moved_body = detail::to_little_endian(std::uint64_t{moved.size() - 48});
+        std::memcpy(moved.data() + 24, &moved_body, 8);
+        CHECK(refused(moved).empty());
+        CHECK(save_partition_state(t->window, t->vwap, t->anomaly, 1) == blob);
+        restore_all(*t, before);
+        // Twice is refused.
+        std::string twice = blob + blob.substr(clck, 12 + static_cast<std::size_t>(size));
+        const std::uint64_t twice_body = detail::to_little_endian(std::uint64_t{twice.size() - 48});
+        std::memcpy(twice.data() + 24, &twice_body, 8);
+        CHECK(refused(twice).find("section CLCK twice") != std::string::npos);
+    }
+    {
+        std::string x = blob;
+        x[clck + 12] = 7; // the event-time mode byte
+        CHECK(refused(x).find("event-time mode 7") != std::string::npos);
+    }
+    for (const std::uint8_t version : {std::uint8_t{0}, std::uint8_t{3}, std::uint8_t{200}}) {
+        std::string x = blob;
+        x[4] = static_cast<char>(version);
+        CHECK(refused(x).find("format version " + std::to_string(version) + ", this build reads versions 1 to 2") !=
+              std::string::npos);
+    }
+    CHECK(save_all(*t) == before);
 }

@@ -11,6 +11,7 @@
 #include "src/base/connection_string.hpp"
 #include "src/base/duration_text.hpp"
 #include "src/config/load.hpp"
+#include "src/runtime/options.hpp"
 
 using namespace tapewire;
 using namespace std::chrono_literals;
@@ -688,4 +689,47 @@ TEST_CASE("durations round to significant digits for log lines", "[config][log]"
     CHECK(round_significant(7ns, 3) == 7ns);
     CHECK(round_significant(duration::zero(), 3) == duration::zero());
     CHECK(round_significant(duration::max(), 3) <= duration::max()); // no overflow past the largest
+}
+
+TEST_CASE("window.watermark auto resolves to symbol for bar input, yahoo-chart and replay, and to partition for live "
+          "tick feeds",
+          "[config][event-time]") {
+    struct row {
+        std::vector<std::string> set;
+        watermark_mode expect;
+        std::string why;
+    };
+    const std::vector<row> rows{
+        {{}, watermark_mode::partition, "auto: source.kind = synthetic"},
+        {{"source.kind=replay", "source.path=a.ndjson"}, watermark_mode::symbol, "auto: source.kind = replay"},
+        {{"source.kind=yahoo-chart", "source.symbols=[\"AAPL\"]"}, watermark_mode::symbol, "auto: source.kind = yahoo-chart"},
+        {{"source.kind=yahoo-stream", "source.symbols=[\"AAPL\"]"},
+         watermark_mode::partition,
+         "auto: source.kind = yahoo-stream"},
+        {{"source.format=bar"}, watermark_mode::symbol, "auto: source.format = bar"},
+        {{"source.format=bar", "source.kind=yahoo-stream", "source.symbols=[\"AAPL\"]"},
+         watermark_mode::symbol,
+         "auto: source.format = bar"},
+        // Spelled out, the key wins over the source.
+        {{"window.watermark=partition", "source.kind=replay", "source.path=a.ndjson"},
+         watermark_mode::partition,
+         "window.watermark"},
+        {{"window.watermark=symbol"}, watermark_mode::symbol, "window.watermark"},
+        {{"window.watermark=auto", "source.format=bar"}, watermark_mode::symbol, "auto: source.format = bar"},
+    };
+    for (const row& r : rows) {
+        std::string what;
+        for (const std::string& s : r.set) what += s + " ";
+        INFO(what);
+        const config c = load_config_text("", "test.toml", r.set);
+        std::string why;
+        CHECK(resolve_watermark(c.window, c.source, &why) == r.expect);
+        CHECK(why == r.why);
+        CHECK(to_window_options(c.window, c.source).per_symbol == (r.expect == watermark_mode::symbol));
+    }
+    CHECK(load_config_text("", "test.toml").window.watermark == watermark_mode::auto_);
+    CHECK(load_config_text("[window]\nwatermark = \"symbol\"\n", "test.toml").window.watermark ==
+          watermark_mode::symbol);
+    const auto bad = text_error("[window]\nwatermark = \"event\"\n");
+    CHECK(std::string(bad.what()) == "test.toml:2: window.watermark: must be auto, partition or symbol, got \"event\"");
 }
