@@ -187,6 +187,98 @@ TEST_CASE("a replayed tick file gives bars equal to an independent computation",
     }
 }
 
+TEST_CASE("a replay of one file per symbol, each a day of ticks, gives bars equal to an independent computation "
+          "with zero late dead letters",
+          "[e2e][replay][event-time]") {
+    // The usual shape of downloaded history: AAA's whole day, then BBB's, ... With one clock per
+    // partition every file after the first would be late; window.watermark = auto gives each symbol
+    // its own for a replay.
+    const std::int64_t W = 60'000'000'000;             // 1-minute bars
+    const std::int64_t t0 = 1'717'000'000'000'000'000; // 2024-05-29, a fixed past instant
+    const std::int64_t day = (6 * 3600 + 1800) * 1'000'000'000LL;
+    const std::vector<std::string> symbols{"AAA", "BBB", "CCC", "DDD"};
+    lcg rng{11};
+    struct acc {
+        std::int64_t open_ts = 0, close_ts = 0;
+        double open = 0, high = 0, low = 0, close = 0, volume = 0, pv = 0;
+        std::uint64_t trades = 0;
+    };
+    std::map<std::pair<std::string, std::int64_t>, acc> expected;
+    std::string paths;
+    std::size_t n_ticks = 0;
+    for (const std::string& sym : symbols) {
+        const std::string path = "per_symbol_" + sym + ".ndjson";
+        paths += (paths.empty() ? "" : ",") + ("\"" + path + "\"");
+        std::ofstream f(path);
+        f.precision(17);
+        double price = 20 + 300 * rng.unit();
+        std::int64_t ts = t0, prev = t0;
+        for (int i = 0; ts < t0 + day; ++i) {
+            ts += 1'000'000 * static_cast<std::int64_t>(200 + rng.next() % 3'600); // 0.2-3.8 s apart
+            std::int64_t t = ts;
+            if (i % 40 == 0) t = prev;         // a tie with the tick before
+            if (i % 53 == 0) t -= 150'000'000; // out of order, within the 200 ms lateness
+            price *= std::exp((rng.unit() - 0.5) * 0.002);
+            const double p = std::round(price * 100) / 100;
+            const double size = static_cast<double>(1 + rng.next() % 900);
+            f << "{\"symbol\":\"" << sym << "\",\"ts\":" << t << ",\"price\":" << p << ",\"size\":" << size << "}\n";
+            prev = t;
+            ++n_ticks;
+            auto [it, fresh] = expected.try_emplace({sym, (t / W) * W});
+            acc& a = it->second;
+            if (fresh) {
+                a.open_ts = a.close_ts = t;
+                a.open = a.high = a.low = a.close = p;
+            }
+            if (t < a.open_ts) {
+                a.open_ts = t;
+                a.open = p;
+            }
+            if (t >= a.close_ts) {
+                a.close_ts = t;
+                a.close = p;
+            }
+            a.high = std::max(a.high, p);
+            a.low = std::min(a.low, p);
+            a.volume += size;
+            a.pv += p * size;
+            ++a.trades;
+        }
+    }
+    REQUIRE(n_ticks > 40'000);
+
+    for (const char* brokers : {"", "embedded"}) {
+        INFO("kafka.brokers = \"" << brokers << "\"");
+        const std::string out = std::string("per_symbol_out_") + (*brokers != 0 ? "kafka" : "direct") + ".ndjson";
+        const run_result r = run_tapewire("run --set source.kind=replay --set 'source.path=[" + paths +
+                                              "]' --set sink.path=" + out + " --set kafka.brokers=" + brokers +
+                                              " --set window.width=1m --set window.allowed_lateness=200ms",
+                                          out);
+        INFO(r.stderr_text);
+        REQUIRE(r.exit_code == 0);
+        CHECK(r.stderr_text.find("event time per symbol") != std::string::npos);
+        const output o = read_output(out);
+        CHECK(o.dead_letters.count("late") == 0);
+        CHECK(o.dead_letters.empty());
+        REQUIRE(o.bars.size() == expected.size());
+        for (const out_bar& b : o.bars) {
+            const auto it = expected.find({b.symbol, b.start});
+            REQUIRE(it != expected.end());
+            const acc& a = it->second;
+            CHECK(b.end == b.start + W);
+            CHECK(b.revision == 0);
+            CHECK(b.open == a.open);
+            CHECK(b.high == a.high);
+            CHECK(b.low == a.low);
+            CHECK(b.close == a.close);
+            CHECK(b.volume == a.volume);
+            CHECK(b.trades == a.trades);
+            const double vwap = a.pv / a.volume;
+            CHECK(std::fabs(b.vwap - vwap) <= 1e-9 * vwap);
+        }
+    }
+}
+
 TEST_CASE("the detector finds injected price jumps and volume bursts with few false alerts", "[e2e][anomaly]") {
     // 20 symbols, 1 000 trades/s each in event time, 6 minutes: the first minute is warm-up (no
     // injections), then a jump and a burst every ~20 s per symbol. Default detector thresholds.
