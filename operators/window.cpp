@@ -37,15 +37,11 @@ timestamp_ns window_stage::symbol_watermark(const symbol& sym) const noexcept {
     return id == symbol_table::k_none || !opt_.per_symbol ? k_no_time : clocks_[id].watermark;
 }
 
-std::uint32_t window_stage::add_symbol(const symbol& sym, bool& added) {
-    const std::uint32_t id = symbols_.intern(sym, added);
-    if (added) {
-        states_.emplace_back();
-        states_.back().sym = sym;
-        states_.back().open.reserve(4);
-        clocks_.emplace_back();
-    }
-    return id;
+void window_stage::add_state(const symbol& sym) {
+    states_.emplace_back();
+    states_.back().sym = sym;
+    states_.back().open.reserve(4);
+    clocks_.emplace_back();
 }
 
 window_stage::partition_state& window_stage::partition(std::int32_t p) {
@@ -83,7 +79,8 @@ void window_stage::merge(window_state& w, const tick& t) {
 
 template <bool PerSymbol> window_stage::accept_result window_stage::accept_in(const tick& t) {
     bool added = false;
-    const std::uint32_t id = add_symbol(t.sym, added);
+    const std::uint32_t id = symbols_.intern(t.sym, added);
+    if (added) add_state(t.sym);
     partition_state& ps = partition(t.src.partition);
     const std::int32_t listed = t.src.partition < 0 ? 0 : t.src.partition; // partition() maps < 0 to 0
     if (states_[id].listed != listed) join(id, listed);                    // a new symbol (or one that moved)
@@ -215,13 +212,12 @@ void window_stage::advance_symbol(std::int32_t p, partition_state& ps, symbol_st
 
 // Partition by partition, each's symbols in id order: the order a restored stage (which interns a
 // partition's symbols in their saved order) repeats, so its output is the uninterrupted run's. Off
-// the tick path (timers, flush): the copy of a member list is fine.
+// the tick path (timers, flush); the sorted copy of a member list reuses one buffer.
 template <class F> void window_stage::for_each_symbol(F&& f) {
-    std::vector<std::uint32_t> ids;
     for (const partition_state& ps : partitions_) {
-        ids = ps.members;
-        std::sort(ids.begin(), ids.end());
-        for (std::uint32_t id : ids) f(id);
+        scratch_ids_.assign(ps.members.begin(), ps.members.end());
+        std::sort(scratch_ids_.begin(), scratch_ids_.end());
+        for (std::uint32_t id : scratch_ids_) f(id);
     }
 }
 
@@ -533,7 +529,8 @@ bool window_stage::restore_checkpoint(std::int32_t p, const std::vector<symbol>&
         if (!apply) continue;
 
         bool added = false;
-        const std::uint32_t id = add_symbol(sym, added);
+        const std::uint32_t id = symbols_.intern(sym, added);
+        if (added) add_state(sym);
         if (states_[id].listed >= 0) { // held by another partition here: take it over
             symbol_state& s = states_[id];
             partition_state& other = partitions_[static_cast<std::size_t>(s.listed)];

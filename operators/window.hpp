@@ -182,7 +182,7 @@ private:
     // One predicted branch picks the mode; each mode's tick path is compiled on its own.
     accept_result accept(const tick& t) { return opt_.per_symbol ? accept_in<true>(t) : accept_in<false>(t); }
     template <bool PerSymbol> accept_result accept_in(const tick& t);
-    std::uint32_t add_symbol(const symbol& sym, bool& added);
+    void add_state(const symbol& sym); // for a symbol just interned: its state and clock
     partition_state& partition(std::int32_t p);
     void advance(std::int32_t p, partition_state& ps, timestamp_ns wm);
     void advance_symbol(std::int32_t p, partition_state& ps, symbol_state& s, symbol_clock& c, timestamp_ns wm);
@@ -211,7 +211,8 @@ private:
     std::size_t retain_capacity_;
     symbol_table symbols_;
     std::vector<symbol_state> states_;
-    std::vector<symbol_clock> clocks_; // beside states_, same ids
+    std::vector<symbol_clock> clocks_;       // beside states_, same ids
+    std::vector<std::uint32_t> scratch_ids_; // for_each_symbol's buffer
     std::vector<partition_state> partitions_;
     std::vector<bar> pending_bars_;
     std::vector<watermark> pending_watermarks_;
