@@ -702,7 +702,9 @@ TEST_CASE("window.watermark auto resolves to symbol for bar input, yahoo-chart a
     const std::vector<row> rows{
         {{}, watermark_mode::partition, "auto: source.kind = synthetic"},
         {{"source.kind=replay", "source.path=a.ndjson"}, watermark_mode::symbol, "auto: source.kind = replay"},
-        {{"source.kind=yahoo-chart", "source.symbols=[\"AAPL\"]"}, watermark_mode::symbol, "auto: source.kind = yahoo-chart"},
+        {{"source.kind=yahoo-chart", "source.symbols=[\"AAPL\"]"},
+         watermark_mode::symbol,
+         "auto: source.kind = yahoo-chart"},
         {{"source.kind=yahoo-stream", "source.symbols=[\"AAPL\"]"},
          watermark_mode::partition,
          "auto: source.kind = yahoo-stream"},
