@@ -259,6 +259,34 @@ TEST_CASE("The first round of history is handed over in time order across symbol
     CHECK(bars[0].second == bars[1].second);
 }
 
+TEST_CASE("a 429 in the first round does not hand the round over without that symbol", "[chart][net]") {
+    const std::string body = fixture("chart_v8_AAPL_1m_2024-10-02_nullgap.json");
+    script s;
+    s.on("AAPL", [&](std::size_t) { return http_reply::json(body); });
+    // Rate-limited, then a server error, then a reset: none of them is AAPL.X's history.
+    s.on("AAPL.X", [&](std::size_t nth) {
+        switch (nth) {
+        case 0: return http_reply::json("Edge: Too Many Requests", 429);
+        case 1: return http_reply::json("{}", 503);
+        case 2: return http_reply::failing(http_fault::reset);
+        default: return http_reply::json(body).gzipped();
+        }
+    });
+    http_test_server srv([&](const http_request& r) { return s(r); });
+    yahoo_config cfg = fast_config();
+    cfg.keep_alive = false; // the reset reaches the poller instead of a silent retry on a new connection
+    poller_rig rig(cfg, srv.origin(), {"AAPL", "AAPL.X"});
+    REQUIRE(rig.run_until([&] { return rig.out.size() >= 780; }, 20s));
+    REQUIRE(s.times("AAPL.X").size() >= 4);
+    const auto bars = rig.bars();
+    REQUIRE(bars.size() == 780);
+    // AAPL.X's day waited for, and merged minute by minute with AAPL's: nothing of it arrives
+    // after the other symbol's history has moved a shared watermark past it.
+    for (std::size_t i = 1; i < bars.size(); ++i) CHECK(bars[i - 1].second <= bars[i].second);
+    CHECK(bars[0].second == bars[1].second);
+    CHECK(bars[0].first != bars[1].first);
+}
+
 TEST_CASE("The chart poller fetches over HTTPS from a server it trusts through ca_file", "[chart][net]") {
     const test::test_certs certs = test::make_test_certs(std::filesystem::current_path() / "chart_https_certs");
     test::http_test_server_options tls;

@@ -20,6 +20,10 @@ namespace {
 // earlier by another worker is never kept waiting longer than this.
 constexpr std::int64_t k_max_nap_ns = 200'000'000;
 
+// Failures of a symbol's own (unreadable answers, not the host's trouble) after which the first
+// round stops waiting for it: one broken symbol must not hold every other symbol's history.
+constexpr std::uint32_t k_first_round_patience = 3;
+
 boost::asio::awaitable<void> nap(std::int64_t ns) {
     boost::asio::steady_timer t(co_await boost::asio::this_coro::executor);
     t.expires_after(std::chrono::nanoseconds(ns));
@@ -117,12 +121,12 @@ boost::asio::awaitable<void> chart_poller::worker(task_run& run) {
         } guard(*s);
         m_.requests.add();
         const net::http_result res = co_await client_.get(chart_target(prefix_, s->symbol));
-        on_result(*s, res, run);
-        first_round_progress(*s);
+        // A symbol whose answers keep failing on its own (unreadable bodies) stops holding the round.
+        if (on_result(*s, res, run) || s->retry.failures() >= k_first_round_patience) first_round_progress(*s);
     }
 }
 
-void chart_poller::on_result(chart_symbol_state& s, const net::http_result& res, task_run& run) {
+bool chart_poller::on_result(chart_symbol_state& s, const net::http_result& res, task_run& run) {
     m_.bytes.add(res.response.wire_bytes);
     if (!res.ok()) {
         m_.errors(net::to_string(res.error)).add();
@@ -130,41 +134,41 @@ void chart_poller::on_result(chart_symbol_state& s, const net::http_result& res,
             host_backs_off(s, {0, "", res.detail}, 0);
         else
             symbol_backs_off(s, {0, "", res.detail}, s.retry.next(), symbol_health::backing_off);
-        return;
+        return false;
     }
     const unsigned status = res.response.status;
     m_.responses(status).add();
     if (status == 429 || status >= 500) {
         const auto after = parse_retry_after(res.response.retry_after, wall_ns());
         host_backs_off(s, {status, after ? res.response.retry_after : "", ""}, after.value_or(0));
-        return;
+        return false;
     }
     host_.reset(); // the host answered properly
     if (status == 404) {
         const chart_response r = parse_chart(res.response.body);
         symbol_backs_off(s, {404, "", r.outcome == chart_outcome::error ? r.error_description : ""},
                          cfg_.not_found_backoff.count(), symbol_health::failing);
-        return;
+        return true;
     }
     if (status != 200) {
         symbol_backs_off(s, {status, "", ""}, s.retry.next(), symbol_health::failing);
-        return;
+        return true; // Yahoo refuses this request as such: asking again gives the same
     }
-    on_body(s, res.response.body, run);
+    return on_body(s, res.response.body, run);
 }
 
-void chart_poller::on_body(chart_symbol_state& s, const std::string& body, task_run& run) {
+bool chart_poller::on_body(chart_symbol_state& s, const std::string& body, task_run& run) {
     const chart_response r = parse_chart(body);
     if (r.outcome == chart_outcome::invalid) {
         m_.decode_errors.add();
         symbol_backs_off(s, {200, "", "unreadable chart answer: " + r.detail}, s.retry.next(),
                          symbol_health::backing_off);
-        return;
+        return false;
     }
     if (r.outcome == chart_outcome::error) {
         symbol_backs_off(s, {200, "", "Yahoo error \"" + r.error_code + ": " + r.error_description + "\""},
                          s.retry.next(), symbol_health::failing);
-        return;
+        return true;
     }
     const std::vector<chart_bar> bars =
         take_completed_bars(r, s.last_sent_s, wall_ns() / 1'000'000'000, cfg_.bar_grace.count() / 1'000'000'000);
@@ -194,6 +198,7 @@ void chart_poller::on_body(chart_symbol_state& s, const std::string& body, task_
     set_health(s, symbol_health::ok);
     s.due_mono_ns = mono_ns() + cfg_.poll_interval.count();
     run.progress();
+    return true;
 }
 
 void chart_poller::first_round_progress(chart_symbol_state& s) {

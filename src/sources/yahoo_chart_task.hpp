@@ -3,9 +3,10 @@
 // bar to the graph once, as a canonical bar message. Its state (what was sent, who backs off until
 // when) lives here, outside the workers, so a worker restarted by the supervisor resends nothing.
 //
-// The first round (every symbol asked once, answered or failed) brings each symbol's day so far;
-// it is handed over merged in time order, so that symbols sharing a partition do not make each
-// other's history late against one watermark. After it, bars go out as they complete.
+// The first round (every symbol answered once with its data or a definitive refusal; a 429, a 5xx
+// or a failed transfer does not count) brings each symbol's day so far; it is handed over merged in
+// time order, so that symbols sharing a partition do not make each other's history late against
+// one watermark. After it, bars go out as they complete.
 //
 // Failures, as Yahoo gives them (PROTOCOL.md, sections a and d):
 //   429, 5xx, timeout, reset, refused   the host backs off (all workers wait): exponential with
@@ -38,7 +39,7 @@ struct chart_symbol_state {
     backoff retry;
     symbol_health health = symbol_health::ok;
     std::uint64_t bars_sent = 0;
-    bool asked = false; // has had an answer or a failure at least once
+    bool asked = false; // has had an answer that settles its first round (see on_result)
 };
 
 // What went wrong with a request, for the log record of the back-off it causes.
@@ -65,8 +66,11 @@ public:
 
 private:
     chart_symbol_state* pick(std::int64_t now, std::int64_t& wait_ns);
-    void on_result(chart_symbol_state& s, const net::http_result& res, task_run& run);
-    void on_body(chart_symbol_state& s, const std::string& body, task_run& run);
+    // True when the answer settles the symbol for the first round: its data (bars or none), or
+    // Yahoo's refusal of the request (404, another 4xx, an error object). A 429, a 5xx, a
+    // transport failure or an unreadable body do not: the symbol's history is still to come.
+    bool on_result(chart_symbol_state& s, const net::http_result& res, task_run& run);
+    bool on_body(chart_symbol_state& s, const std::string& body, task_run& run);
     void host_backs_off(chart_symbol_state& s, const chart_trouble& why, std::int64_t at_least_ns);
     void symbol_backs_off(chart_symbol_state& s, const chart_trouble& why, std::int64_t wait_ns, symbol_health h);
     void set_health(chart_symbol_state& s, symbol_health h);
