@@ -4,6 +4,7 @@
 // separate ODBC connection.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -495,6 +496,30 @@ void check_large_batch(const target& t) {
     CHECK(num(last[0][0]) == 1 + 20'010 * 0.25);
 }
 
+// bar_extents: nothing for an empty table, then per symbol its newest stored bar, to the microsecond.
+void check_bar_extents(const target& t) {
+    store s(t.options());
+    CHECK(s.bar_extents().empty());
+    batch b;
+    for (int i = 0; i < 50; ++i) b.bars.push_back(make_bar("AAA", k_t0 + i * 60 * k_sec, 1 + i));
+    b.bars.push_back(make_bar("BBB", k_t0 - 86400 * k_sec, 7));
+    b.bars.push_back(make_bar("BBB", k_t0 - 3 * 86400 * k_sec, 8));
+    s.write(b);
+    auto ext = s.bar_extents();
+    std::sort(ext.begin(), ext.end(), [](const bar_extent& x, const bar_extent& y) { return x.symbol < y.symbol; });
+    REQUIRE(ext.size() == 2);
+    const timestamp_ns us = 1000; // the databases keep microseconds
+    CHECK(ext[0].symbol == "AAA");
+    CHECK(ext[0].last_start == (k_t0 + 49 * 60 * k_sec) / us * us);
+    CHECK(ext[0].last_end == (k_t0 + 49 * 60 * k_sec + k_sec) / us * us);
+    CHECK(ext[1].symbol == "BBB");
+    CHECK(ext[1].last_start == (k_t0 - 86400 * k_sec) / us * us);
+    // The store writes on after reading: the read left no transaction open.
+    b.bars = {make_bar("BBB", k_t0 + 86400 * k_sec, 9)};
+    s.write(b);
+    CHECK(count_rows(t, "bars") == 53);
+}
+
 } // namespace
 
 // ---- SQLite ------------------------------------------------------------------------------------------
@@ -536,6 +561,10 @@ TEST_CASE("SQLite store writes a batch larger than one multi-row statement whole
     check_large_batch(*sqlite_target("large"));
 }
 
+TEST_CASE("SQLite store reads where each symbol's stored bars end", "[sql][sqlite]") {
+    check_bar_extents(*sqlite_target("extents"));
+}
+
 // ---- PostgreSQL --------------------------------------------------------------------------------------
 
 TEST_CASE("PostgreSQL store creates its schema idempotently and upserts bars and alerts, the last row of a key "
@@ -566,6 +595,10 @@ TEST_CASE("PostgreSQL store fails a batch with a refused row as a data error, ke
 
 TEST_CASE("PostgreSQL store writes a batch larger than one unnest statement whole", "[sql][postgres]") {
     check_large_batch(*postgres_target("large"));
+}
+
+TEST_CASE("PostgreSQL store reads where each symbol's stored bars end", "[sql][postgres]") {
+    check_bar_extents(*postgres_target("extents"));
 }
 
 TEST_CASE("PostgreSQL stopped under the store gives a transient error, and after a restart reconnect() works and "
@@ -617,4 +650,5 @@ TEST_CASE("SQL Server store passes the store checks live (needs TAPEWIRE_MSSQL_C
     SECTION("checkpoints") { check_checkpoints(*sqlserver_target()); }
     SECTION("refused rows") { check_refused_rows(*sqlserver_target()); }
     SECTION("large batch") { check_large_batch(*sqlserver_target()); }
+    SECTION("bar extents") { check_bar_extents(*sqlserver_target()); }
 }

@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -20,6 +21,7 @@
 #include "src/net/http_client.hpp"
 #include "src/sources/replay.hpp"
 #include "src/sources/yahoo_chart_task.hpp"
+#include "test/support/chart_gen.hpp"
 #include "test/support/http_test_server.hpp"
 #include "test/support/test_certs.hpp"
 
@@ -97,9 +99,10 @@ struct poller_rig {
     boost::asio::io_context io{1};
     net::http_client client;
 
-    poller_rig(const yahoo_config& c, const std::string& origin, const std::vector<std::string>& symbols)
+    poller_rig(const yahoo_config& c, const std::string& origin, const std::vector<std::string>& symbols,
+               const source_context& context = {})
         : cfg(c), client(io.get_executor(), net::parse_url(origin), chart_http_options(c)) {
-        poller = std::make_unique<chart_poller>(cfg, symbols, "", client, out, metrics);
+        poller = std::make_unique<chart_poller>(cfg, symbols, "", client, out, metrics, context);
         for (std::uint32_t i = 0; i < cfg.concurrency; ++i)
             boost::asio::co_spawn(io,
                                   supervise(
@@ -257,6 +260,113 @@ TEST_CASE("The first round of history is handed over in time order across symbol
     // either's history before it arrived.
     for (std::size_t i = 1; i < bars.size(); ++i) CHECK(bars[i - 1].second <= bars[i].second);
     CHECK(bars[0].second == bars[1].second);
+}
+
+TEST_CASE("a 429 in the first round does not hand the round over without that symbol", "[chart][net]") {
+    const std::string body = fixture("chart_v8_AAPL_1m_2024-10-02_nullgap.json");
+    script s;
+    s.on("AAPL", [&](std::size_t) { return http_reply::json(body); });
+    // Rate-limited, then a server error, then a reset: none of them is AAPL.X's history.
+    s.on("AAPL.X", [&](std::size_t nth) {
+        switch (nth) {
+        case 0: return http_reply::json("Edge: Too Many Requests", 429);
+        case 1: return http_reply::json("{}", 503);
+        case 2: return http_reply::failing(http_fault::reset);
+        default: return http_reply::json(body).gzipped();
+        }
+    });
+    http_test_server srv([&](const http_request& r) { return s(r); });
+    yahoo_config cfg = fast_config();
+    cfg.keep_alive = false; // the reset reaches the poller instead of a silent retry on a new connection
+    poller_rig rig(cfg, srv.origin(), {"AAPL", "AAPL.X"});
+    REQUIRE(rig.run_until([&] { return rig.out.size() >= 780; }, 20s));
+    REQUIRE(s.times("AAPL.X").size() >= 4);
+    const auto bars = rig.bars();
+    REQUIRE(bars.size() == 780);
+    // AAPL.X's day waited for, and merged minute by minute with AAPL's: nothing of it arrives
+    // after the other symbol's history has moved a shared watermark past it.
+    for (std::size_t i = 1; i < bars.size(); ++i) CHECK(bars[i - 1].second <= bars[i].second);
+    CHECK(bars[0].second == bars[1].second);
+    CHECK(bars[0].first != bars[1].first);
+}
+
+TEST_CASE("the chart poller asks each symbol for its backfill chunks before its regular poll and retries a chunk "
+          "after a 429",
+          "[chart][net]") {
+    const std::int64_t now_s = wall_ns() / 1'000'000'000;
+    const test::chart_gen gen = test::chart_gen::into_session(now_s, 3);
+    // AAPL's last stored bar was nine sessions ago: two chunks (7 days, then the rest up to now).
+    const std::int64_t from_s = gen.session_start_s(gen.session_of_s(now_s) - 9);
+    source_context ctx;
+    ctx.backfill_from["AAPL"] = from_s * 1'000'000'000 + 1; // a start inside a second asks from the next
+    std::atomic<int> aapl_ranged{0};
+    http_test_server srv([&](const http_request& r) {
+        std::int64_t p1 = 0;
+        if (test::chart_gen::symbol_of(r.target) == "AAPL" && test::chart_gen::query_int(r.target, "period1", p1) &&
+            aapl_ranged++ == 0)
+            return http_reply::json("Edge: Too Many Requests", 429);
+        return http_reply::json(gen.answer_for(r.target)).gzipped();
+    });
+    yahoo_config cfg = fast_config();
+    cfg.bar_grace = 0s; // the served minutes are complete at once
+    poller_rig rig(cfg, srv.origin(), {"AAPL", "MSFT"}, ctx);
+    const auto aapl = gen.bar_minutes("AAPL", from_s + 1, now_s);
+    const std::int64_t today = gen.session_start_s(gen.session_of_s(now_s));
+    const auto msft = gen.bar_minutes("MSFT", today, today + 390 * 60);
+    REQUIRE(rig.run_until([&] { return rig.out.size() >= aapl.size() + msft.size(); }, 20s));
+    rig.run_until([] { return false; }, 300ms); // a few more polls: nothing more may come
+    const auto bars = rig.bars();
+    REQUIRE(bars.size() == aapl.size() + msft.size());
+    REQUIRE(msft.size() > 100); // three hours into today's session
+
+    // AAPL's requests: the first chunk (refused with a 429, then asked again), the second, then range=1d.
+    std::vector<std::string> targets;
+    for (const http_request& r : srv.requests())
+        if (test::chart_gen::symbol_of(r.target) == "AAPL") targets.push_back(r.target);
+    REQUIRE(targets.size() >= 4);
+    const std::string p1 = "period1=" + std::to_string(from_s + 1) + "&";
+    const std::string p2 = "period2=" + std::to_string(from_s + 1 + k_chart_1m_chunk_s) + "&";
+    CHECK(targets[0].find(p1) != std::string::npos);
+    CHECK(targets[0].find(p2) != std::string::npos);
+    CHECK(targets[1] == targets[0]);
+    CHECK(targets[2].find("period1=" + std::to_string(from_s + 1 + k_chart_1m_chunk_s) + "&") != std::string::npos);
+    for (std::size_t i = 3; i < targets.size(); ++i) CHECK(targets[i].find("range=1d") != std::string::npos);
+    CHECK(rig.metrics.backfill().requests.value() == 3);
+    CHECK(rig.metrics.backfill().bars.value() == aapl.size());
+    CHECK(rig.metrics.backfill().refused.value() == 0);
+
+    // Every served bar once, the nine sessions and today's merged in time order with MSFT's day.
+    std::set<std::pair<std::string, timestamp_ns>> seen(bars.begin(), bars.end());
+    CHECK(seen.size() == bars.size());
+    for (std::int64_t m : aapl) CHECK(seen.count({"AAPL", m * 1'000'000'000}) == 1);
+    for (std::int64_t m : msft) CHECK(seen.count({"MSFT", m * 1'000'000'000}) == 1);
+    for (std::size_t i = 1; i < bars.size(); ++i) CHECK(bars[i - 1].second <= bars[i].second);
+}
+
+TEST_CASE("a backfill chunk Yahoo refuses is counted and skipped, and the symbol goes on", "[chart][net]") {
+    const std::int64_t now_s = wall_ns() / 1'000'000'000;
+    const test::chart_gen gen = test::chart_gen::into_session(now_s, 3);
+    const std::int64_t from_s = gen.session_start_s(gen.session_of_s(now_s) - 9);
+    source_context ctx;
+    ctx.backfill_from["AAPL"] = from_s * 1'000'000'000;
+    const std::string refusal =
+        R"({"chart":{"result":null,"error":{"code":"Unprocessable Entity","description":"1m data not available for )"
+        R"(startTime=1 and endTime=2. Only 8 days worth of 1m granularity data are allowed to be fetched per request."}}})";
+    http_test_server srv([&](const http_request& r) {
+        std::int64_t p1 = 0;
+        if (test::chart_gen::query_int(r.target, "period1", p1) && p1 == from_s) return http_reply::json(refusal, 422);
+        return http_reply::json(gen.answer_for(r.target));
+    });
+    yahoo_config cfg = fast_config();
+    cfg.bar_grace = 0s;
+    poller_rig rig(cfg, srv.origin(), {"AAPL"}, ctx);
+    const auto rest = gen.bar_minutes("AAPL", from_s + k_chart_1m_chunk_s, now_s);
+    REQUIRE(rig.run_until([&] { return rig.out.size() >= rest.size(); }, 20s));
+    rig.run_until([] { return false; }, 300ms);
+    CHECK(rig.bars().size() == rest.size());
+    CHECK(rig.metrics.backfill().refused.value() == 1);
+    CHECK(rig.metrics.backfill().requests.value() == 2);
+    CHECK(rig.metrics.state("AAPL") == symbol_health::ok);
 }
 
 TEST_CASE("The chart poller fetches over HTTPS from a server it trusts through ca_file", "[chart][net]") {

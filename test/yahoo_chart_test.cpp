@@ -4,6 +4,7 @@
 #include <limits>
 #include <string>
 
+#include "src/base/tzif.hpp"
 #include "src/sources/yahoo_chart.hpp"
 #include "test/support/http_test_server.hpp"
 
@@ -12,6 +13,7 @@ using tapewire::test::read_yahoo_fixture;
 
 namespace {
 
+constexpr std::int64_t k_ns = 1'000'000'000;
 constexpr std::int64_t k_never = std::numeric_limits<std::int64_t>::min();
 constexpr std::int64_t k_live_bar = 1727985600; // the fixture's trailing bar (2024-10-03 16:00 EDT)
 
@@ -167,4 +169,66 @@ TEST_CASE("Retry-After is read as seconds or as an HTTP date", "[chart]") {
     CHECK_FALSE(parse_retry_after("", now));
     CHECK_FALSE(parse_retry_after("-5", now));
     CHECK_FALSE(parse_retry_after("soon", now));
+}
+
+TEST_CASE("backfill ranges start at the session of the last stored bar, end now, and are chunked under Yahoo's "
+          "8-day limit",
+          "[chart]") {
+    const session_calendar ny = make_session_calendar("America/New_York", "09:30");
+    // The fixture's day: its last bar (15:59 EDT) belongs to the session that began 09:30 EDT,
+    // the fixture's first bar.
+    const std::int64_t last_bar_s = 1727899140;
+    const timestamp_ns from = ny.start_of(ny.session_of(last_bar_s * k_ns));
+    CHECK(from == 1727875800 * k_ns);
+    // After the change to EST a session begins at 14:30 UTC; a bar before 09:30 belongs to the day before.
+    CHECK(ny.start_of(ny.session_of(1730744400 * k_ns)) == 1730730600 * k_ns); // 2024-11-04 13:20 EST
+    CHECK(ny.start_of(ny.session_of(1730727600 * k_ns)) == 1730644200 * k_ns); // 08:40 EST: the 3rd's session
+
+    const std::int64_t now_s = 1727875800 + 20 * 86400 + 123;
+    const chart_backfill b = backfill_ranges(1727875800, now_s);
+    CHECK(b.lost_s == 0);
+    REQUIRE(b.chunks.size() == 3);
+    CHECK(b.chunks.front().from_s == 1727875800);
+    CHECK(b.chunks.back().to_s == now_s);
+    for (std::size_t i = 0; i < b.chunks.size(); ++i) {
+        CHECK(b.chunks[i].to_s - b.chunks[i].from_s <= k_chart_1m_chunk_s);
+        CHECK(b.chunks[i].to_s - b.chunks[i].from_s < k_chart_1m_request_limit_s);
+        if (i > 0) CHECK(b.chunks[i].from_s == b.chunks[i - 1].to_s);
+    }
+    // Nothing to ask when the last bar's session starts now or later.
+    CHECK(backfill_ranges(now_s, now_s).chunks.empty());
+    // A gap older than Yahoo keeps 1-minute bars is asked from the oldest time it serves, the rest counted lost.
+    const chart_backfill old = backfill_ranges(now_s - 45 * 86400, now_s);
+    REQUIRE(!old.chunks.empty());
+    CHECK(old.chunks.front().from_s == now_s - k_chart_1m_history_s + k_chart_history_margin_s);
+    CHECK(old.lost_s == 15 * 86400 + k_chart_history_margin_s);
+    CHECK(old.chunks.size() == 5); // 29 days and 23 hours in chunks of 7 days
+}
+
+TEST_CASE("a ranged chart request carries period1 and period2 instead of range", "[chart]") {
+    const chart_span span{1727827200, 1727913600};
+    CHECK(chart_target("", "^GSPC", &span) ==
+          "/v8/finance/chart/%5EGSPC?interval=1m&period1=1727827200&period2=1727913600&includePrePost=false");
+    CHECK(chart_target("/proxy/", "AAPL", &span) ==
+          "/proxy/v8/finance/chart/AAPL?interval=1m&period1=1727827200&period2=1727913600&includePrePost=false");
+    CHECK(chart_target("", "AAPL").find("range=1d") != std::string::npos);
+    CHECK(chart_target("", "AAPL").find("period1") == std::string::npos);
+}
+
+TEST_CASE("a ranged answer keeps the bars of its span, and the live bar Yahoo appends past period2 is cut", "[chart]") {
+    // The recorded answer to period1=1727827200&period2=1727913600: 390 bars of the day, the live one after.
+    chart_response r = parse_chart(read_yahoo_fixture("chart_v8_AAPL_1m_2024-10-02_nullgap.json"));
+    keep_span(r, chart_span{1727827200, 1727913600});
+    REQUIRE(r.bars.size() == 389);
+    CHECK(r.bars.back().ts_s == 1727899140); // 15:59 EDT
+    // Cut after its last bar, the answer's bars are all complete, even at period2 itself.
+    std::int64_t cursor = k_never;
+    CHECK(take_completed_bars(r, cursor, 1727899140 + 1, 5).size() == 389);
+    // A span inside the day keeps only its minutes; one without any reads as no bars.
+    chart_response mid = parse_chart(read_yahoo_fixture("chart_v8_AAPL_1m_2024-10-02_nullgap.json"));
+    keep_span(mid, chart_span{1727875800, 1727875800 + 600});
+    CHECK(mid.bars.size() == 10);
+    chart_response none = parse_chart(read_yahoo_fixture("chart_v8_AAPL_1m_2024-10-02_nullgap.json"));
+    keep_span(none, chart_span{1727827200, 1727827200 + 600});
+    CHECK(none.outcome == chart_outcome::no_bars);
 }

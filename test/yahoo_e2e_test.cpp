@@ -1,11 +1,20 @@
 // `tapewire run --config conf/yahoo.toml` end to end, against a local server replaying Yahoo.
 #include <catch2/catch.hpp>
 
+#include <atomic>
+#include <cstdlib>
 #include <filesystem>
+#include <map>
+#include <mutex>
+#include <set>
 #include <string>
+#include <vector>
 
+#include "src/base/clock.hpp"
 #include "src/base/duration_text.hpp"
+#include "tapewire/time_text.hpp"
 #include "test/child_process.hpp"
+#include "test/support/chart_gen.hpp"
 #include "test/support/http_test_server.hpp"
 #include "test/support/ws_test_server.hpp"
 
@@ -120,4 +129,219 @@ TEST_CASE("run with the yahoo-stream source turns the streamer's frames into tic
     CHECK(subscribes >= 2);
     CHECK_THAT(r.err, Catch::Contains("1 reconnects"));
     CHECK_THAT(r.err, Catch::Contains("4 undecodable")); // two garbage frames on each connection
+}
+
+namespace {
+
+const std::vector<std::string> k_three = {"AAPL", "MSFT", "NVDA"};
+
+// A local Yahoo serving `gen`'s bars: each symbol's first request a 429 (Retry-After: 1), then
+// gzip and chunked answers; every target is kept.
+struct generated_yahoo {
+    test::chart_gen gen;
+    std::mutex mu;
+    std::set<std::string> limited;
+    std::vector<std::string> targets;
+    http_test_server srv;
+
+    explicit generated_yahoo(test::chart_gen g)
+        : gen(std::move(g)), srv([this](const http_request& r) {
+              const std::string sym = test::chart_gen::symbol_of(r.target);
+              {
+                  std::lock_guard lk(mu);
+                  targets.push_back(r.target);
+                  if (limited.insert(sym).second)
+                      return http_reply::json("Edge: Too Many Requests", 429).with_header("Retry-After", "1");
+              }
+              return http_reply::json(gen.answer_for(r.target)).gzipped().in_chunks(4096);
+          }) {}
+
+    // The targets asked for `sym`, in order, the rate-limited first one left out.
+    std::vector<std::string> asked(const std::string& sym) {
+        std::lock_guard lk(mu);
+        std::vector<std::string> out;
+        for (const std::string& t : targets)
+            if (test::chart_gen::symbol_of(t) == sym) out.push_back(t);
+        if (!out.empty()) out.erase(out.begin());
+        return out;
+    }
+};
+
+// `tapewire run --config conf/yahoo.toml` for the three symbols against `y`, sessions as `y.gen`'s
+// calendar has them, until `bars` bars were fetched.
+command_result run_yahoo(generated_yahoo& y, const std::string& db, const std::string& ndjson, std::int64_t bars,
+                         const std::string& tag, std::vector<std::string> extra = {}) {
+    const std::int64_t start = ((y.gen.session_start_s(0)) % 86400 + 86400) % 86400 / 60;
+    char hhmm[8];
+    std::snprintf(hhmm, sizeof hhmm, "%02d:%02d", static_cast<int>(start / 60), static_cast<int>(start % 60));
+    std::vector<std::string> args{"run",
+                                  "--config",
+                                  TAPEWIRE_SOURCE_DIR "/conf/yahoo.toml",
+                                  "--set",
+                                  "source.base_url=" + y.srv.origin(),
+                                  "--set",
+                                  R"(source.symbols=["AAPL","MSFT","NVDA"])",
+                                  "--set",
+                                  "source.bar_grace=0s",
+                                  "--set",
+                                  "source.poll_interval=1s",
+                                  "--set",
+                                  "source.backoff_min=100ms",
+                                  "--set",
+                                  "vwap.session_tz=UTC",
+                                  "--set",
+                                  std::string("vwap.session_start=") + hhmm,
+                                  "--set",
+                                  "sink.connection=Driver=SQLite3;Database=" + db,
+                                  "--set",
+                                  "sink.path=" + ndjson,
+                                  "--set",
+                                  "log.format=json",
+                                  "--ticks",
+                                  std::to_string(bars)};
+    for (std::string& e : extra) args.push_back(std::move(e));
+    return run_command(tapewire_cmd({}) + args, tag, 180s);
+}
+
+// symbol|window_start|open|high|low|close|volume|... rows of the bars table, keyed by symbol|window_start.
+std::map<std::string, std::vector<std::string>> bar_rows(const std::string& db, const std::string& columns) {
+    const command_result q =
+        run_command({"sqlite3", "-batch", db, "SELECT symbol, window_start, " + columns + " FROM bars ORDER BY 1, 2"},
+                    "yahoo_bars.query", 30s);
+    INFO(q.err);
+    REQUIRE(q.status.ok());
+    std::map<std::string, std::vector<std::string>> out;
+    for (const std::string& line : split_lines(q.out)) {
+        std::vector<std::string> f;
+        std::size_t at = 0;
+        for (std::size_t bar = line.find('|'); bar != std::string::npos; bar = line.find('|', at)) {
+            f.push_back(line.substr(at, bar - at));
+            at = bar + 1;
+        }
+        f.push_back(line.substr(at));
+        REQUIRE(f.size() >= 2);
+        const std::string key = f[0] + "|" + f[1];
+        CHECK(out.count(key) == 0); // the key is unique: each bar once
+        out[key] = std::vector<std::string>(f.begin() + 2, f.end());
+    }
+    return out;
+}
+
+// The database holds exactly `gen`'s bars of the three symbols from `from_s` on, values as served.
+void check_served_bars(const std::string& db, const test::chart_gen& gen, std::int64_t from_s) {
+    const auto rows = bar_rows(db, "open, high, low, close, volume, revision");
+    std::size_t expected = 0;
+    for (const std::string& sym : k_three) {
+        for (std::int64_t m : gen.bar_minutes(sym, from_s, gen.now_s())) {
+            ++expected;
+            const auto it = rows.find(sym + "|" + format_utc(m * 1'000'000'000));
+            INFO(sym << " " << format_utc(m * 1'000'000'000));
+            REQUIRE(it != rows.end());
+            const chart_bar b = test::chart_gen::bar(sym, m);
+            const auto& v = it->second;
+            CHECK(std::stod(v[0]) == b.open);
+            CHECK(std::stod(v[1]) == b.high);
+            CHECK(std::stod(v[2]) == b.low);
+            CHECK(std::stod(v[3]) == b.close);
+            CHECK(std::stod(v[4]) == b.volume);
+            CHECK(v[5] == "0"); // never corrected: no bar came twice into the window stage
+        }
+    }
+    CHECK(rows.size() == expected);
+}
+
+std::size_t served_count(const test::chart_gen& gen, std::int64_t from_s) {
+    std::size_t n = 0;
+    for (const std::string& sym : k_three) n += gen.bar_minutes(sym, from_s, gen.now_s()).size();
+    return n;
+}
+
+void remove_db(const std::string& db, const std::string& ndjson) {
+    for (const auto& f : {db, db + "-wal", db + "-shm", ndjson}) std::filesystem::remove(f);
+}
+
+void check_no_late(const command_result& r, const std::string& ndjson) {
+    CHECK(summary_count(r.err, "dead letters") == 0);
+    CHECK(summary_count(r.err, "bars") == summary_count(r.err, "produced"));
+    std::size_t dead = 0;
+    for (const std::string& line : split_lines(read_file(ndjson)))
+        dead += line.find("\"type\":\"dead_letter\"") != std::string::npos;
+    CHECK(dead == 0);
+}
+
+} // namespace
+
+TEST_CASE("a restart after a day's downtime fills the gap once from the database left by the earlier run",
+          "[chart][net][e2e]") {
+    const std::int64_t now_s = wall_ns() / 1'000'000'000 / 60 * 60;
+    // Run 2 is served the real now, three hours into today's session D; run 1 was served D-2,
+    // 200 minutes into its session, and stopped there.
+    test::chart_gen later = test::chart_gen::into_session(now_s, 3);
+    const std::int64_t today = later.session_of_s(now_s);
+    const std::int64_t d2 = later.session_start_s(today - 2);
+    test::chart_gen earlier = later;
+    earlier.set_now(d2 + 200 * 60);
+
+    const std::string db = "yahoo_gap.db", ndjson = "yahoo_gap.ndjson";
+    remove_db(db, ndjson);
+    {
+        generated_yahoo y(earlier);
+        const std::int64_t n = static_cast<std::int64_t>(served_count(earlier, d2));
+        const command_result r = run_yahoo(y, db, ndjson, n, "yahoo_gap.1");
+        INFO(r.status.text() << "\n" << r.err);
+        REQUIRE(r.status.ok());
+        CHECK(summary_count(r.err, "produced") == n);
+        for (const std::string& sym : k_three) CHECK(y.asked(sym).front().find("range=1d") != std::string::npos);
+        check_served_bars(db, earlier, d2);
+    }
+    // Everything run 1 wrote but updated_at: the refetched session must leave it as it was.
+    const std::string kept = "open, high, low, close, volume, trades, vwap, session_vwap, rolling_vwap, revision";
+    const auto before = bar_rows(db, kept);
+    REQUIRE(!before.empty());
+
+    std::filesystem::remove(ndjson);
+    generated_yahoo y(later);
+    const std::int64_t n = static_cast<std::int64_t>(served_count(later, d2));
+    const command_result r = run_yahoo(y, db, ndjson, n, "yahoo_gap.2");
+    INFO(r.status.text() << "\n" << r.err);
+    REQUIRE(r.status.ok());
+    CHECK(summary_count(r.err, "produced") == n);
+    // Asked from the session of the last stored bar (one chunk: the gap is two days), then polled.
+    for (const std::string& sym : k_three) {
+        const auto asked = y.asked(sym);
+        INFO(sym);
+        REQUIRE(asked.size() >= 2);
+        CHECK(asked[0].find("period1=" + std::to_string(d2) + "&") != std::string::npos);
+        std::int64_t p2 = 0;
+        CHECK(test::chart_gen::query_int(asked[0], "period2", p2));
+        CHECK(p2 >= now_s);
+        CHECK(asked[1].find("range=1d") != std::string::npos);
+    }
+    check_served_bars(db, later, d2);
+    const auto after = bar_rows(db, kept);
+    for (const auto& [key, values] : before) {
+        INFO(key);
+        REQUIRE(after.count(key) == 1);
+        CHECK(after.at(key) == values);
+    }
+    check_no_late(r, ndjson);
+}
+
+TEST_CASE("run with three yahoo-chart symbols on one Kafka partition writes every completed bar of every symbol "
+          "once, equal to the served values, with no late dead letters",
+          "[chart][net][e2e][kafka]") {
+    const std::int64_t now_s = wall_ns() / 1'000'000'000 / 60 * 60;
+    test::chart_gen gen = test::chart_gen::into_session(now_s, 3);
+    const std::int64_t today = gen.session_start_s(gen.session_of_s(now_s));
+    const std::string db = "yahoo_three.db", ndjson = "yahoo_three.ndjson";
+    remove_db(db, ndjson);
+    generated_yahoo y(gen);
+    const std::int64_t n = static_cast<std::int64_t>(served_count(gen, today));
+    const command_result r =
+        run_yahoo(y, db, ndjson, n, "yahoo_three", {"--set", "kafka.brokers=embedded", "--set", "kafka.partitions=1"});
+    INFO(r.status.text() << "\n" << r.err);
+    REQUIRE(r.status.ok());
+    CHECK(summary_count(r.err, "produced") == n);
+    check_served_bars(db, gen, today);
+    check_no_late(r, ndjson);
 }

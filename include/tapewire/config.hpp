@@ -203,7 +203,8 @@ struct source_config {
     message_format format = message_format::tick; // payload shape the parse stage expects: tick | bar (older producer)
     std::string symbol;                           // symbol for keyless bar messages of the older producer
     anomaly_injection_config anomalies;
-    yahoo_config yahoo; // the yahoo-* kinds; their keys sit in [source] too (source.base_url, ...)
+    yahoo_config yahoo;   // the yahoo-* kinds; their keys sit in [source] too (source.base_url, ...)
+    bool backfill = true; // yahoo-chart: first ask each symbol for the gap since the SQL sink's last bar
 };
 
 struct window_config {

@@ -40,6 +40,16 @@ public:
         return floor_div(local_s, 86'400);
     }
 
+    // When session `day` (as session_of counts them) begins. The offset in force is looked up at a
+    // first guess and once more from there, which settles it across a change of offset.
+    [[nodiscard]] timestamp_ns start_of(std::int64_t day) const noexcept {
+        constexpr std::int64_t ns_per_s = 1'000'000'000;
+        const std::int64_t local_s = day * 86'400 + start_s_;
+        std::int64_t utc_s = local_s - offset_at(local_s * ns_per_s);
+        utc_s = local_s - offset_at(utc_s * ns_per_s);
+        return utc_s * ns_per_s;
+    }
+
     [[nodiscard]] const std::vector<utc_offset_change>& changes() const noexcept { return changes_; }
 
 private:

@@ -481,7 +481,8 @@ const std::vector<field_spec>& fields() {
             .add("path", &source_config::path, k_non_empty_paths, string_or_list_reader{})
             .add("speed", &source_config::speed, k_non_negative)
             .add("format", &source_config::format)
-            .add("symbol", &source_config::symbol, k_optional_symbol);
+            .add("symbol", &source_config::symbol, k_optional_symbol)
+            .add("backfill", &source_config::backfill);
         // The Yahoo keys sit in [source] beside the others (source.base_url, source.poll_interval).
         section_binder(
             "source", [](auto& c) -> auto& { return c.source.yahoo; }, f)

@@ -13,6 +13,7 @@
 
 #include "src/base/clock.hpp"
 #include "src/base/log.hpp"
+#include "src/base/tzif.hpp"
 #include "src/kafka/consumer.hpp"
 #include "src/kafka/embedded_broker.hpp"
 #include "src/kafka/producer.hpp"
@@ -170,9 +171,9 @@ struct pipeline::impl {
         kafka_outlet out(*tick_producer, cfg.kafka.topic, &abort);
         if (plan.embedded && plan.reads_back)
             out.hold_while(broker_throttle(*consumer, *tick_producer, cfg.kafka.topic));
-        producer_feed = std::make_unique<feed_agent<kafka_outlet>>(make_message_source(cfg.source, metrics, fail()),
-                                                                   std::move(out), cfg.pipeline.batch, limits.max_ticks,
-                                                                   produce_done, produce_sent, stats);
+        producer_feed = std::make_unique<feed_agent<kafka_outlet>>(
+            make_message_source(cfg.source, metrics, fail(), read_source_context()), std::move(out), cfg.pipeline.batch,
+            limits.max_ticks, produce_done, produce_sent, stats);
     }
 
     void start_sql() {
@@ -211,7 +212,7 @@ struct pipeline::impl {
         if (kafka_in)
             src = std::move(kafka_in);
         else
-            src = make_message_source(cfg.source, metrics, fail());
+            src = make_message_source(cfg.source, metrics, fail(), read_source_context());
         // run through Kafka: --ticks counts what the source produces, not what is read back.
         const std::uint64_t max_ticks = plan.reads_back ? 0 : limits.max_ticks;
         const std::int64_t hold_after = plan.kafka_in ? cfg.kafka.pause_after.count() : 0;
@@ -235,6 +236,26 @@ struct pipeline::impl {
             agents.push_back(
                 std::make_unique<fused_agent>(input, parse, std::move(ctl), batch, input_done, offsets, stats));
         }
+    }
+
+    // yahoo-chart's gap backfill: each configured symbol with stored bars is asked from the start
+    // of the session of its last one, so the refilled day's session VWAP is whole. Read on a
+    // connection of its own, before anything runs.
+    source_context read_source_context() const {
+        source_context ctx;
+        const source_config& s = cfg.source;
+        if (s.kind != source_kind::yahoo_chart || !s.backfill || !cfg.sink.kind.contains(sink_kind::odbc)) return ctx;
+        std::vector<sql::bar_extent> extents;
+        try {
+            extents = sql::store(store_options()).bar_extents();
+        } catch (const sql::sql_error& e) {
+            throw database_error(e);
+        }
+        const session_calendar cal = make_session_calendar(cfg.vwap.session_tz, cfg.vwap.session_start);
+        for (const sql::bar_extent& e : extents)
+            if (std::find(s.symbols.begin(), s.symbols.end(), e.symbol) != s.symbols.end())
+                ctx.backfill_from[e.symbol] = cal.start_of(cal.session_of(e.last_start));
+        return ctx;
     }
 
     sql::store_options store_options() const {

@@ -39,6 +39,18 @@ counter& fetch_metrics::errors(std::string_view kind) {
     return c;
 }
 
+fetch_metrics::backfill_counters& fetch_metrics::backfill() {
+    if (!backfill_)
+        backfill_.emplace(backfill_counters{
+            reg_.get_counter(series("yahoo_backfill_requests", source_), "gap backfill: ranged requests sent"),
+            reg_.get_counter(series("yahoo_backfill_bars", source_), "gap backfill: bars handed to the graph"),
+            reg_.get_counter(series("yahoo_backfill_refused", source_),
+                             "gap backfill: chunks refused by Yahoo or unreadable, dropped"),
+            reg_.get_counter(series("yahoo_backfill_lost_seconds", source_),
+                             "gap backfill: seconds of gaps older than Yahoo keeps 1m bars")});
+    return *backfill_;
+}
+
 void fetch_metrics::set_state(const std::string& symbol, symbol_health h) {
     auto it = states_.find(symbol);
     if (it == states_.end()) {

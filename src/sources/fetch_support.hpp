@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -65,6 +66,15 @@ public:
     counter& restarts;      // tasks restarted by the supervisor after a failure
     counter& skipped;       // rows or frames without a usable price (null bars, heartbeats)
 
+    // yahoo-chart's gap backfill, registered on first use (the streamer has none).
+    struct backfill_counters {
+        counter& requests; // ranged requests sent (period1/period2)
+        counter& bars;     // bars they brought that had not been sent
+        counter& refused;  // chunks Yahoo refused (out of range, no data) or that never read: dropped
+        counter& lost_s;   // seconds of gaps older than Yahoo keeps 1-minute bars: not asked
+    };
+    backfill_counters& backfill();
+
     counter& responses(unsigned status);    // yahoo_responses{source,status="200"}
     counter& errors(std::string_view kind); // yahoo_errors{source,error="timeout"}: no HTTP answer at all
     void set_state(const std::string& symbol, symbol_health h);
@@ -76,6 +86,7 @@ private:
     std::map<unsigned, counter*> responses_;
     std::map<std::string, counter*, std::less<>> errors_;
     std::map<std::string, gauge*, std::less<>> states_;
+    std::optional<backfill_counters> backfill_;
 };
 
 } // namespace tapewire

@@ -118,12 +118,12 @@ private:
 } // namespace
 
 std::unique_ptr<message_source> make_message_source(const source_config& cfg, metrics_registry& metrics,
-                                                    error_handler on_error) {
+                                                    error_handler on_error, const source_context& context) {
     switch (cfg.kind) {
     case source_kind::synthetic: return std::make_unique<synthetic_source>(cfg);
     case source_kind::replay: return std::make_unique<replay_source>(cfg);
     case source_kind::yahoo_chart:
-    case source_kind::yahoo_stream: return make_yahoo_source(cfg, metrics, std::move(on_error));
+    case source_kind::yahoo_stream: return make_yahoo_source(cfg, metrics, std::move(on_error), context);
     }
     throw std::runtime_error("source.kind " + std::to_string(static_cast<int>(cfg.kind)) + " is not a source kind");
 }

@@ -1,5 +1,6 @@
 #include "src/sources/yahoo_chart.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <ctime>
@@ -141,12 +142,38 @@ std::vector<chart_bar> take_completed_bars(const chart_response& r, std::int64_t
     return out;
 }
 
-std::string chart_target(std::string_view path_prefix, std::string_view symbol) {
+chart_backfill backfill_ranges(std::int64_t from_s, std::int64_t now_s) {
+    chart_backfill b;
+    const std::int64_t oldest = now_s - k_chart_1m_history_s + k_chart_history_margin_s;
+    if (from_s < oldest) {
+        b.lost_s = oldest - from_s;
+        from_s = oldest;
+    }
+    for (std::int64_t at = from_s; at < now_s; at += k_chart_1m_chunk_s)
+        b.chunks.push_back(chart_span{at, std::min(now_s, at + k_chart_1m_chunk_s)});
+    return b;
+}
+
+void keep_span(chart_response& r, chart_span span) {
+    const std::size_t before = r.bars.size();
+    std::erase_if(r.bars, [&](const chart_bar& b) { return b.ts_s < span.from_s; });
+    const std::size_t kept_early = r.bars.size();
+    std::erase_if(r.bars, [&](const chart_bar& b) { return b.ts_s >= span.to_s; });
+    if (r.bars.size() < kept_early) r.live_row_null = true;
+    if (r.outcome == chart_outcome::bars && r.bars.empty() && before > 0) r.outcome = chart_outcome::no_bars;
+}
+
+std::string chart_target(std::string_view path_prefix, std::string_view symbol, const chart_span* span) {
     while (!path_prefix.empty() && path_prefix.back() == '/') path_prefix.remove_suffix(1);
     std::string t(path_prefix);
     t += "/v8/finance/chart/";
     t += net::percent_encode(symbol);
-    t += "?interval=1m&range=1d&includePrePost=false";
+    if (span == nullptr) {
+        t += "?interval=1m&range=1d&includePrePost=false";
+        return t;
+    }
+    t += "?interval=1m&period1=" + std::to_string(span->from_s) + "&period2=" + std::to_string(span->to_s) +
+         "&includePrePost=false";
     return t;
 }
 

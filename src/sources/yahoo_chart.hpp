@@ -35,7 +35,8 @@ struct chart_response {
     chart_outcome outcome = chart_outcome::invalid;
     std::vector<chart_bar> bars;   // in the order sent, null rows left out
     std::size_t null_rows = 0;     // rows with a null price (skipped)
-    bool live_row_null = false;    // the answer's last row (the live bar) was null: every listed bar is complete
+    bool live_row_null = false;    // every listed bar is complete: the answer's last row (the live bar) was
+                                   // null, or keep_span cut rows after the asked span
     std::int64_t interval_s = 60;  // from meta.dataGranularity ("1m", "5m", "1h", "1d"); 60 when absent
     std::string error_code;        // "Not Found"
     std::string error_description; // "No data found, symbol may be delisted"
@@ -52,9 +53,49 @@ chart_response parse_chart(std::string_view body);
 std::vector<chart_bar> take_completed_bars(const chart_response& r, std::int64_t& last_sent_s, std::int64_t now_s,
                                            std::int64_t grace_s);
 
+// ---- ranged requests (gap backfill) -------------------------------------------------------------
+
+// Yahoo's limits for 1-minute bars. Per request: "Only 8 days worth of 1m granularity data are
+// allowed to be fetched per request" (Yahoo's error description, PROTOCOL.md section a; yfinance
+// asks 1m "max" as end - 8 days). A chunk stays a day under it, so a request whose ends fall on
+// either side of a day boundary, or a clock a little off Yahoo's, is not refused.
+inline constexpr std::int64_t k_chart_1m_request_limit_s = 8 * 86400;
+inline constexpr std::int64_t k_chart_1m_chunk_s = k_chart_1m_request_limit_s - 86400;
+// How far back Yahoo keeps 1-minute bars: 30 days (its range error for older 1m requests, as
+// yfinance reports it; PROTOCOL.md quotes the sibling 60-day rule of 15m). Asked from a little
+// inside it, so the oldest chunk is not refused for a clock skew; a refusal is handled anyway.
+inline constexpr std::int64_t k_chart_1m_history_s = 30 * 86400;
+inline constexpr std::int64_t k_chart_history_margin_s = 3600;
+
+// [from_s, to_s) in epoch seconds: Yahoo's period1 and period2.
+struct chart_span {
+    std::int64_t from_s = 0, to_s = 0;
+    bool operator==(const chart_span&) const = default;
+};
+
+struct chart_backfill {
+    std::vector<chart_span> chunks; // oldest first, contiguous, each at most k_chart_1m_chunk_s
+    std::int64_t lost_s = 0;        // seconds of the gap older than Yahoo keeps 1m bars (not asked)
+};
+
+// The requests that fill the gap from `from_s` (the start of the session of the last stored bar)
+// to `now_s`: nothing when from_s is not before now_s; a gap reaching further back than Yahoo
+// keeps 1-minute bars starts at the oldest time it still serves.
+chart_backfill backfill_ranges(std::int64_t from_s, std::int64_t now_s);
+
+// Keeps the bars of `r` inside `span`. Yahoo appends the live bar to a ranged answer even when it
+// lies past period2; cut, it no longer stands for the last bar, so every kept bar counts complete
+// (the bars inside the span were listed before a later one).
+void keep_span(chart_response& r, chart_span span);
+
 // The chart request for one symbol: "/v8/finance/chart/AAPL?interval=1m&range=1d&includePrePost=false",
 // under `path_prefix` (the base URL's path, "" or "/proxy"), the symbol percent-encoded.
-std::string chart_target(std::string_view path_prefix, std::string_view symbol);
+// With a span: "...?interval=1m&period1=P1&period2=P2&includePrePost=false" instead of range.
+std::string chart_target(std::string_view path_prefix, std::string_view symbol, const chart_span* span);
+// The regular poll's request: chart_target(path_prefix, symbol, nullptr).
+inline std::string chart_target(std::string_view path_prefix, std::string_view symbol) {
+    return chart_target(path_prefix, symbol, nullptr);
+}
 
 // Retry-After (RFC 9110 10.2.3): delay-seconds or an HTTP-date, as a wait in ns from `now_wall_ns`
 // (0 for a date in the past); nullopt when absent or unreadable.

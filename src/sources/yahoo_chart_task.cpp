@@ -11,6 +11,7 @@
 #include "src/base/log.hpp"
 #include "src/sources/yahoo_chart.hpp"
 #include "tapewire/json_write.hpp"
+#include "tapewire/time_text.hpp"
 
 namespace tapewire {
 
@@ -19,6 +20,10 @@ namespace {
 // How long a worker sleeps at most before it looks at the schedule again: a symbol made due
 // earlier by another worker is never kept waiting longer than this.
 constexpr std::int64_t k_max_nap_ns = 200'000'000;
+
+// Failures of a symbol's own (unreadable answers, not the host's trouble) after which the first
+// round stops waiting for it: one broken symbol must not hold every other symbol's history.
+constexpr std::uint32_t k_first_round_patience = 3;
 
 boost::asio::awaitable<void> nap(std::int64_t ns) {
     boost::asio::steady_timer t(co_await boost::asio::this_coro::executor);
@@ -72,15 +77,32 @@ net::http_options chart_http_options(const yahoo_config& y) {
 }
 
 chart_poller::chart_poller(const yahoo_config& cfg, const std::vector<std::string>& symbols, std::string path_prefix,
-                           net::http_client& client, fetch_outbox& out, fetch_metrics& metrics)
+                           net::http_client& client, fetch_outbox& out, fetch_metrics& metrics,
+                           const source_context& context)
     : cfg_(cfg), prefix_(std::move(path_prefix)), client_(client), out_(out), m_(metrics),
       host_(cfg.backoff_min.count(), cfg.backoff_max.count(), 0x5eed0001), first_round_left_(symbols.size()) {
     symbols_.reserve(symbols.size());
     std::uint64_t seed = 0x5eed1000;
+    const std::int64_t now_s = wall_ns() / 1'000'000'000;
     for (const auto& s : symbols) {
         symbols_.push_back(chart_symbol_state{s, std::numeric_limits<std::int64_t>::min(), 0, false,
                                               backoff(cfg.backoff_min.count(), cfg.backoff_max.count(), ++seed)});
         m_.set_state(s, symbol_health::ok);
+        const auto from = context.backfill_from.find(s);
+        if (from == context.backfill_from.end()) continue;
+        // Ceiling: a start inside a second is asked from the next one, never before the gap.
+        const std::int64_t from_s = from->second / 1'000'000'000 + (from->second % 1'000'000'000 > 0 ? 1 : 0);
+        const chart_backfill plan = backfill_ranges(from_s, now_s);
+        symbols_.back().backfill.assign(plan.chunks.begin(), plan.chunks.end());
+        const std::string from_text = format_utc(from_s * 1'000'000'000); // the fields keep views
+        std::vector<log::field> f{{"symbol", s}, {"from", from_text}, {"requests", plan.chunks.size()}};
+        if (plan.lost_s > 0) {
+            m_.backfill().lost_s.add(static_cast<std::uint64_t>(plan.lost_s));
+            f.emplace_back("older_than_yahoo_keeps", std::chrono::seconds(plan.lost_s));
+            log::write(log_level::warn, "fetch", "the gap reaches further back than Yahoo keeps 1-minute bars", f);
+        } else {
+            log::write(log_level::info, "fetch", "filling the gap since the last stored bar", f);
+        }
     }
 }
 
@@ -115,14 +137,23 @@ boost::asio::awaitable<void> chart_poller::worker(task_run& run) {
             explicit in_flight_guard(chart_symbol_state& st) : s(st) { s.in_flight = true; }
             ~in_flight_guard() { s.in_flight = false; }
         } guard(*s);
+        // The oldest backfill chunk first; the regular poll once they are done.
+        const bool chunk = !s->backfill.empty();
+        const chart_span span = chunk ? s->backfill.front() : chart_span{};
         m_.requests.add();
-        const net::http_result res = co_await client_.get(chart_target(prefix_, s->symbol));
-        on_result(*s, res, run);
-        first_round_progress(*s);
+        if (chunk) m_.backfill().requests.add();
+        const net::http_result res = co_await client_.get(chart_target(prefix_, s->symbol, chunk ? &span : nullptr));
+        const bool settled = on_result(*s, res, run, chunk ? &span : nullptr);
+        // Answers that keep failing on the symbol's own (unreadable bodies) stop holding anything up.
+        const bool hopeless = s->retry.failures() >= k_first_round_patience;
+        if (chunk && !settled && hopeless)
+            drop_chunk(*s, {res.ok() ? res.response.status : 0, "", "no readable answer after retries"});
+        if (!chunk && (settled || hopeless)) first_round_progress(*s);
     }
 }
 
-void chart_poller::on_result(chart_symbol_state& s, const net::http_result& res, task_run& run) {
+bool chart_poller::on_result(chart_symbol_state& s, const net::http_result& res, task_run& run,
+                             const chart_span* span) {
     m_.bytes.add(res.response.wire_bytes);
     if (!res.ok()) {
         m_.errors(net::to_string(res.error)).add();
@@ -130,42 +161,56 @@ void chart_poller::on_result(chart_symbol_state& s, const net::http_result& res,
             host_backs_off(s, {0, "", res.detail}, 0);
         else
             symbol_backs_off(s, {0, "", res.detail}, s.retry.next(), symbol_health::backing_off);
-        return;
+        return false;
     }
     const unsigned status = res.response.status;
     m_.responses(status).add();
     if (status == 429 || status >= 500) {
         const auto after = parse_retry_after(res.response.retry_after, wall_ns());
         host_backs_off(s, {status, after ? res.response.retry_after : "", ""}, after.value_or(0));
-        return;
+        return false;
     }
     host_.reset(); // the host answered properly
     if (status == 404) {
         const chart_response r = parse_chart(res.response.body);
+        if (span != nullptr) { // "No data found" for a range: the regular poll judges the symbol
+            drop_chunk(s, {404, "", r.outcome == chart_outcome::error ? r.error_description : ""});
+            return true;
+        }
         symbol_backs_off(s, {404, "", r.outcome == chart_outcome::error ? r.error_description : ""},
                          cfg_.not_found_backoff.count(), symbol_health::failing);
-        return;
+        return true;
     }
-    if (status != 200) {
-        symbol_backs_off(s, {status, "", ""}, s.retry.next(), symbol_health::failing);
-        return;
+    if (status != 200) { // Yahoo refuses this request as such: asking again gives the same
+        if (span != nullptr) {
+            const chart_response r = parse_chart(res.response.body);
+            drop_chunk(s, {status, "", r.outcome == chart_outcome::error ? r.error_description : ""});
+        } else {
+            symbol_backs_off(s, {status, "", ""}, s.retry.next(), symbol_health::failing);
+        }
+        return true;
     }
-    on_body(s, res.response.body, run);
+    return on_body(s, res.response.body, run, span);
 }
 
-void chart_poller::on_body(chart_symbol_state& s, const std::string& body, task_run& run) {
-    const chart_response r = parse_chart(body);
+bool chart_poller::on_body(chart_symbol_state& s, const std::string& body, task_run& run, const chart_span* span) {
+    chart_response r = parse_chart(body);
     if (r.outcome == chart_outcome::invalid) {
         m_.decode_errors.add();
         symbol_backs_off(s, {200, "", "unreadable chart answer: " + r.detail}, s.retry.next(),
                          symbol_health::backing_off);
-        return;
+        return false;
+    }
+    if (r.outcome == chart_outcome::error && span != nullptr) {
+        drop_chunk(s, {200, "", "Yahoo error \"" + r.error_code + ": " + r.error_description + "\""});
+        return true;
     }
     if (r.outcome == chart_outcome::error) {
         symbol_backs_off(s, {200, "", "Yahoo error \"" + r.error_code + ": " + r.error_description + "\""},
                          s.retry.next(), symbol_health::failing);
-        return;
+        return true;
     }
+    if (span != nullptr) keep_span(r, *span);
     const std::vector<chart_bar> bars =
         take_completed_bars(r, s.last_sent_s, wall_ns() / 1'000'000'000, cfg_.bar_grace.count() / 1'000'000'000);
     char buf[512];
@@ -192,8 +237,28 @@ void chart_poller::on_body(chart_symbol_state& s, const std::string& body, task_
     s.bars_sent += bars.size();
     s.retry.reset();
     set_health(s, symbol_health::ok);
-    s.due_mono_ns = mono_ns() + cfg_.poll_interval.count();
+    if (span != nullptr) {
+        m_.backfill().bars.add(bars.size());
+        s.backfill.pop_front();
+        s.due_mono_ns = mono_ns(); // the next chunk, or the regular poll, right away
+    } else {
+        s.due_mono_ns = mono_ns() + cfg_.poll_interval.count();
+    }
     run.progress();
+    return true;
+}
+
+void chart_poller::drop_chunk(chart_symbol_state& s, const chart_trouble& why) {
+    const chart_span span = s.backfill.front();
+    s.backfill.pop_front();
+    s.retry.reset();
+    s.due_mono_ns = mono_ns();
+    m_.backfill().refused.add();
+    const std::string p1 = format_utc(span.from_s * 1'000'000'000), p2 = format_utc(span.to_s * 1'000'000'000);
+    std::vector<log::field> f{{"symbol", s.symbol}, {"period1", p1}, {"period2", p2}};
+    if (why.status != 0) f.emplace_back("status", why.status);
+    if (!why.detail.empty()) f.emplace_back("detail", why.detail);
+    log::write(log_level::warn, "fetch", "a backfill request was refused: its span is skipped", f);
 }
 
 void chart_poller::first_round_progress(chart_symbol_state& s) {

@@ -33,7 +33,7 @@ net::url parse_source_url(const std::string& key, const std::string& text) {
 
 class yahoo_source final : public message_source {
 public:
-    yahoo_source(const source_config& cfg, metrics_registry& reg, error_handler on_error)
+    yahoo_source(const source_config& cfg, metrics_registry& reg, error_handler on_error, const source_context& context)
         : cfg_(cfg.yahoo), outbox_(cfg.yahoo.max_pending),
           metrics_(reg, cfg.kind == source_kind::yahoo_chart ? "chart" : "stream"),
           io_thread_(io_, fetch_runner_options(), std::move(on_error)) {
@@ -41,7 +41,7 @@ public:
             throw std::runtime_error("source.symbols: " + std::string(to_string(cfg.kind)) +
                                      " needs at least one symbol");
         if (cfg.kind == source_kind::yahoo_chart)
-            start_chart(cfg.symbols);
+            start_chart(cfg.symbols, cfg.backfill ? context : source_context{});
         else
             start_stream(cfg.symbols);
         if (const failpoint* fp = find_failpoint("fetch.io_thread")) arm_failpoint(*fp);
@@ -88,11 +88,11 @@ private:
         });
     }
 
-    void start_chart(const std::vector<std::string>& symbols) {
+    void start_chart(const std::vector<std::string>& symbols, const source_context& context) {
         const net::url base = parse_source_url("source.base_url", cfg_.base_url);
         client_ = std::make_unique<net::http_client>(io_.get_executor(), base, chart_http_options(cfg_));
         const std::string prefix = base.target == "/" ? "" : base.target;
-        poller_ = std::make_unique<chart_poller>(cfg_, symbols, prefix, *client_, outbox_, metrics_);
+        poller_ = std::make_unique<chart_poller>(cfg_, symbols, prefix, *client_, outbox_, metrics_, context);
         for (std::uint32_t i = 0; i < cfg_.concurrency; ++i) {
             boost::asio::co_spawn(io_,
                                   supervise(
@@ -159,8 +159,8 @@ private:
 } // namespace
 
 std::unique_ptr<message_source> make_yahoo_source(const source_config& cfg, metrics_registry& metrics,
-                                                  error_handler on_error) {
-    return std::make_unique<yahoo_source>(cfg, metrics, std::move(on_error));
+                                                  error_handler on_error, const source_context& context) {
+    return std::make_unique<yahoo_source>(cfg, metrics, std::move(on_error), context);
 }
 
 } // namespace tapewire

@@ -8,6 +8,7 @@
 
 #include "src/base/message_source.hpp"
 #include "src/base/metrics.hpp"
+#include "src/sources/source_context.hpp"
 #include "tapewire/config.hpp"
 #include "tapewire/runner.hpp"
 
@@ -16,7 +17,8 @@ namespace tapewire {
 // Throws std::runtime_error when the source cannot start: a bad URL, an unreadable CA file. An
 // exception that escapes the fetch thread (a task's own failures are retried by its supervisor)
 // goes to `on_error`, and the fetch thread ends.
+// `context`: the chart poller's gap backfill starts.
 std::unique_ptr<message_source> make_yahoo_source(const source_config& cfg, metrics_registry& metrics,
-                                                  error_handler on_error);
+                                                  error_handler on_error, const source_context& context = {});
 
 } // namespace tapewire

@@ -268,6 +268,12 @@ std::string load_checkpoints(dialect_kind d, const table_def& offsets, const tab
     return sql + " WHERE o." + q("consumer_group") + " = ? AND o." + q("topic") + " = ?";
 }
 
+std::string bar_extents(dialect_kind d, const table_def& bars) {
+    const auto q = [&](std::string_view n) { return quote(d, n); };
+    return "SELECT " + q("symbol") + ", MAX(" + q("window_start") + "), MAX(" + q("window_end") + ") FROM " +
+           q(bars.name) + " GROUP BY " + q("symbol");
+}
+
 std::vector<std::string> session_setup_autocommit(dialect_kind d) {
     // SQLite: WAL lets readers (the sqlite3 shell, a dashboard) read while the sink writes;
     // synchronous=FULL syncs the WAL at every commit, so a committed batch survives a power loss

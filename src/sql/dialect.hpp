@@ -61,6 +61,10 @@ std::string merge(const table_def& t);
 // next_offset, state (NULL when no state row matches the offset).
 std::string load_checkpoints(dialect_kind d, const table_def& offsets, const table_def& state);
 
+// SELECT symbol, MAX(window_start), MAX(window_end) FROM bars GROUP BY symbol: where each
+// symbol's stored bars end (store::bar_extents).
+std::string bar_extents(dialect_kind d, const table_def& bars);
+
 // Statements run once per connection, before autocommit goes off (SQLite journal and sync mode)
 // and in the first transaction (PostgreSQL time zone, SQL Server NOCOUNT/XACT_ABORT).
 std::vector<std::string> session_setup_autocommit(dialect_kind d);

@@ -7,6 +7,7 @@
 #include <concepts>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -516,6 +517,42 @@ std::vector<partition_checkpoint> store::load(const std::vector<std::int32_t>& p
     for (std::int32_t p : partitions) {
         auto it = found.find(p);
         if (it != found.end() && done.insert(p).second) out.push_back(it->second);
+    }
+    return out;
+}
+
+std::vector<bar_extent> store::bar_extents() {
+    auto& m = *impl_;
+    m.ensure_connected();
+    std::vector<bar_extent> out;
+    const bool wide = m.kind == dialect_kind::sqlserver;
+    // Every dialect's text of a time reads with parse_timestamp_text (SQLite's ISO text,
+    // PostgreSQL's "... +00", SQL Server's seven digits).
+    const auto time_at = [&](odbc::statement& s, SQLUSMALLINT col) {
+        const std::optional<std::string> text = s.get_text(col, wide);
+        timestamp_ns ts = 0;
+        if (!text || !parse_timestamp_text(*text, ts))
+            throw sql_error(error_class::fatal, "",
+                            "a stored time in " + m.opt.tables.bars + " does not read: '" + text.value_or("NULL") +
+                                "'");
+        return ts;
+    };
+    try {
+        odbc::statement s(*m.conn);
+        s.prepare(sql::bar_extents(m.kind, m.at(table_id::bars).def));
+        s.query();
+        while (s.fetch()) {
+            bar_extent e;
+            e.symbol = s.get_text(1, wide).value_or("");
+            e.last_start = time_at(s, 2);
+            e.last_end = time_at(s, 3);
+            out.push_back(std::move(e));
+        }
+        s.close_cursor();
+        m.conn->rollback(); // ends the read transaction
+    } catch (...) {
+        m.conn->rollback();
+        throw;
     }
     return out;
 }

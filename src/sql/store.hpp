@@ -65,6 +65,13 @@ struct partition_checkpoint {
     std::string state;
 };
 
+// The newest stored bar of a symbol: its window_start, and the latest window_end of its bars.
+struct bar_extent {
+    std::string symbol;
+    timestamp_ns last_start = 0;
+    timestamp_ns last_end = 0;
+};
+
 struct batch {
     std::vector<bar> bars;                         // upsert on (symbol, window_start)
     std::vector<alert> alerts;                     // upsert on (symbol, ts, kind)
@@ -126,6 +133,10 @@ public:
 
     // The stored checkpoints of these partitions for this group and topic (missing ones left out).
     std::vector<partition_checkpoint> load(const std::vector<std::int32_t>& partitions);
+
+    // Where each symbol's stored bars end, one row per symbol of the bars table (any order). One
+    // query; throws sql_error.
+    std::vector<bar_extent> bar_extents();
 
 private:
     struct impl;
