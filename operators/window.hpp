@@ -39,6 +39,7 @@ struct window_options {
     std::int64_t idle_timeout_ns = 5'000'000'000;         // 0 = never close on silence
     std::int64_t late_update_horizon_ns = 60'000'000'000; // 0 = never correct a bar
     bool per_symbol = false;                              // event time per symbol, not per partition
+    std::int64_t bar_memory_ns = 31 * 86'400'000'000'000; // 0 = bars merge like trades (operators/bar_memory.hpp)
 };
 
 class window_stage : public pass_through {
