@@ -127,34 +127,8 @@ TEST_CASE("a replayed tick file gives bars equal to an independent computation",
     }
 
     // The expectation, computed from the list in arrival order.
-    struct acc {
-        std::int64_t open_ts, close_ts;
-        double open, high, low, close, volume = 0, pv = 0;
-        std::uint64_t trades = 0;
-    };
-    std::map<std::pair<std::string, std::int64_t>, acc> expected;
-    for (const auto& t : ticks) {
-        const std::int64_t start = (t.ts / W) * W;
-        auto [it, fresh] = expected.try_emplace({t.symbol, start});
-        acc& a = it->second;
-        if (fresh) {
-            a.open_ts = a.close_ts = t.ts;
-            a.open = a.high = a.low = a.close = t.price;
-        }
-        if (t.ts < a.open_ts) {
-            a.open_ts = t.ts;
-            a.open = t.price;
-        }
-        if (t.ts >= a.close_ts) {
-            a.close_ts = t.ts;
-            a.close = t.price;
-        }
-        a.high = std::max(a.high, t.price);
-        a.low = std::min(a.low, t.price);
-        a.volume += t.size;
-        a.pv += t.price * t.size;
-        ++a.trades;
-    }
+    std::map<std::pair<std::string, std::int64_t>, tapewire::test::expected_bar> expected;
+    for (const auto& t : ticks) expected[{t.symbol, (t.ts / W) * W}].add_trade(t.ts, t.price, t.size);
 
     for (const char* threads : {"1", "2"}) {
         INFO("pipeline.threads = " << threads);
@@ -173,16 +147,7 @@ TEST_CASE("a replayed tick file gives bars equal to an independent computation",
         for (const out_bar& b : o.bars) {
             const auto it = expected.find({b.symbol, b.start});
             REQUIRE(it != expected.end());
-            const acc& a = it->second;
-            CHECK(b.end == b.start + W);
-            CHECK(b.open == a.open);
-            CHECK(b.high == a.high);
-            CHECK(b.low == a.low);
-            CHECK(b.close == a.close);
-            CHECK(b.volume == a.volume);
-            CHECK(b.trades == a.trades);
-            const double vwap = a.pv / a.volume;
-            CHECK(std::fabs(b.vwap - vwap) <= 1e-9 * vwap);
+            tapewire::test::check_bar(b, it->second, b.start + W);
         }
     }
 }
@@ -198,12 +163,7 @@ TEST_CASE("a replay of one file per symbol, each a day of ticks, gives bars equa
     const std::int64_t day = (6 * 3600 + 1800) * 1'000'000'000LL;
     const std::vector<std::string> symbols{"AAA", "BBB", "CCC", "DDD"};
     lcg rng{11};
-    struct acc {
-        std::int64_t open_ts = 0, close_ts = 0;
-        double open = 0, high = 0, low = 0, close = 0, volume = 0, pv = 0;
-        std::uint64_t trades = 0;
-    };
-    std::map<std::pair<std::string, std::int64_t>, acc> expected;
+    std::map<std::pair<std::string, std::int64_t>, tapewire::test::expected_bar> expected;
     std::string paths;
     std::size_t n_ticks = 0;
     for (const std::string& sym : symbols) {
@@ -224,25 +184,7 @@ TEST_CASE("a replay of one file per symbol, each a day of ticks, gives bars equa
             f << "{\"symbol\":\"" << sym << "\",\"ts\":" << t << ",\"price\":" << p << ",\"size\":" << size << "}\n";
             prev = t;
             ++n_ticks;
-            auto [it, fresh] = expected.try_emplace({sym, (t / W) * W});
-            acc& a = it->second;
-            if (fresh) {
-                a.open_ts = a.close_ts = t;
-                a.open = a.high = a.low = a.close = p;
-            }
-            if (t < a.open_ts) {
-                a.open_ts = t;
-                a.open = p;
-            }
-            if (t >= a.close_ts) {
-                a.close_ts = t;
-                a.close = p;
-            }
-            a.high = std::max(a.high, p);
-            a.low = std::min(a.low, p);
-            a.volume += size;
-            a.pv += p * size;
-            ++a.trades;
+            expected[{sym, (t / W) * W}].add_trade(t, p, size);
         }
     }
     REQUIRE(n_ticks > 40'000);
@@ -264,17 +206,8 @@ TEST_CASE("a replay of one file per symbol, each a day of ticks, gives bars equa
         for (const out_bar& b : o.bars) {
             const auto it = expected.find({b.symbol, b.start});
             REQUIRE(it != expected.end());
-            const acc& a = it->second;
-            CHECK(b.end == b.start + W);
             CHECK(b.revision == 0);
-            CHECK(b.open == a.open);
-            CHECK(b.high == a.high);
-            CHECK(b.low == a.low);
-            CHECK(b.close == a.close);
-            CHECK(b.volume == a.volume);
-            CHECK(b.trades == a.trades);
-            const double vwap = a.pv / a.volume;
-            CHECK(std::fabs(b.vwap - vwap) <= 1e-9 * vwap);
+            tapewire::test::check_bar(b, it->second, b.start + W);
         }
     }
 }

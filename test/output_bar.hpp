@@ -2,11 +2,13 @@
 // tests share, so that they all check the same fields the same way.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
+#include <catch2/catch.hpp>
 #include <simdjson.h>
 
 namespace tapewire::test {
@@ -37,6 +39,53 @@ inline out_bar bar_from(simdjson::dom::element e) {
 inline out_bar parse_bar(const std::string& line) {
     simdjson::dom::parser parser;
     return bar_from(parser.parse(line));
+}
+
+// A bar computed by a test, independently of the window stage: each message folded in with its own
+// OHLCV (a trade: open = high = low = close = price) and its contribution to the VWAP numerator.
+struct expected_bar {
+    std::int64_t open_ts = 0, close_ts = 0;
+    double open = 0, high = 0, low = 0, close = 0, volume = 0, pv = 0;
+    std::uint64_t trades = 0;
+
+    void add(std::int64_t ts, double o, double h, double l, double c, double v, double pv_of) {
+        if (trades == 0) {
+            open_ts = close_ts = ts;
+            open = o;
+            close = c;
+            high = h;
+            low = l;
+        }
+        if (ts < open_ts) {
+            open_ts = ts;
+            open = o;
+        }
+        if (ts >= close_ts) {
+            close_ts = ts;
+            close = c;
+        }
+        high = std::max(high, h);
+        low = std::min(low, l);
+        volume += v;
+        pv += pv_of;
+        ++trades;
+    }
+    void add_trade(std::int64_t ts, double price, double size) {
+        add(ts, price, price, price, price, size, price * size);
+    }
+};
+
+// An output bar against the computed one: its end, OHLCV, trades and VWAP (to 1e-9).
+inline void check_bar(const out_bar& b, const expected_bar& a, std::int64_t end) {
+    CHECK(b.end == end);
+    CHECK(b.open == a.open);
+    CHECK(b.high == a.high);
+    CHECK(b.low == a.low);
+    CHECK(b.close == a.close);
+    CHECK(b.volume == a.volume);
+    CHECK(b.trades == a.trades);
+    const double vwap = a.pv / a.volume;
+    CHECK(std::fabs(b.vwap - vwap) <= 1e-9 * vwap);
 }
 
 } // namespace tapewire::test
