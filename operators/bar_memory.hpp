@@ -26,6 +26,10 @@ struct source_bar {
 };
 static_assert(sizeof(source_bar) == 48, "the documented cost per remembered bar");
 
+// The most bars one symbol remembers whatever bar_memory says (45 days of 1-minute bars, 3 MiB):
+// past it the oldest are forgotten first.
+inline constexpr std::size_t k_bar_memory_cap = 65'536;
+
 // Bit for bit: a re-send is a duplicate only if every field is the same bit pattern.
 [[nodiscard]] bool same_bar(const source_bar& a, const source_bar& b) noexcept;
 
