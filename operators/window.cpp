@@ -151,9 +151,11 @@ template <bool PerSymbol> window_stage::accept_result window_stage::accept_in(co
     return accept_result::accepted;
 }
 
-template <bool PerSymbol> void window_stage::open_window(std::uint32_t id, partition_state& ps,
-                                                         std::vector<window_state>::iterator at,
-                                                         const window_state& fresh) {
+// Forced inline, as advance_clock: the tick path was one function before bars came to share these.
+template <bool PerSymbol>
+[[gnu::always_inline]] inline void window_stage::open_window(std::uint32_t id, partition_state& ps,
+                                                             std::vector<window_state>::iterator at,
+                                                             const window_state& fresh) {
     states_[id].open.insert(at, fresh);
     ++open_count_;
     // All open windows can close in one watermark step or at flush (plus one correction): grow
@@ -167,8 +169,8 @@ template <bool PerSymbol> void window_stage::open_window(std::uint32_t id, parti
 }
 
 // An input at event time ts moves its clock (the symbol's in symbol mode, else the partition's).
-template <bool PerSymbol>
-void window_stage::advance_clock(std::uint32_t id, std::int32_t p, partition_state& ps, timestamp_ns ts) {
+template <bool PerSymbol> [[gnu::always_inline]] inline void
+window_stage::advance_clock(std::uint32_t id, std::int32_t p, partition_state& ps, timestamp_ns ts) {
     if constexpr (PerSymbol) {
         symbol_clock& c = clocks_[id];
         if (c.max_ts == k_no_time || ts > c.max_ts) {

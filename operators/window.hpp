@@ -13,10 +13,16 @@
 // Merging: open from the earliest ts (ties: first arrived), close from the latest ts (ties: last
 // arrived), high max, low min, volume and the VWAP numerator summed, trades counted.
 //
+// Bar input (bar_memory_ns > 0): a bar message (is_bar) is the complete bar of its (symbol, start).
+// Each symbol's bars are remembered (operators/bar_memory.hpp) and folded into a window, after its
+// trades, whenever the window is emitted; a re-sent bar adds nothing, a changed one replaces its
+// values and re-emits an emitted window with revision + 1. docs/design.md, "Bar input", has the rest.
+//
 // Memory per symbol: 88 B of state and a 24 B clock (symbol_clock, kept in both modes so that a
 // restore may switch), plus 104 B per open window (usually one or two) and the retained ring of
 // closed windows, (late_update_horizon / W + 2) x 104 B once warm (6.4 KB at 1 s and 1 min), plus
-// its symbol_table entry. Per partition: 96 B, 4 B per member symbol, and in partition mode 16 B per
+// its symbol_table entry; with bar input 48 B per remembered bar (up to twice that with slack) and
+// 48 B of bookkeeping. Per partition: 96 B, 4 B per member symbol, and in partition mode 16 B per
 // open window in its heap (symbol mode keeps no heap: a symbol's open windows are sorted by start).
 #pragma once
 
