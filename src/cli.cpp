@@ -305,6 +305,12 @@ int cmd_pipeline(int argc, char** argv, pipeline_mode mode) {
     if (!load_reporting(args, cfg)) return k_exit_usage;
 
     const sigset_t signals = block_stop_signals();
+    // A signal while the start waits for the database ends the wait (and the run).
+    args.limits.stop_requested = [&signals] {
+        timespec now{0, 0};
+        const int sig = sigtimedwait(&signals, nullptr, &now);
+        return sig == SIGINT || sig == SIGTERM;
+    };
 
     std::unique_ptr<pipeline> p;
     try {

@@ -288,6 +288,18 @@ inline std::vector<log_record> log_records(const std::string& err, const std::st
     return out;
 }
 
+// Waits until `path` (a child's stderr, its log in JSON) holds a record of `component` with the field
+// `key`; false at the deadline.
+inline bool wait_for_record(const std::string& path, const std::string& component, const std::string& key,
+                            std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (!log_records(read_file(path), component, key).empty()) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+}
+
 // The partition counts of every assignment the consumer logged ("assigned"), in order.
 inline std::vector<int> assignments(const std::string& err) {
     std::vector<int> out;

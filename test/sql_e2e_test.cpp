@@ -112,18 +112,6 @@ std::vector<std::string> process_args(const std::string& bootstrap, const std::s
            sink_args(db) + extra;
 }
 
-// Waits until `path` (a child's stderr, its log in JSON) holds a record of `component` with the field
-// `key`; false at the deadline.
-bool wait_for_record(const std::string& path, const std::string& component, const std::string& key,
-                     std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (!log_records(read_file(path), component, key).empty()) return true;
-        std::this_thread::sleep_for(20ms);
-    }
-    return false;
-}
-
 // The reference: one uninterrupted `process` into tables named ref_*.
 std::vector<std::string> ref_tables() {
     return {"--set", "sink.bars_table=ref_bars",         "--set", "sink.alerts_table=ref_alerts",

@@ -4,10 +4,12 @@
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "src/base/clock.hpp"
@@ -15,6 +17,7 @@
 #include "tapewire/time_text.hpp"
 #include "test/child_process.hpp"
 #include "test/output_bar.hpp"
+#include "test/pg_server.hpp"
 #include "test/support/chart_gen.hpp"
 #include "test/support/http_test_server.hpp"
 #include "test/support/ws_test_server.hpp"
@@ -157,6 +160,11 @@ struct generated_yahoo {
               return http_reply::json(gen.answer_for(r.target)).gzipped().in_chunks(4096);
           }) {}
 
+    std::size_t requests() {
+        std::lock_guard lk(mu);
+        return targets.size();
+    }
+
     // The targets asked for `sym`, in order, the rate-limited first one left out.
     std::vector<std::string> asked(const std::string& sym) {
         std::lock_guard lk(mu);
@@ -170,8 +178,8 @@ struct generated_yahoo {
 
 // `tapewire run --config conf/yahoo.toml` for the three symbols against `y`, sessions as `y.gen`'s
 // calendar has them, until `bars` bars were fetched.
-command_result run_yahoo(generated_yahoo& y, const std::string& db, const std::string& ndjson, std::int64_t bars,
-                         const std::string& tag, std::vector<std::string> extra = {}) {
+std::vector<std::string> yahoo_args(generated_yahoo& y, const std::string& connection, const std::string& ndjson,
+                                    std::int64_t bars) {
     const std::int64_t start = ((y.gen.session_start_s(0)) % 86400 + 86400) % 86400 / 60;
     char hhmm[8];
     std::snprintf(hhmm, sizeof hhmm, "%02d:%02d", static_cast<int>(start / 60), static_cast<int>(start % 60));
@@ -193,26 +201,43 @@ command_result run_yahoo(generated_yahoo& y, const std::string& db, const std::s
                                   "--set",
                                   std::string("vwap.session_start=") + hhmm,
                                   "--set",
-                                  "sink.connection=Driver=SQLite3;Database=" + db,
+                                  "sink.connection=" + connection,
                                   "--set",
                                   "sink.path=" + ndjson,
                                   "--set",
                                   "log.format=json",
                                   "--ticks",
                                   std::to_string(bars)};
-    for (std::string& e : extra) args.push_back(std::move(e));
-    return run_command(tapewire_cmd({}) + args, tag, 180s);
+    return tapewire_cmd({}) + args;
 }
 
+command_result run_yahoo(generated_yahoo& y, const std::string& db, const std::string& ndjson, std::int64_t bars,
+                         const std::string& tag, const std::vector<std::string>& extra = {}) {
+    return run_command(yahoo_args(y, "Driver=SQLite3;Database=" + db, ndjson, bars) + extra, tag, 180s);
+}
+
+// Runs a SELECT and returns its rows, one a line, columns separated by '|'.
+using sql_query = std::function<std::string(const std::string& sql)>;
+
+sql_query sqlite_query(const std::string& db) {
+    return [db](const std::string& sql) {
+        const command_result q = run_command({"sqlite3", "-batch", db, sql}, db + ".query", 30s);
+        INFO(q.err);
+        REQUIRE(q.status.ok());
+        return q.out;
+    };
+}
+
+// window_start as format_utc writes it: SQLite keeps that text; PostgreSQL needs it spelled.
+constexpr const char* k_sqlite_start = "window_start";
+constexpr const char* k_postgres_start = R"(to_char(window_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))";
+
 // symbol|window_start|open|high|low|close|volume|... rows of the bars table, keyed by symbol|window_start.
-std::map<std::string, std::vector<std::string>> bar_rows(const std::string& db, const std::string& columns) {
-    const command_result q =
-        run_command({"sqlite3", "-batch", db, "SELECT symbol, window_start, " + columns + " FROM bars ORDER BY 1, 2"},
-                    "yahoo_bars.query", 30s);
-    INFO(q.err);
-    REQUIRE(q.status.ok());
+std::map<std::string, std::vector<std::string>> bar_rows(const sql_query& query, const std::string& columns,
+                                                         const std::string& start = k_sqlite_start) {
+    const std::string out_text = query("SELECT symbol, " + start + ", " + columns + " FROM bars ORDER BY 1, 2");
     std::map<std::string, std::vector<std::string>> out;
-    for (const std::string& line : split_lines(q.out)) {
+    for (const std::string& line : split_lines(out_text)) {
         std::vector<std::string> f;
         std::size_t at = 0;
         for (std::size_t bar = line.find('|'); bar != std::string::npos; bar = line.find('|', at)) {
@@ -228,9 +253,14 @@ std::map<std::string, std::vector<std::string>> bar_rows(const std::string& db, 
     return out;
 }
 
+std::map<std::string, std::vector<std::string>> bar_rows(const std::string& db, const std::string& columns) {
+    return bar_rows(sqlite_query(db), columns);
+}
+
 // The database holds exactly `gen`'s bars of the three symbols from `from_s` on, values as served.
-void check_served_bars(const std::string& db, const test::chart_gen& gen, std::int64_t from_s) {
-    const auto rows = bar_rows(db, "open, high, low, close, volume, revision");
+void check_served_bars(const sql_query& query, const test::chart_gen& gen, std::int64_t from_s,
+                       const std::string& start = k_sqlite_start) {
+    const auto rows = bar_rows(query, "open, high, low, close, volume, revision", start);
     std::size_t expected = 0;
     for (const std::string& sym : k_three) {
         for (std::int64_t m : gen.bar_minutes(sym, from_s, gen.now_s())) {
@@ -249,6 +279,10 @@ void check_served_bars(const std::string& db, const test::chart_gen& gen, std::i
         }
     }
     CHECK(rows.size() == expected);
+}
+
+void check_served_bars(const std::string& db, const test::chart_gen& gen, std::int64_t from_s) {
+    check_served_bars(sqlite_query(db), gen, from_s);
 }
 
 std::size_t served_count(const test::chart_gen& gen, std::int64_t from_s) {
@@ -359,4 +393,60 @@ TEST_CASE("run with three yahoo-chart symbols on one Kafka partition writes ever
     CHECK(summary_count(r.err, "produced") == n);
     check_served_bars(db, gen, today);
     check_no_late(r, ndjson);
+}
+
+TEST_CASE("a run whose database is down at start waits for it, asks Yahoo nothing before, then fills the gap",
+          "[chart][net][e2e][sql]") {
+    const std::int64_t now_s = wall_ns() / 1'000'000'000 / 60 * 60;
+    test::chart_gen later = test::chart_gen::into_session(now_s, 3);
+    const std::int64_t d2 = later.session_start_s(later.session_of_s(now_s) - 2);
+    test::chart_gen earlier = later;
+    earlier.set_now(d2 + 200 * 60);
+    pg_server pg("yahoo_wait");
+    const sql_query psql = [&pg](const std::string& sql) { return pg.query(sql); };
+    const std::string ndjson = "yahoo_wait.ndjson";
+    {
+        generated_yahoo y(earlier);
+        const auto n = static_cast<std::int64_t>(served_count(earlier, d2));
+        const command_result r = run_command(yahoo_args(y, pg.odbc_connection(), ndjson, n), "yahoo_wait.1", 180s);
+        INFO(r.status.text() << "\n" << r.err);
+        REQUIRE(r.status.ok());
+        check_served_bars(psql, earlier, d2, k_postgres_start);
+    }
+    pg.stop();
+
+    std::filesystem::remove(ndjson);
+    generated_yahoo y(later);
+    const auto n = static_cast<std::int64_t>(served_count(later, d2));
+    const std::string err_path = "yahoo_wait.2.stderr";
+    child_process run;
+    run.spawn(yahoo_args(y, pg.odbc_connection(), ndjson, n) + std::vector<std::string>{"--set", "sink.retry_max=1s"},
+              "", "yahoo_wait.2.stdout", err_path);
+    const auto waiting = [&err_path] {
+        for (const log_record& l : log_records(test::read_file(err_path), "sql", "retry_in"))
+            if (l.text("msg") == "database unavailable at start; waiting" && l.text("sqlstate").rfind("08", 0) == 0)
+                return true;
+        return false;
+    };
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (!waiting() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);
+    INFO(test::read_file(err_path));
+    REQUIRE(waiting());
+    std::this_thread::sleep_for(1s); // a while down: the poller must still be waiting after it
+    CHECK(y.requests() == 0);
+    pg.start();
+    const exit_status st = run.wait(180s);
+    const std::string err = test::read_file(err_path);
+    INFO(st.text() << "\n" << err);
+    REQUIRE(st.ok());
+    CHECK(summary_count(err, "produced") == n);
+    CHECK(log_records(err, "sql", "waited").size() == 1); // "the database answers", once
+    // The plan was read once the database was back: each symbol asked from D-2's session first.
+    for (const std::string& sym : k_three) {
+        const auto asked = y.asked(sym);
+        INFO(sym);
+        REQUIRE(!asked.empty());
+        CHECK(asked[0].find("period1=" + std::to_string(d2) + "&") != std::string::npos);
+    }
+    check_served_bars(psql, later, d2, k_postgres_start);
 }

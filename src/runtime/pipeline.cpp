@@ -5,10 +5,12 @@
 #include "src/runtime/pipeline.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "src/base/clock.hpp"
@@ -25,6 +27,7 @@
 #include "src/sink/sql_sink.hpp"
 #include "src/sources/source_factory.hpp"
 #include "src/sql/store.hpp"
+#include "tapewire/backoff.hpp"
 #include "tapewire/blocking_put.hpp"
 #include "tapewire/graph.hpp"
 #include "tapewire/message_ring.hpp"
@@ -153,6 +156,33 @@ struct pipeline::impl {
         start_agents();
     }
 
+    // A database that does not answer when the run starts (a transient error: no connection yet, as
+    // when it starts beside us) is waited for with the sink's back-off until it answers or a stop is
+    // asked for; any other error (a refused login, a missing driver) stops the start at once.
+    template <class F> auto when_database_answers(const char* what, F&& f) const {
+        backoff retry(cfg.sink.retry_min.count(), cfg.sink.retry_max.count());
+        const std::int64_t since = mono_ns();
+        for (;;) {
+            std::int64_t wait_ns = 0;
+            try {
+                auto result = f();
+                if (retry.failures() > 0)
+                    log::info("sql", "the database answers", {{"for", what}, {"waited", duration{mono_ns() - since}}});
+                return result;
+            } catch (const sql::sql_error& e) {
+                if (e.cls != sql::error_class::transient) throw database_error(e);
+                wait_ns = retry.next();
+                log::warn("sql", "database unavailable at start; waiting",
+                          {{"for", what}, {"sqlstate", e.state}, {"error", e.what()}, {"retry_in", duration{wait_ns}}});
+                for (const std::int64_t until = mono_ns() + wait_ns; mono_ns() < until;) {
+                    if (limits.stop_requested && limits.stop_requested())
+                        throw std::runtime_error("stopped while waiting for the database: " + sql::describe(e));
+                    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+                }
+            }
+        }
+    }
+
     void start_kafka() {
         if (!plan.embedded) {
             bootstrap = cfg.kafka.brokers;
@@ -181,12 +211,8 @@ struct pipeline::impl {
 
     void start_sql() {
         const sql::store_options opts = store_options();
-        std::unique_ptr<sql::store> st;
-        try {
-            st = std::make_unique<sql::store>(opts);
-        } catch (const sql::sql_error& e) {
-            throw database_error(e);
-        }
+        std::unique_ptr<sql::store> st =
+            when_database_answers("the SQL sink", [&] { return std::make_unique<sql::store>(opts); });
         sql_rows = std::make_unique<sql_ring>(cfg.sink.ring_size);
         // Dead letters and archived ticks are keyed by where they came from: the topic, or this
         // run of a source read without Kafka.
@@ -248,12 +274,8 @@ struct pipeline::impl {
         source_context ctx;
         const source_config& s = cfg.source;
         if (s.kind != source_kind::yahoo_chart || !s.backfill || !cfg.sink.kind.contains(sink_kind::odbc)) return ctx;
-        std::vector<sql::bar_extent> extents;
-        try {
-            extents = sql::store(store_options()).bar_extents();
-        } catch (const sql::sql_error& e) {
-            throw database_error(e);
-        }
+        const std::vector<sql::bar_extent> extents =
+            when_database_answers("the gap backfill", [&] { return sql::store(store_options()).bar_extents(); });
         const session_calendar cal = make_session_calendar(cfg.vwap.session_tz, cfg.vwap.session_start);
         for (const sql::bar_extent& e : extents)
             if (std::find(s.symbols.begin(), s.symbols.end(), e.symbol) != s.symbols.end())

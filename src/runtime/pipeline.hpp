@@ -19,6 +19,9 @@ namespace tapewire {
 struct run_limits {
     duration max_duration{0};    // 0 = no limit
     std::uint64_t max_ticks = 0; // messages from the source; 0 = no limit
+    // Asked while the start waits for a database that does not answer yet: true ends the wait (a
+    // signal came). Unset: the wait ends only when the database answers.
+    std::function<bool()> stop_requested;
 };
 
 // Counters readable from any thread while the graph runs (relaxed; a status line, not accounting).
