@@ -613,12 +613,28 @@ TEST_CASE("the older producer's month of 2-minute bars sent five times, plus one
 
     // Again, from the start in another group, with a memory of 10 days: each of passes 2 to 5 opens
     // with bars older than that, which change nothing, are not dead letters, and make one log line a pass.
-    const command_result short_memory = run_command(
-        tapewire_cmd({"process", "--set", "kafka.brokers=" + bs, "--set", "kafka.topic=stock-data", "--set",
-                      "kafka.group=short-memory", "--set", "source.format=bar", "--set", "source.symbol=MSFT", "--set",
-                      "window.width=10m", "--set", "window.late_update_horizon=1h", "--set", "window.bar_memory=10d",
-                      "--set", "kafka.stop_at_end=true", "--set", "sink.path=" + tag + ".short.ndjson"}),
-        tag + ".short");
+    const command_result short_memory = run_command(tapewire_cmd({"process",
+                                                                  "--set",
+                                                                  "kafka.brokers=" + bs,
+                                                                  "--set",
+                                                                  "kafka.topic=stock-data",
+                                                                  "--set",
+                                                                  "kafka.group=short-memory",
+                                                                  "--set",
+                                                                  "source.format=bar",
+                                                                  "--set",
+                                                                  "source.symbol=MSFT",
+                                                                  "--set",
+                                                                  "window.width=10m",
+                                                                  "--set",
+                                                                  "window.late_update_horizon=1h",
+                                                                  "--set",
+                                                                  "window.bar_memory=10d",
+                                                                  "--set",
+                                                                  "kafka.stop_at_end=true",
+                                                                  "--set",
+                                                                  "sink.path=" + tag + ".short.ndjson"}),
+                                                    tag + ".short");
     INFO("process, bar_memory = 10d: " << short_memory.status.text() << "\n" << short_memory.err);
     REQUIRE(short_memory.status.ok());
     CHECK(summary_count(short_memory.err, "dead letters") == 0);
