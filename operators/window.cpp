@@ -83,6 +83,22 @@ void window_stage::note_offset(window_state& w, std::int64_t offset) {
     w.last_offset = std::max(w.last_offset, offset);
 }
 
+template <class Change> void window_stage::correct(symbol_state& s, timestamp_ns start, Change&& change) {
+    window_state* w = find_retained(s, start);
+    if (w != nullptr) {
+        change(*w);
+        ++w->revision;
+        push_bar(s, *w);
+    } else {
+        window_state fresh;
+        fresh.start = start;
+        change(fresh);
+        push_bar(s, fresh);
+        retain(s, fresh);
+    }
+    ++corrections_;
+}
+
 template <bool PerSymbol> window_stage::accept_result window_stage::accept_in(const tick& t) {
     bool added = false;
     const std::uint32_t id = symbols_.intern(t.sym, added);
@@ -125,19 +141,7 @@ template <bool PerSymbol> window_stage::accept_result window_stage::accept_in(co
         ++late_;
         late_detail_ = "beyond late_update_horizon";
         if (opt_.late_update_horizon_ns > 0 && watermark - end <= opt_.late_update_horizon_ns) {
-            window_state* w = find_retained(s, start);
-            if (w != nullptr) {
-                merge(*w, t);
-                ++w->revision;
-                push_bar(s, *w);
-            } else {
-                window_state fresh;
-                fresh.start = start;
-                merge(fresh, t);
-                push_bar(s, fresh);
-                retain(s, fresh);
-            }
-            ++corrections_;
+            correct(s, start, [&t](window_state& w) { merge(w, t); });
             late_detail_ = "bar corrected";
         }
         return accept_result::late;
@@ -241,19 +245,7 @@ window_stage::accept_result window_stage::late_bar(symbol_state& s, bar_outcome 
     if (o == bar_outcome::duplicate) return accept_result::absorbed;
     const timestamp_ns end = start + opt_.width_ns;
     if (opt_.late_update_horizon_ns > 0 && watermark - end <= opt_.late_update_horizon_ns) {
-        window_state* w = find_retained(s, start);
-        if (w != nullptr) {
-            note_offset(*w, offset);
-            ++w->revision;
-            push_bar(s, *w);
-        } else {
-            window_state fresh;
-            fresh.start = start;
-            note_offset(fresh, offset);
-            push_bar(s, fresh);
-            retain(s, fresh);
-        }
-        ++corrections_;
+        correct(s, start, [offset](window_state& w) { note_offset(w, offset); });
         return accept_result::absorbed;
     }
     ++late_;

@@ -258,6 +258,10 @@ private:
     void close_partition(std::int32_t p, partition_state& ps);
     void close_all();
     window_state* find_retained(symbol_state& s, timestamp_ns start);
+    // A change to a final window within late_update_horizon, for a late tick and a late bar alike:
+    // the retained window gets it and revision + 1 (or, never emitted, a fresh one is retained);
+    // emitted again and counted as a correction.
+    template <class Change> void correct(symbol_state& s, timestamp_ns start, Change&& change);
     void retain(symbol_state& s, const window_state& w);
     void push_bar(const symbol_state& s, const window_state& w); // folds the symbol's remembered bars in
     void emit_bar(const symbol_state& s, const window_state& w);
