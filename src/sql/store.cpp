@@ -195,6 +195,8 @@ struct store::impl {
     void create_schema() {
         // Two processes creating the same table at once: PostgreSQL's CREATE TABLE IF NOT EXISTS
         // can fail with a unique violation in its catalog; the second attempt finds the table.
+        // SQLite fails one of two transactions that read and then both want to write (busy, a
+        // transient error) without waiting: after the rollback, the next attempt waits its turn.
         for (int attempt = 1;; ++attempt) {
             try {
                 for (const table& t : tables) {
@@ -206,8 +208,9 @@ struct store::impl {
                 return;
             } catch (const sql_error& e) {
                 conn->rollback();
-                if (attempt >= 3 || e.cls == error_class::transient ||
-                    (e.state != "23505" && e.state != "42P07" && e.state != "42S01"))
+                const bool busy = kind == dialect_kind::sqlite && e.cls == error_class::transient;
+                if (attempt >= 3 || (!busy && (e.cls == error_class::transient ||
+                                               (e.state != "23505" && e.state != "42P07" && e.state != "42S01"))))
                     throw;
             }
         }
