@@ -31,8 +31,9 @@ using namespace std::chrono_literals;
 constexpr const char* k_start = "2024-11-27T15:00:00Z";
 
 // What a test compares: a table's rows as text, one per line, in key order; updated_at left out.
-const char* k_bars_query = "SELECT symbol, window_start, window_end, open, high, low, close, volume, trades, vwap, "
-                           "session_vwap, rolling_vwap, vwap_dev_bps, revision FROM %s ORDER BY symbol, window_start";
+const char* k_bars_query =
+    "SELECT symbol, width_ns, window_start, window_end, open, high, low, close, volume, trades, vwap, session_vwap, "
+    "rolling_vwap, vwap_dev_bps, revision FROM %s ORDER BY symbol, width_ns, window_start";
 const char* k_alerts_query = "SELECT symbol, ts, kind, value, threshold, score FROM %s ORDER BY symbol, ts, kind";
 
 std::string with_table(const char* query, const std::string& table) {
