@@ -87,12 +87,15 @@ void end_section(checkpoint_writer& out, std::size_t size_at) { out.patch_u64(si
 
 // The body's sections by tag, with the format version each first appeared in. Adding one: a row
 // here (since = the version that brings it), its save in save_partition_state, its read in restore.
+// An optional section may be missing from a blob of its version (one written before it was added).
 struct section_kind {
     char tag[5];
     std::uint16_t since;
+    bool optional = false;
 };
-enum section_index : std::size_t { k_wndw, k_clck, k_vwap, k_anom, k_section_count };
-constexpr section_kind k_sections[k_section_count] = {{"WNDW", 1}, {"CLCK", 2}, {"VWAP", 1}, {"ANOM", 1}};
+enum section_index : std::size_t { k_wndw, k_clck, k_barm, k_vwap, k_anom, k_section_count };
+constexpr section_kind k_sections[k_section_count] = {
+    {"WNDW", 1}, {"CLCK", 2}, {"BARM", 2, true}, {"VWAP", 1}, {"ANOM", 1}};
 
 // Reads the section table to the end of the body: a reader over each section's bytes, by index.
 // Refuses an unknown tag, a tag twice, a section missing from `version` or newer than it.
@@ -114,7 +117,8 @@ std::array<std::optional<checkpoint_reader>, k_section_count> read_sections(chec
         out[i].emplace(in.bytes(static_cast<std::size_t>(size), kind->tag), start);
     }
     for (std::size_t i = 0; i < k_section_count; ++i)
-        if (!out[i] && k_sections[i].since <= version) in.fail(std::string("no section ") + k_sections[i].tag);
+        if (!out[i] && k_sections[i].since <= version && !k_sections[i].optional)
+            in.fail(std::string("no section ") + k_sections[i].tag);
     return out;
 }
 
@@ -202,6 +206,9 @@ void save_partition_state(const window_stage& w, const vwap_stage& v, const anom
     begin_section(o, "CLCK", at);
     w.save_clocks(syms, o);
     end_section(o, at);
+    begin_section(o, "BARM", at);
+    w.save_bar_memory(syms, o);
+    end_section(o, at);
     begin_section(o, "VWAP", at);
     v.save_checkpoint(syms, o);
     end_section(o, at);
@@ -285,6 +292,8 @@ restore_report restore_partition_state(window_stage& w, vwap_stage& v, anomaly_s
         auto check = sections;
         report.saved_per_symbol = w.restore_checkpoint(partition, syms, *check[k_wndw],
                                                        check[k_clck] ? &*check[k_clck] : nullptr, false, now);
+        w.restore_bar_memory(syms, check[k_barm] ? &*check[k_barm] : nullptr, false);
+        report.bar_memory_missing = !check[k_barm] && n_symbols > 0 && w.bar_memory_ns() > 0;
         v.restore_checkpoint(syms, *check[k_vwap], false);
         a.restore_checkpoint(syms, *check[k_anom], false);
         check[k_vwap]->expect_end("vwap section");
@@ -300,6 +309,7 @@ restore_report restore_partition_state(window_stage& w, vwap_stage& v, anomaly_s
     a.forget(old);
     w.restore_checkpoint(partition, syms, *sections[k_wndw], sections[k_clck] ? &*sections[k_clck] : nullptr, true,
                          now);
+    w.restore_bar_memory(syms, sections[k_barm] ? &*sections[k_barm] : nullptr, true);
     v.restore_checkpoint(syms, *sections[k_vwap], true);
     a.restore_checkpoint(syms, *sections[k_anom], true);
     return report;

@@ -29,13 +29,19 @@
 //               the stage's data (save_checkpoint in operators/window.cpp, vwap.cpp, anomaly.cpp),
 //               with one record per symbol in the order of the symbol list. Written in the order
 //               below; read by tag. Each tag has the version it first appeared in: a blob must carry
-//               every section of its version and no other (an unknown tag is a newer build's: refused).
+//               every section of its version but the optional ones, and no other (an unknown tag is a
+//               newer build's: refused).
 //       WNDW  i64 max_ts, watermark, emitted_watermark, next_offset; per symbol: u32 n, n open windows
 //             (ascending start), u32 m, m retained closed windows (oldest retained first). A window
 //             is 101 bytes: i64 start, open_ts, close_ts; f64 open, high, low, close, volume, pv;
 //             u64 trades; i64 first_offset, last_offset; u32 revision; u8 empty.
 //       CLCK  (since 2) u8 event-time mode (0 partition, 1 symbol); per symbol 16 bytes: i64 max_ts,
 //             watermark, the symbol's own clock (both k_no_time in partition mode).
+//       BARM  (since 2, optional) per symbol: i64 memory_from, u32 n, n remembered source bars
+//             (ascending start) of 48 bytes: i64 start; f64 open, high, low, close, volume (the bar
+//             memory of operators/bar_memory.hpp: 12 bytes a symbol and 48 a remembered bar). Missing
+//             from a format-2 blob written before bar input was idempotent: each symbol restores an
+//             empty memory complete after its clock's max_ts, and the restore reports it.
 //       VWAP  per symbol: u32 n, n history entries (ascending start) of 48 bytes: i64 start, session;
 //             f64 pv, v, cum_pv, cum_v.
 //       ANOM  per symbol, 57 bytes: f64 last_price, prev_close, mean_r, var_r, mean_volume; u32 bars,
@@ -82,6 +88,7 @@ struct restore_report {
     bool saved_per_symbol = false;                     // its event-time mode (format 1: partition)
     bool per_symbol = false;                           // the mode it was restored into
     std::uint32_t symbols = 0;
+    bool bar_memory_missing = false; // no BARM section: bar memories restored empty (see BARM above)
 
     // Written by an older release, and migrated.
     [[nodiscard]] bool migrated() const noexcept { return from_version != k_checkpoint_version; }

@@ -303,7 +303,7 @@ parse_outcome parse_stage::decode(const raw_message& m, tick& out) {
         out.low = f.low;
         out.close = f.close;
         out.volume = f.volume;
-        out.pv = (f.high + f.low + f.close) / 3.0 * f.volume;
+        out.pv = bar_pv(f.high, f.low, f.close, f.volume);
         out.trades = 1;
         out.is_bar = true;
     } else {

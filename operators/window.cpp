@@ -53,7 +53,7 @@ window_stage::partition_state& window_stage::partition(std::int32_t p) {
 void window_stage::merge(window_state& w, const tick& t) {
     if (w.empty) {
         w.empty = false;
-        w.first_offset = t.src.offset;
+        if (w.first_offset < 0) w.first_offset = t.src.offset; // else a bar's message opened the window
         w.open_ts = w.close_ts = t.ts;
         w.open = t.open;
         w.high = t.high;
@@ -77,6 +77,12 @@ void window_stage::merge(window_state& w, const tick& t) {
     w.last_offset = std::max(w.last_offset, t.src.offset);
 }
 
+void window_stage::note_offset(window_state& w, std::int64_t offset) {
+    if (offset < 0) return;
+    if (w.first_offset < 0 || offset < w.first_offset) w.first_offset = offset;
+    w.last_offset = std::max(w.last_offset, offset);
+}
+
 template <bool PerSymbol> window_stage::accept_result window_stage::accept_in(const tick& t) {
     bool added = false;
     const std::uint32_t id = symbols_.intern(t.sym, added);
@@ -96,13 +102,14 @@ template <bool PerSymbol> window_stage::accept_result window_stage::accept_in(co
         watermark = clocks_[id].watermark;
     }
 
+    if (t.is_bar && opt_.bar_memory_ns > 0) return accept_bar<PerSymbol>(t, id, ps, watermark);
+
     // Most ticks fall in the symbol's newest open window: no division for those.
     const timestamp_ns start =
         !s.open.empty() && t.ts >= s.open.back().start && t.ts - s.open.back().start < opt_.width_ns
             ? s.open.back().start
             : window_start_of(t.ts, opt_.width_ns);
     const timestamp_ns end = start + opt_.width_ns;
-    corrected_ = false;
 
     // Already open: the common case, and nearly always the symbol's newest window.
     auto it = s.open.end();
@@ -116,6 +123,7 @@ template <bool PerSymbol> window_stage::accept_result window_stage::accept_in(co
     } else if (watermark != k_no_time && end <= watermark) {
         // Its window is final: late.
         ++late_;
+        late_detail_ = "beyond late_update_horizon";
         if (opt_.late_update_horizon_ns > 0 && watermark - end <= opt_.late_update_horizon_ns) {
             window_state* w = find_retained(s, start);
             if (w != nullptr) {
@@ -130,39 +138,170 @@ template <bool PerSymbol> window_stage::accept_result window_stage::accept_in(co
                 retain(s, fresh);
             }
             ++corrections_;
-            corrected_ = true;
+            late_detail_ = "bar corrected";
         }
         return accept_result::late;
     } else {
         window_state fresh;
         fresh.start = start;
         merge(fresh, t);
-        s.open.insert(it, fresh);
-        ++open_count_;
-        // All open windows can close in one watermark step or at flush (plus one correction): grow
-        // the pending bars now, while a window opens, so draining them never allocates mid-stream.
-        if (pending_bars_.capacity() <= open_count_) pending_bars_.reserve(2 * open_count_);
-        if constexpr (!PerSymbol) {
-            ps.heap.push_back({end, id});
-            std::push_heap(ps.heap.begin(), ps.heap.end(),
-                           [](const heap_entry& a, const heap_entry& b) { return heap_later(a, b); });
-        }
+        open_window<PerSymbol>(id, ps, it, fresh);
     }
+    advance_clock<PerSymbol>(id, t.src.partition, ps, t.ts);
+    return accept_result::accepted;
+}
 
+// Forced inline, as advance_clock: the tick path was one function before bars came to share these.
+template <bool PerSymbol>
+[[gnu::always_inline]] inline void window_stage::open_window(std::uint32_t id, partition_state& ps,
+                                                             std::vector<window_state>::iterator at,
+                                                             const window_state& fresh) {
+    states_[id].open.insert(at, fresh);
+    ++open_count_;
+    // All open windows can close in one watermark step or at flush (plus one correction): grow
+    // the pending bars now, while a window opens, so draining them never allocates mid-stream.
+    if (pending_bars_.capacity() <= open_count_) pending_bars_.reserve(2 * open_count_);
+    if constexpr (!PerSymbol) {
+        ps.heap.push_back({fresh.start + opt_.width_ns, id});
+        std::push_heap(ps.heap.begin(), ps.heap.end(),
+                       [](const heap_entry& a, const heap_entry& b) { return heap_later(a, b); });
+    }
+}
+
+// An input at event time ts moves its clock (the symbol's in symbol mode, else the partition's).
+template <bool PerSymbol> [[gnu::always_inline]] inline void
+window_stage::advance_clock(std::uint32_t id, std::int32_t p, partition_state& ps, timestamp_ns ts) {
     if constexpr (PerSymbol) {
         symbol_clock& c = clocks_[id];
-        if (c.max_ts == k_no_time || t.ts > c.max_ts) {
-            c.max_ts = t.ts;
-            if (ps.max_ts == k_no_time || t.ts > ps.max_ts) ps.max_ts = t.ts;
-            const timestamp_ns wm = t.ts - opt_.allowed_lateness_ns;
-            if (c.watermark == k_no_time || wm > c.watermark) advance_symbol(t.src.partition, ps, s, c, wm);
+        if (c.max_ts == k_no_time || ts > c.max_ts) {
+            c.max_ts = ts;
+            if (ps.max_ts == k_no_time || ts > ps.max_ts) ps.max_ts = ts;
+            const timestamp_ns wm = ts - opt_.allowed_lateness_ns;
+            if (c.watermark == k_no_time || wm > c.watermark) advance_symbol(p, ps, states_[id], c, wm);
         }
-    } else if (ps.max_ts == k_no_time || t.ts > ps.max_ts) {
-        ps.max_ts = t.ts;
-        const timestamp_ns wm = t.ts - opt_.allowed_lateness_ns;
-        if (ps.watermark == k_no_time || wm > ps.watermark) advance(t.src.partition, ps, wm);
+    } else if (ps.max_ts == k_no_time || ts > ps.max_ts) {
+        ps.max_ts = ts;
+        const timestamp_ns wm = ts - opt_.allowed_lateness_ns;
+        if (ps.watermark == k_no_time || wm > ps.watermark) advance(p, ps, wm);
     }
-    return accept_result::accepted;
+}
+
+// A bar message: remembered per (symbol, start), folded into its window when the window is emitted
+// (push_bar), so a re-send adds nothing and a revision replaces the earlier values. Only a bar new to
+// the memory and on time goes downstream: a re-sent month feeds the archive and the alerts nothing twice.
+template <bool PerSymbol> window_stage::accept_result
+window_stage::accept_bar(const tick& t, std::uint32_t id, partition_state& ps, timestamp_ns watermark) {
+    if (bars_.size() <= id) bars_.resize(static_cast<std::size_t>(id) + 1);
+    symbol_bars& sb = bars_[id];
+    symbol_bar_memory& m = sb.memory;
+    const std::size_t bars_before = m.size(), bytes_before = m.bytes();
+    const bar_outcome o = m.upsert(source_bar{t.ts, t.open, t.high, t.low, t.close, t.volume});
+    if (o == bar_outcome::beyond_memory) {
+        note_beyond_memory(id, sb, t.ts);
+        return accept_result::absorbed;
+    }
+    // A bar the memory holds ends a pass of beyond-memory re-sends: the next such run is reported anew.
+    sb.reported = false;
+    sb.report = -1;
+    symbol_state& s = states_[id];
+    if (o == bar_outcome::inserted) {
+        ++new_bars_;
+        if (m.bars().back().start == t.ts) forget_old_bars(s, m);
+    } else if (o == bar_outcome::duplicate) {
+        ++duplicate_bars_;
+    } else {
+        ++bar_revisions_;
+    }
+    bar_memory_bars_ = bar_memory_bars_ + m.size() - bars_before;
+    bar_memory_bytes_ = bar_memory_bytes_ + m.bytes() - bytes_before;
+
+    const timestamp_ns start = window_start_of(t.ts, opt_.width_ns);
+    const auto it = std::lower_bound(s.open.begin(), s.open.end(), start,
+                                     [](const window_state& w, timestamp_ns st) { return w.start < st; });
+    if (it != s.open.end() && it->start == start) {
+        note_offset(*it, t.src.offset);
+    } else if (watermark != k_no_time && start + opt_.width_ns <= watermark) {
+        return late_bar(s, o, start, watermark, t.src.offset);
+    } else {
+        // Not final and not open: a new window (a re-sent bar too, after a discard forgot its window).
+        window_state fresh;
+        fresh.start = start;
+        note_offset(fresh, t.src.offset);
+        open_window<PerSymbol>(id, ps, it, fresh);
+    }
+    advance_clock<PerSymbol>(id, t.src.partition, ps, t.ts);
+    return o == bar_outcome::inserted ? accept_result::accepted : accept_result::absorbed;
+}
+
+// A bar for a final window. A re-send changes nothing; a new or revised bar re-emits the window within
+// late_update_horizon (exact: the fold sees the memory), and beyond it is dead-lettered. The memory
+// keeps it either way, so the next re-send of it is a duplicate: one dead letter, not one per pass.
+window_stage::accept_result window_stage::late_bar(symbol_state& s, bar_outcome o, timestamp_ns start,
+                                                   timestamp_ns watermark, std::int64_t offset) {
+    if (o == bar_outcome::duplicate) return accept_result::absorbed;
+    const timestamp_ns end = start + opt_.width_ns;
+    if (opt_.late_update_horizon_ns > 0 && watermark - end <= opt_.late_update_horizon_ns) {
+        window_state* w = find_retained(s, start);
+        if (w != nullptr) {
+            note_offset(*w, offset);
+            ++w->revision;
+            push_bar(s, *w);
+        } else {
+            window_state fresh;
+            fresh.start = start;
+            note_offset(fresh, offset);
+            push_bar(s, fresh);
+            retain(s, fresh);
+        }
+        ++corrections_;
+        return accept_result::absorbed;
+    }
+    ++late_;
+    late_detail_ = o == bar_outcome::revised ? "revised bar beyond late_update_horizon" : "beyond late_update_horizon";
+    return accept_result::late;
+}
+
+// After a new newest bar: forget the bars more than bar_memory before it, but none that an open or
+// retained window (one that may still be emitted) covers; then the hard cap.
+void window_stage::forget_old_bars(const symbol_state& s, symbol_bar_memory& m) {
+    const timestamp_ns newest = m.bars().back().start;
+    if (newest < std::numeric_limits<timestamp_ns>::min() + opt_.bar_memory_ns) return; // nothing that old
+    timestamp_ns cutoff = newest - opt_.bar_memory_ns;
+    if (m.bars().front().start < cutoff) {
+        if (!s.open.empty()) cutoff = std::min(cutoff, s.open.front().start);
+        const retained& r = s.closed;
+        for (std::size_t i = 0; i < r.count; ++i)
+            cutoff = std::min(cutoff, r.items[(r.head + i) % r.items.size()].start);
+        m.evict_before(cutoff);
+    }
+    if (m.size() > k_bar_memory_cap) bar_memory_evicted_ += m.drop_oldest(k_bar_memory_cap);
+}
+
+void window_stage::note_beyond_memory(std::uint32_t id, symbol_bars& sb, timestamp_ns start) {
+    ++bars_beyond_memory_;
+    if (sb.report >= 0) {
+        bar_memory_report& r = reports_[static_cast<std::size_t>(sb.report)];
+        ++r.count;
+        r.oldest_start = std::min(r.oldest_start, start);
+        return;
+    }
+    if (sb.reported) return; // this pass's report is drained already: counted only
+    sb.reported = true;
+    sb.report = static_cast<std::int32_t>(reports_.size());
+    reports_.push_back({states_[id].sym, 1, start, sb.memory.memory_from()});
+}
+
+void window_stage::drain_bar_memory_reports(std::vector<bar_memory_report>& out) {
+    for (const bar_memory_report& r : reports_) {
+        out.push_back(r);
+        bars_[symbols_.find(r.sym)].report = -1;
+    }
+    reports_.clear();
+}
+
+const symbol_bar_memory* window_stage::bar_memory_of(const symbol& sym) const noexcept {
+    const std::uint32_t id = symbols_.find(sym);
+    return id == symbol_table::k_none || id >= bars_.size() ? nullptr : &bars_[id].memory;
 }
 
 void window_stage::advance(std::int32_t p, partition_state& ps, timestamp_ns wm) {
@@ -239,7 +378,30 @@ void window_stage::close_window(symbol_state& s, std::size_t index) {
     retain(s, w);
 }
 
+// A window's bars from the memory are folded in at each emission, after its trades, ascending by start.
 void window_stage::push_bar(const symbol_state& s, const window_state& w) {
+    const auto id = static_cast<std::size_t>(&s - states_.data());
+    if (id >= bars_.size() || bars_[id].memory.empty()) {
+        emit_bar(s, w);
+        return;
+    }
+    window_state folded = w;
+    for (const source_bar& sb : bars_[id].memory.range(w.start, w.start + opt_.width_ns)) {
+        tick t;
+        t.ts = sb.start;
+        t.open = sb.open;
+        t.high = sb.high;
+        t.low = sb.low;
+        t.close = sb.close;
+        t.volume = sb.volume;
+        t.pv = bar_pv(sb.high, sb.low, sb.close, sb.volume);
+        t.trades = 1;
+        merge(folded, t);
+    }
+    emit_bar(s, folded);
+}
+
+void window_stage::emit_bar(const symbol_state& s, const window_state& w) {
     bar b;
     b.sym = s.sym;
     b.window_start = w.start;
@@ -499,6 +661,7 @@ bool window_stage::restore_checkpoint(std::int32_t p, const std::vector<symbol>&
         for (std::uint32_t id : ps->members) {
             symbol_state& s = states_[id];
             clocks_[id] = symbol_clock{};
+            if (id < bars_.size()) set_bar_memory(id, k_no_time, {});
             open_count_ -= s.open.size();
             s.open.clear();
             s.closed.items.clear();
@@ -567,6 +730,68 @@ bool window_stage::restore_checkpoint(std::int32_t p, const std::vector<symbol>&
     if (pending_bars_.capacity() <= open_count_) pending_bars_.reserve(2 * open_count_);
     ps->changed = false;
     return saved_per_symbol;
+}
+
+void window_stage::set_bar_memory(std::uint32_t id, timestamp_ns from, std::vector<source_bar> bars) {
+    if (bars_.size() <= id) bars_.resize(static_cast<std::size_t>(id) + 1);
+    symbol_bar_memory& m = bars_[id].memory;
+    bar_memory_bars_ -= m.size();
+    bar_memory_bytes_ -= m.bytes();
+    m.assign(from, std::move(bars));
+    bar_memory_bars_ += m.size();
+    bar_memory_bytes_ += m.bytes();
+    bars_[id].report = -1;
+    bars_[id].reported = false;
+}
+
+namespace {
+
+constexpr std::size_t k_source_bar_bytes = 6 * 8; // start, open, high, low, close, volume
+
+} // namespace
+
+void window_stage::save_bar_memory(const std::vector<symbol>& syms, checkpoint_writer& out) const {
+    for (const symbol& sym : syms) {
+        const symbol_bar_memory* m = bar_memory_of(sym);
+        if (m == nullptr) {
+            out.record(k_no_time, std::uint32_t{0});
+            continue;
+        }
+        out.record(m->memory_from(), static_cast<std::uint32_t>(m->size()));
+        for (const source_bar& b : m->bars()) out.record(b.start, b.open, b.high, b.low, b.close, b.volume);
+    }
+}
+
+void window_stage::restore_bar_memory(const std::vector<symbol>& syms, checkpoint_reader* in, bool apply) {
+    std::vector<source_bar> bars;
+    for (const symbol& sym : syms) {
+        timestamp_ns from = k_no_time;
+        bars.clear();
+        if (in != nullptr) {
+            in->record("bar memory", from);
+            const std::uint32_t n = in->count(k_source_bar_bytes, "remembered bars");
+            bars.resize(n);
+            for (std::uint32_t i = 0; i < n; ++i) {
+                source_bar& b = bars[i];
+                in->record("remembered bar", b.start, b.open, b.high, b.low, b.close, b.volume);
+                if (b.start < from) in->fail("a remembered bar before its memory_from");
+                if (i > 0 && b.start <= bars[i - 1].start) in->fail("remembered bars not in ascending order");
+            }
+        }
+        if (!apply) continue;
+        const std::uint32_t id = symbols_.find(sym); // restore_checkpoint interned every symbol
+        if (opt_.bar_memory_ns <= 0) {
+            if (id < bars_.size()) set_bar_memory(id, k_no_time, {});
+            continue;
+        }
+        if (in == nullptr) {
+            const timestamp_ns max_ts = clocks_[id].max_ts;
+            if (max_ts == k_no_time && id >= bars_.size()) continue;
+            from = max_ts == k_no_time ? k_no_time : max_ts + 1;
+        }
+        set_bar_memory(id, from, bars);
+    }
+    if (in != nullptr) in->expect_end("bar memory section");
 }
 
 } // namespace tapewire

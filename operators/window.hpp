@@ -13,10 +13,16 @@
 // Merging: open from the earliest ts (ties: first arrived), close from the latest ts (ties: last
 // arrived), high max, low min, volume and the VWAP numerator summed, trades counted.
 //
+// Bar input (bar_memory_ns > 0): a bar message (is_bar) is the complete bar of its (symbol, start).
+// Each symbol's bars are remembered (operators/bar_memory.hpp) and folded into a window, after its
+// trades, whenever the window is emitted; a re-sent bar adds nothing, a changed one replaces its
+// values and re-emits an emitted window with revision + 1. docs/design.md, "Bar input", has the rest.
+//
 // Memory per symbol: 88 B of state and a 24 B clock (symbol_clock, kept in both modes so that a
 // restore may switch), plus 104 B per open window (usually one or two) and the retained ring of
 // closed windows, (late_update_horizon / W + 2) x 104 B once warm (6.4 KB at 1 s and 1 min), plus
-// its symbol_table entry. Per partition: 96 B, 4 B per member symbol, and in partition mode 16 B per
+// its symbol_table entry; with bar input 48 B per remembered bar (up to twice that with slack) and
+// 48 B of bookkeeping. Per partition: 96 B, 4 B per member symbol, and in partition mode 16 B per
 // open window in its heap (symbol mode keeps no heap: a symbol's open windows are sorted by start).
 #pragma once
 
@@ -24,6 +30,7 @@
 #include <utility>
 #include <vector>
 
+#include "operators/bar_memory.hpp"
 #include "tapewire/json_write.hpp"
 #include "tapewire/stage.hpp"
 #include "tapewire/symbol_table.hpp"
@@ -39,6 +46,16 @@ struct window_options {
     std::int64_t idle_timeout_ns = 5'000'000'000;         // 0 = never close on silence
     std::int64_t late_update_horizon_ns = 60'000'000'000; // 0 = never correct a bar
     bool per_symbol = false;                              // event time per symbol, not per partition
+    std::int64_t bar_memory_ns = 31 * 86'400'000'000'000; // 0 = bars merge like trades (operators/bar_memory.hpp)
+};
+
+// Re-sent bars older than a symbol's bar memory, one report per symbol and pass (a run of them
+// between two bars the memory still holds); the runtime drains and logs these.
+struct bar_memory_report {
+    symbol sym;
+    std::uint64_t count = 0;       // bars beyond memory in this pass so far
+    timestamp_ns oldest_start = 0; // the oldest of them
+    timestamp_ns memory_from = 0;  // the symbol's memory is complete from here
 };
 
 class window_stage : public pass_through {
@@ -48,12 +65,14 @@ public:
     template <class E> void on_tick(const tick& t, E& out) {
         const accept_result r = accept(t);
         drain(out);
-        if (r == accept_result::late) {
-            char buf[256];
-            json_buffer j(buf, sizeof buf);
-            write_tick_json(j, t);
-            out.on_dead_letter(dead_letter_view{dead_letter_reason::late, j.view(), t.sym.view(),
-                                                corrected_ ? "bar corrected" : "beyond late_update_horizon", t.src});
+        if (r != accept_result::accepted) {
+            if (r == accept_result::late) {
+                char buf[256];
+                json_buffer j(buf, sizeof buf);
+                write_tick_json(j, t);
+                out.on_dead_letter(
+                    dead_letter_view{dead_letter_reason::late, j.view(), t.sym.view(), late_detail_, t.src});
+            }
             return;
         }
         out.on_tick(t);
@@ -87,6 +106,22 @@ public:
     [[nodiscard]] timestamp_ns symbol_watermark(const symbol& s) const noexcept;
     [[nodiscard]] bool per_symbol() const noexcept { return opt_.per_symbol; }
 
+    // Bar input (a tick with is_bar, bar_memory_ns > 0): bars not remembered before; re-sent unchanged
+    // (no effect); re-sent changed (replaced their earlier values); re-sent older than the memory (no
+    // effect, reported); forgotten by the hard cap k_bar_memory_cap before bar_memory had passed.
+    [[nodiscard]] std::uint64_t new_bars() const noexcept { return new_bars_; }
+    [[nodiscard]] std::uint64_t duplicate_bars() const noexcept { return duplicate_bars_; }
+    [[nodiscard]] std::uint64_t bar_revisions() const noexcept { return bar_revisions_; }
+    [[nodiscard]] std::uint64_t bars_beyond_memory() const noexcept { return bars_beyond_memory_; }
+    [[nodiscard]] std::uint64_t bar_memory_evicted() const noexcept { return bar_memory_evicted_; }
+    // What the bar memory holds now, over all symbols (48 B a bar plus vector slack).
+    [[nodiscard]] std::size_t bar_memory_bars() const noexcept { return bar_memory_bars_; }
+    [[nodiscard]] std::size_t bar_memory_bytes() const noexcept { return bar_memory_bytes_; }
+    // The reports made since the last call, appended to `out`. Call it on a timer.
+    void drain_bar_memory_reports(std::vector<bar_memory_report>& out);
+    // A symbol's bar memory (nullptr if it never received a bar), for tests and checkpoints.
+    [[nodiscard]] const symbol_bar_memory* bar_memory_of(const symbol& s) const noexcept;
+
     // Per partition seen, the offset from which a re-read would rebuild every open window: the
     // first offset of its oldest open window, or the offset after the last tick when none is open.
     // Offsets below it are done with and may be committed. Scans the open windows: call it on a
@@ -109,6 +144,7 @@ public:
     // Each partition keeps a list of its symbols, so this and a save cost O(the partition's symbols).
     void partition_symbols(std::int32_t partition, std::vector<symbol>& out) const;
     [[nodiscard]] std::int64_t width_ns() const noexcept { return opt_.width_ns; }
+    [[nodiscard]] std::int64_t bar_memory_ns() const noexcept { return opt_.bar_memory_ns; }
     // Writes the partition's fields, then, for each of `syms` (from partition_symbols), its open
     // windows and its retained closed windows.
     void save_checkpoint(std::int32_t partition, const std::vector<symbol>& syms, checkpoint_writer& out) const;
@@ -126,9 +162,18 @@ public:
     // was saved in symbol mode.
     bool restore_checkpoint(std::int32_t partition, const std::vector<symbol>& syms, checkpoint_reader& in,
                             checkpoint_reader* clocks, bool apply, timestamp_ns now);
+    // Writes each of `syms`' bar memory: i64 memory_from, u32 n, n remembered bars (ascending start).
+    void save_bar_memory(const std::vector<symbol>& syms, checkpoint_writer& out) const;
+    // Reads what save_bar_memory wrote (apply = false only checks it, as restore_checkpoint does), after
+    // restore_checkpoint. Without the section (in == nullptr: a blob older than bar memory) each symbol
+    // restores an empty memory complete only after its clock's max_ts: a bar the saver may already
+    // have merged (additively) counts as beyond memory if re-sent, and is not merged twice.
+    void restore_bar_memory(const std::vector<symbol>& syms, checkpoint_reader* in, bool apply);
 
 private:
-    enum class accept_result { accepted, late };
+    // accepted: forwarded downstream; late: dead-lettered (late_detail_ says why); absorbed: neither
+    // (a bar that changed nothing new downstream, or only re-emitted a bar).
+    enum class accept_result { accepted, late, absorbed };
 
     struct window_state {
         timestamp_ns start = 0;
@@ -163,6 +208,14 @@ private:
         timestamp_ns last_seen = 0; // processing time of the symbol's last tick
     };
 
+    // A symbol's bar memory and its beyond-memory reporting, indexed by symbol id beside states_ and
+    // grown only when a bar arrives (tick feeds never touch it).
+    struct symbol_bars {
+        symbol_bar_memory memory;
+        std::int32_t report = -1; // index in reports_ of this pass's report, until drained
+        bool reported = false;    // this pass (since the last bar the memory held) has had its report
+    };
+
     struct heap_entry {
         timestamp_ns end;
         std::uint32_t sym;
@@ -182,6 +235,18 @@ private:
     // One predicted branch picks the mode; each mode's tick path is compiled on its own.
     accept_result accept(const tick& t) { return opt_.per_symbol ? accept_in<true>(t) : accept_in<false>(t); }
     template <bool PerSymbol> accept_result accept_in(const tick& t);
+    template <bool PerSymbol>
+    accept_result accept_bar(const tick& t, std::uint32_t id, partition_state& ps, timestamp_ns watermark);
+    accept_result late_bar(symbol_state& s, bar_outcome o, timestamp_ns start, timestamp_ns watermark,
+                           std::int64_t offset);
+    template <bool PerSymbol> void open_window(std::uint32_t id, partition_state& ps,
+                                               std::vector<window_state>::iterator at, const window_state& fresh);
+    template <bool PerSymbol>
+    void advance_clock(std::uint32_t id, std::int32_t p, partition_state& ps, timestamp_ns ts);
+    void forget_old_bars(const symbol_state& s, symbol_bar_memory& m);
+    void note_beyond_memory(std::uint32_t id, symbol_bars& sb, timestamp_ns start);
+    // Replaces a symbol's bar memory (keeping the running totals), or empties it (memory_from = from).
+    void set_bar_memory(std::uint32_t id, timestamp_ns from, std::vector<source_bar> bars);
     void add_state(const symbol& sym); // for a symbol just interned: its state and clock
     partition_state& partition(std::int32_t p);
     void advance(std::int32_t p, partition_state& ps, timestamp_ns wm);
@@ -194,10 +259,12 @@ private:
     void close_all();
     window_state* find_retained(symbol_state& s, timestamp_ns start);
     void retain(symbol_state& s, const window_state& w);
-    void push_bar(const symbol_state& s, const window_state& w);
+    void push_bar(const symbol_state& s, const window_state& w); // folds the symbol's remembered bars in
+    void emit_bar(const symbol_state& s, const window_state& w);
     void join(std::uint32_t id, std::int32_t partition);
     void leave(std::uint32_t id);
     static void merge(window_state& w, const tick& t);
+    static void note_offset(window_state& w, std::int64_t offset); // a bar's message, folded in at emission
 
     template <class E> void drain(E& out) {
         if (pending_bars_.empty() && pending_watermarks_.empty()) return;
@@ -218,7 +285,12 @@ private:
     std::vector<watermark> pending_watermarks_;
     timestamp_ns now_ = 0;
     timestamp_ns last_idle_scan_ = 0;
-    bool corrected_ = false;
+    const char* late_detail_ = "";
+    std::vector<symbol_bars> bars_; // beside states_, same ids, as long as the highest id that sent a bar
+    std::vector<bar_memory_report> reports_;
+    std::uint64_t new_bars_ = 0, duplicate_bars_ = 0, bar_revisions_ = 0, bars_beyond_memory_ = 0,
+                  bar_memory_evicted_ = 0;
+    std::size_t bar_memory_bars_ = 0, bar_memory_bytes_ = 0;
     std::uint64_t bars_emitted_ = 0, late_ = 0, corrections_ = 0, idle_closed_symbols_ = 0;
     std::size_t open_count_ = 0;
 };

@@ -254,6 +254,15 @@ void print_summary(pipeline& p, const config& cfg, pipeline_mode mode, double se
                  reasons.empty() ? "" : " (", reasons.c_str(), reasons.empty() ? "" : ")");
     std::fprintf(stderr, "  bars          %s (%s late corrections)\n", thousands(st.bars.load()).c_str(),
                  thousands(st.corrections.load()).c_str());
+    if (const std::uint64_t n =
+            st.new_bars.load() + st.duplicate_bars.load() + st.bar_revisions.load() + st.bars_beyond_memory.load();
+        n > 0)
+        std::fprintf(stderr,
+                     "  bar input     %s new, %s duplicates, %s revised, %s beyond memory; memory %s bars (%s KiB)\n",
+                     thousands(st.new_bars.load()).c_str(), thousands(st.duplicate_bars.load()).c_str(),
+                     thousands(st.bar_revisions.load()).c_str(), thousands(st.bars_beyond_memory.load()).c_str(),
+                     thousands(st.bar_memory_bars.load()).c_str(),
+                     thousands((st.bar_memory_bytes.load() + 1023) / 1024).c_str());
     std::fprintf(stderr, "  alerts        %s\n", thousands(st.alerts.load()).c_str());
     const bool odbc = cfg.sink.kind.contains(sink_kind::odbc);
     if (odbc)

@@ -817,7 +817,10 @@ TEST_CASE("a format-1 checkpoint of the previous release restored and read on gi
     for (std::string line; std::getline(lines, line);) tail.push_back(parse_tick_line(line));
     REQUIRE(tail.size() == k_v1_input - k_v1_cut);
 
-    auto c = make_chain();
+    // That release merged bar updates additively, as bar_memory = 0 still does.
+    window_options o = window_opts();
+    o.bar_memory_ns = 0;
+    auto c = std::make_unique<chain>(o, vwap_opts(), anomaly_opts());
     restore_all(*c, blobs);
     for (const tick& t : tail) c->head.on_tick(t);
     c->head.on_flush();
@@ -1039,4 +1042,131 @@ TEST_CASE("a checkpoint with another version number, an unknown section or a mis
               std::string::npos);
     }
     CHECK(save_all(*t) == before);
+}
+
+// ---- Bar memory (BARM) ----------------------------------------------------------------------------------
+
+namespace {
+
+// The older producer's bar messages for two symbols of one partition: 1-minute bars from the session open.
+std::vector<tick> bar_messages(int minutes) {
+    std::vector<tick> out;
+    std::int64_t offset = 0;
+    for (int i = 0; i < minutes; ++i)
+        for (const char* name : {"AAA", "BBB"}) {
+            tick t;
+            t.sym = symbol::from(name);
+            t.ts = k_session_open + i * 60 * k_s;
+            t.close = 100 + (i % 11) * 0.25 + (name[0] == 'B' ? 50 : 0);
+            t.open = t.close - 0.125;
+            t.high = t.close + 0.5;
+            t.low = t.close - 0.5;
+            t.volume = 1000 + i;
+            t.pv = bar_pv(t.high, t.low, t.close, t.volume);
+            t.is_bar = true;
+            t.src.partition = 0;
+            t.src.offset = offset++;
+            out.push_back(t);
+        }
+    return out;
+}
+
+// The BARM section cut out of a blob (its size and checksum fixed): a format-2 blob of the release
+// before bar memory.
+std::string without_barm(std::string blob) {
+    const std::size_t at = blob.find("BARM");
+    REQUIRE(at != std::string::npos);
+    std::uint64_t size = 0;
+    std::memcpy(&size, blob.data() + at + 4, 8);
+    blob.erase(at, 12 + static_cast<std::size_t>(detail::to_little_endian(size)));
+    const std::uint64_t body = detail::to_little_endian(std::uint64_t{blob.size() - 48});
+    std::memcpy(blob.data() + 24, &body, 8);
+    const std::uint64_t sum = detail::to_little_endian(detail::checkpoint_checksum(blob));
+    std::memcpy(blob.data() + 32, &sum, 8);
+    return blob;
+}
+
+} // namespace
+
+TEST_CASE("bar memory survives save and restore: a re-send after the restart is a duplicate", "[checkpoint][bars]") {
+    const auto input = bar_messages(120);
+    auto a = make_chain(60 * k_s);
+    feed(*a, input, 0, input.size());
+    REQUIRE(a->window.bar_memory_bars() == input.size());
+    const auto blobs = save_all(*a);
+    REQUIRE(blobs.size() == 1);
+    CHECK(blobs.at(0).find("BARM") != std::string::npos);
+
+    auto b = make_chain(60 * k_s);
+    restore_all(*b, blobs);
+    const restore_report r = restore_partition_state(b->window, b->vwap, b->anomaly, 0, blobs.at(0), 0);
+    CHECK_FALSE(r.bar_memory_missing);
+    CHECK(b->window.bar_memory_bars() == input.size());
+    CHECK(b->window.bar_memory_bytes() >= 48 * input.size());
+    CHECK(save_all(*b) == blobs);
+    // The producer re-sends its month after the restart: nothing changes, and the run's output is the
+    // uninterrupted one's.
+    feed(*a, input, 0, input.size());
+    a->head.on_flush();
+    feed(*b, input, 0, input.size());
+    b->head.on_flush();
+    CHECK(b->window.duplicate_bars() == input.size());
+    CHECK(b->window.new_bars() == 0);
+    CHECK(b->sink.dead_letters.empty());
+    // The windows still open at the cut (two minutes, allowed lateness 200 ms), and nothing else.
+    REQUIRE(b->sink.bars.size() == 4);
+    const std::vector<bar> a_last(a->sink.bars.end() - 4, a->sink.bars.end());
+    CHECK(first_difference("bar", a_last, b->sink.bars).empty());
+    for (const bar& x : b->sink.bars) CHECK(x.trades == 1);
+}
+
+TEST_CASE("a format-2 checkpoint without BARM restores with an empty memory and says so", "[checkpoint][bars]") {
+    // The release before bar memory merged bars additively, as bar_memory = 0 does, and wrote no BARM.
+    const auto input = bar_messages(60);
+    window_options additive = window_opts(60 * k_s);
+    additive.bar_memory_ns = 0;
+    auto a = std::make_unique<chain>(additive, vwap_opts(), anomaly_opts());
+    feed(*a, input, 0, input.size());
+    const std::string old = without_barm(save_partition_state(a->window, a->vwap, a->anomaly, 0));
+
+    auto b = make_chain(60 * k_s);
+    const restore_report r = restore_partition_state(b->window, b->vwap, b->anomaly, 0, old, 0);
+    CHECK(r.bar_memory_missing);
+    CHECK_FALSE(r.migrated());
+    const symbol_bar_memory* m = b->window.bar_memory_of(symbol::from("AAA"));
+    REQUIRE(m != nullptr);
+    CHECK(m->empty());
+    // Complete only after the newest bar the saver had merged.
+    CHECK(m->memory_from() == input.back().ts + 1);
+    CHECK(b->window.bar_memory_bars() == 0);
+
+    // A re-send of what the saver had: beyond memory, merged neither twice nor dead-lettered.
+    feed(*b, input, 0, input.size());
+    CHECK(b->window.bars_beyond_memory() == input.size());
+    CHECK(b->window.duplicate_bars() == 0);
+    std::vector<bar_memory_report> reports;
+    b->window.drain_bar_memory_reports(reports);
+    CHECK(reports.size() == 2);
+    // The next minute's bars are new.
+    std::vector<tick> next = bar_messages(61);
+    next.erase(next.begin(), next.end() - 2);
+    feed(*b, next, 0, next.size());
+    CHECK(b->window.new_bars() == 2);
+    b->head.on_flush();
+    CHECK(b->sink.dead_letters.empty());
+    // The windows open at the cut (two minutes) close with the saver's merge of their bar, no second
+    // copy of it, and the new minute's window holds its bar once.
+    REQUIRE(b->sink.bars.size() == 6);
+    for (const bar& x : b->sink.bars) {
+        CHECK(x.trades == 1);
+        CHECK(x.volume == static_cast<double>(1000 + (x.window_start - k_session_open) / (60 * k_s)));
+    }
+
+    // A blob of this release restores its memory and says nothing.
+    auto c = make_chain(60 * k_s);
+    feed(*c, input, 0, input.size());
+    const std::string now = save_partition_state(c->window, c->vwap, c->anomaly, 0);
+    auto d = make_chain(60 * k_s);
+    CHECK_FALSE(restore_partition_state(d->window, d->vwap, d->anomaly, 0, now, 0).bar_memory_missing);
+    CHECK(d->window.bar_memory_bars() == input.size());
 }

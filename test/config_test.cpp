@@ -161,6 +161,8 @@ TEST_CASE("every invalid value is rejected at load with its key and line", "[con
         {"[source.anomalies]\njump_every = \"0\"\n", "source.anomalies.jump_every", 2},
         {"[window]\nwidth = \"0s\"\n", "window.width", 2},
         {"[window]\nwidth = \"-1s\"\n", "window.width", 2},
+        {"[window]\nbar_memory = \"-1s\"\n", "window.bar_memory", 2},
+        {"[window]\nlate_update_horizon = \"1d\"\nbar_memory = \"1d\"\n", "window.bar_memory", 3},
         {"[vwap]\nsession_start = \"9:30\"\n", "vwap.session_start", 2},
         {"[vwap]\nsession_start = \"24:00\"\n", "vwap.session_start", 2},
         {"[vwap]\nsession_tz = \"Mars/Olympus_Mons\"\n", "vwap.session_tz", 2},
@@ -734,4 +736,29 @@ TEST_CASE("window.watermark auto resolves to symbol for bar input, yahoo-chart a
           watermark_mode::symbol);
     const auto bad = text_error("[window]\nwatermark = \"event\"\n");
     CHECK(std::string(bad.what()) == "test.toml:2: window.watermark: must be auto, partition or symbol, got \"event\"");
+}
+
+TEST_CASE("window.bar_memory defaults to a month, may be 0, and must cover late_update_horizon + width",
+          "[config][bars]") {
+    const config d = load_config_text("", "test.toml");
+    CHECK(d.window.bar_memory == std::chrono::hours(24 * 31));
+    CHECK(to_window_options(d.window, d.source).bar_memory_ns == 31 * 86'400'000'000'000);
+    CHECK(window_options{}.bar_memory_ns == to_window_options(d.window, d.source).bar_memory_ns);
+
+    // 0 turns the memory off (bars merge like trades), whatever the horizon.
+    const config off = load_config_text("[window]\nbar_memory = \"0\"\nlate_update_horizon = \"60d\"\n", "test.toml");
+    CHECK(to_window_options(off.window, off.source).bar_memory_ns == 0);
+
+    const config exact = load_config_text(
+        "", "test.toml", {"window.width=10m", "window.late_update_horizon=1d", "window.bar_memory=1450m"});
+    CHECK(to_window_options(exact.window, exact.source).bar_memory_ns == 1450 * 60'000'000'000);
+
+    const auto short_memory =
+        text_error("[window]\nwidth = \"10m\"\nlate_update_horizon = \"1d\"\nbar_memory = \"1449m\"\n");
+    CHECK(std::string(short_memory.what()) ==
+          "test.toml:4: window.bar_memory: must be 0 or at least window.late_update_horizon + window.width (1450m)");
+    // Blames the horizon when it is the key that was set.
+    const auto long_horizon = text_error("[window]\nlate_update_horizon = \"40d\"\n");
+    CHECK(long_horizon.key == "window.bar_memory");
+    CHECK(long_horizon.line == 2);
 }

@@ -514,3 +514,141 @@ TEST_CASE("a message that is not a tick goes to ticks.dlq with its reason in a h
 
     stop_broker(broker, tag);
 }
+
+TEST_CASE("the older producer's month of 2-minute bars sent five times, plus one revised bar, gives the bars of one "
+          "pass with the revision, with no dead letters",
+          "[kafka][e2e][bars]") {
+    const std::string tag = "kafka_legacy_month";
+    child_process broker;
+    const std::string bs = start_broker(broker, tag, {"stock-data:1"});
+
+    // The older producer's bars: 22 weekdays of May 2025, 09:30 to 16:00 New York time (UTC-4), one
+    // every 2 minutes, keyless (the symbol is source.symbol). It re-sends the whole month each time.
+    struct legacy {
+        int day, minute; // minute past 09:30 local
+        double open, high, low, close, volume;
+    };
+    std::vector<legacy> month;
+    for (int day = 1, weekday = 4 /* May 1 2025: Thursday */; day <= 31; ++day, weekday = (weekday + 1) % 7) {
+        if (weekday == 0 || weekday == 6) continue;
+        for (int minute = 0; minute < 390; minute += 2) {
+            const int i = static_cast<int>(month.size());
+            const double close = 180 + 0.25 * (i % 40) - 0.125 * (i % 7);
+            month.push_back({day, minute, close - 0.125, close + 0.375, close - 0.5, close, 1000.0 + i % 29});
+        }
+    }
+    REQUIRE(month.size() == 22 * 195);
+    auto line = [](const legacy& b) {
+        char json[256];
+        const int at = 9 * 60 + 30 + b.minute;
+        std::snprintf(json, sizeof json,
+                      "{\"timestamp\":\"2025-05-%02d %02d:%02d:00-04:00\",\"open\":%.17g,\"high\":%.17g,"
+                      "\"low\":%.17g,\"close\":%.17g,\"volume\":%.17g}\n",
+                      b.day, at / 60, at % 60, b.open, b.high, b.low, b.close, b.volume);
+        return std::string(json);
+    };
+    // The live minute the producer first sent was still filling: 20 minutes before the month's end,
+    // its volume grew by 28 after five passes had gone out.
+    const std::size_t revised = month.size() - 10;
+    legacy last_version = month[revised];
+    last_version.volume += 28;
+    std::string input;
+    for (int pass = 0; pass < 5; ++pass)
+        for (const legacy& b : month) input += line(b);
+    input += line(last_version);
+    write_file(tag + ".in", input);
+    const command_result put =
+        run_command({"kcat", "-b", bs, "-P", "-t", "stock-data", "-p", "0"}, tag + ".in", 60s, tag + ".in");
+    INFO("kcat -P: " << put.status.text() << "\n" << put.err);
+    REQUIRE(put.status.ok());
+
+    // One pass with the revision, folded here into 10-minute windows.
+    month[revised] = last_version;
+    const std::int64_t W = 10 * 60 * 1'000'000'000LL;
+    std::map<bar_key, expected_bar> expected;
+    for (const legacy& b : month) {
+        std::tm day{};
+        day.tm_year = 2025 - 1900;
+        day.tm_mon = 4;
+        day.tm_mday = b.day;
+        day.tm_hour = 13; // 09:30 at UTC-4
+        day.tm_min = 30 + b.minute;
+        const std::int64_t ts = static_cast<std::int64_t>(timegm(&day)) * 1'000'000'000;
+        expected[{"MSFT", ts - ts % W}].add(ts, b.open, b.high, b.low, b.close, b.volume,
+                                            (b.high + b.low + b.close) / 3 * b.volume);
+    }
+    REQUIRE(expected.size() == 22 * 39);
+
+    const command_result proc =
+        run_command(tapewire_cmd({"process", "--set", "kafka.brokers=" + bs, "--set", "kafka.topic=stock-data", "--set",
+                                  "source.format=bar", "--set", "source.symbol=MSFT", "--set", "window.width=10m",
+                                  "--set", "window.late_update_horizon=1h", "--set", "kafka.stop_at_end=true", "--set",
+                                  "sink.path=" + tag + ".ndjson"}),
+                    tag + ".process");
+    INFO("process: " << proc.status.text() << "\n" << proc.err);
+    REQUIRE(proc.status.ok());
+    CHECK(summary_count(proc.err, "messages in") == static_cast<std::int64_t>(5 * month.size() + 1));
+    CHECK(summary_count(proc.err, "dead letters") == 0);
+    // Every repeat counted, the memory printed: 48 bytes a bar, plus vector slack.
+    CHECK(summary_count(proc.err, "bar input") == static_cast<std::int64_t>(month.size()));
+    CHECK(proc.err.find("4,290 new, 17,160 duplicates, 1 revised, 0 beyond memory; memory 4,290 bars (") !=
+          std::string::npos);
+
+    const ndjson_output o = read_output(tag + ".ndjson");
+    CHECK(o.dead_letters.empty());
+    // Each window once, and the revised one a second time with revision 1.
+    CHECK(o.bar_lines.size() == expected.size() + 1);
+    CHECK(o.bars.size() == expected.size());
+    std::size_t revisions = 0;
+    for (const auto& [k, a] : expected) {
+        INFO(k.first << " window " << k.second);
+        const auto it = o.bars.find(k);
+        REQUIRE(it != o.bars.end());
+        INFO(it->second);
+        const out_bar b = parse_bar(it->second);
+        check_bar(b, a, k.second + W);
+        revisions += b.revision;
+    }
+    CHECK(revisions == 1);
+
+    // Again, from the start in another group, with a memory of 10 days: each of passes 2 to 5 opens
+    // with bars older than that, which change nothing, are not dead letters, and make one log line a pass.
+    const command_result short_memory = run_command(tapewire_cmd({"process",
+                                                                  "--set",
+                                                                  "kafka.brokers=" + bs,
+                                                                  "--set",
+                                                                  "kafka.topic=stock-data",
+                                                                  "--set",
+                                                                  "kafka.group=short-memory",
+                                                                  "--set",
+                                                                  "source.format=bar",
+                                                                  "--set",
+                                                                  "source.symbol=MSFT",
+                                                                  "--set",
+                                                                  "window.width=10m",
+                                                                  "--set",
+                                                                  "window.late_update_horizon=1h",
+                                                                  "--set",
+                                                                  "window.bar_memory=10d",
+                                                                  "--set",
+                                                                  "kafka.stop_at_end=true",
+                                                                  "--set",
+                                                                  "sink.path=" + tag + ".short.ndjson"}),
+                                                    tag + ".short");
+    INFO("process, bar_memory = 10d: " << short_memory.status.text() << "\n" << short_memory.err);
+    REQUIRE(short_memory.status.ok());
+    CHECK(summary_count(short_memory.err, "dead letters") == 0);
+    std::size_t reported = 0;
+    for (const std::string& l : split_lines(short_memory.err))
+        reported += l.find("re-sent bars older than the bar memory") != std::string::npos &&
+                    l.find("symbol=MSFT") != std::string::npos;
+    CHECK(reported == 4);
+    CHECK(short_memory.err.find("4,290 new, ") != std::string::npos);
+    CHECK(short_memory.err.find(" 1 revised, ") != std::string::npos);
+    CHECK(short_memory.err.find(" 0 beyond memory") == std::string::npos);
+    const ndjson_output s = read_output(tag + ".short.ndjson");
+    CHECK(s.dead_letters.empty());
+    CHECK(s.bars == o.bars);
+
+    stop_broker(broker, tag);
+}

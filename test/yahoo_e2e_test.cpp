@@ -16,6 +16,7 @@
 #include "src/base/duration_text.hpp"
 #include "tapewire/time_text.hpp"
 #include "test/child_process.hpp"
+#include "test/output_bar.hpp"
 #include "test/pg_server.hpp"
 #include "test/support/chart_gen.hpp"
 #include "test/support/http_test_server.hpp"
@@ -359,6 +360,20 @@ TEST_CASE("a restart after a day's downtime fills the gap once from the database
         CHECK(after.at(key) == values);
     }
     check_no_late(r, ndjson);
+    // Each served bar entered run 2's bar memory once (the refetch and the polls do not overlap), and
+    // each window came out once: the refetched bars that run 1 had written are not counted twice.
+    CHECK(summary_count(r.err, "bar input") == n);
+    CHECK(r.err.find(" new, 0 duplicates, 0 revised, 0 beyond memory") != std::string::npos);
+    std::set<std::string> windows;
+    std::size_t bar_lines = 0;
+    for (const std::string& line : split_lines(read_file(ndjson))) {
+        if (line.find("\"type\":\"bar\"") == std::string::npos) continue;
+        ++bar_lines;
+        const out_bar b = parse_bar(line);
+        windows.insert(b.symbol + "@" + std::to_string(b.start));
+    }
+    CHECK(bar_lines == static_cast<std::size_t>(n));
+    CHECK(windows.size() == bar_lines);
 }
 
 TEST_CASE("run with three yahoo-chart symbols on one Kafka partition writes every completed bar of every symbol "

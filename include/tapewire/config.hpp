@@ -218,6 +218,10 @@ struct window_config {
     // auto | partition | symbol: whose event time closes windows (auto: symbol for source.format = bar,
     // yahoo-chart and replay; partition otherwise)
     watermark_mode watermark = watermark_mode::auto_;
+    // How far back (bar start, behind each symbol's newest bar) received source bars are remembered, so
+    // that a bar message received again adds nothing and a changed one replaces it (0 = bars merge
+    // additively, like trades). 48 B per remembered bar; the default holds a month of 1-minute bars.
+    duration bar_memory = std::chrono::hours(24 * 31);
 };
 
 struct vwap_config {

@@ -23,6 +23,11 @@ struct origin {
     std::int64_t ingest_ns = 0; // monotonic clock when the raw message was handed to parse
 };
 
+// A bar update's contribution to the VWAP numerator: its typical price times its volume.
+constexpr double bar_pv(double high, double low, double close, double volume) noexcept {
+    return (high + low + close) / 3.0 * volume;
+}
+
 // One market update. A trade has open = high = low = close = price; a bar update (from a
 // bar-shaped message) carries its own OHLCV at ts = the bar's start.
 struct tick {

@@ -362,7 +362,9 @@ private:
 const auto k_positive = [](const auto& v) -> std::string {
     return v > std::remove_cvref_t<decltype(v)>{} ? "" : "must be greater than 0";
 };
-const auto k_non_negative = [](double v) -> std::string { return v >= 0 ? "" : "must not be negative"; };
+const auto k_non_negative = [](const auto& v) -> std::string {
+    return v >= std::remove_cvref_t<decltype(v)>{} ? "" : "must not be negative";
+};
 
 std::string check_symbol(const std::string& s) {
     if (s.empty()) return "a symbol must not be empty";
@@ -520,7 +522,8 @@ const std::vector<field_spec>& fields() {
             .add("idle_timeout", &window_config::idle_timeout)
             .add("late_update_horizon", &window_config::late_update_horizon)
             .add("max_future_skew", &window_config::max_future_skew)
-            .add("watermark", &window_config::watermark);
+            .add("watermark", &window_config::watermark)
+            .add("bar_memory", &window_config::bar_memory, k_non_negative);
         section_binder(
             "vwap", [](auto& c) -> auto& { return c.vwap; }, f)
             .add("rolling_windows", &vwap_config::rolling_windows, k_positive)
@@ -618,6 +621,16 @@ const std::vector<cross_check>& cross_checks() {
          [](const config& c) -> std::string {
              return c.source.anomalies.enabled && c.source.kind != source_kind::synthetic
                         ? "anomaly injection needs source.kind = \"synthetic\""
+                        : "";
+         }},
+        {"window.bar_memory",
+         {"window.bar_memory", "window.late_update_horizon", "window.width"},
+         [](const config& c) -> std::string {
+             // A bar that can still correct an emitted bar must still be remembered.
+             const auto& w = c.window;
+             return w.bar_memory > duration::zero() && w.bar_memory < w.late_update_horizon + w.width
+                        ? "must be 0 or at least window.late_update_horizon + window.width (" +
+                              format_duration(w.late_update_horizon + w.width) + ")"
                         : "";
          }},
         {"sink.kind",

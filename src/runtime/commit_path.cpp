@@ -90,6 +90,11 @@ void log_restore(std::int32_t p, const restore_report& r) {
                                : "partition saved with event time per symbol, converted: the partition's event "
                                  "time is its fastest symbol's",
                   {{"partition", p}, {"symbols", r.symbols}, {"watermark", mode}});
+    if (r.bar_memory_missing)
+        log::info("checkpoint",
+                  "partition saved without bar memory (an older release): a re-sent bar up to each symbol's last "
+                  "event time counts as beyond memory and is not merged again",
+                  {{"partition", p}, {"symbols", r.symbols}});
 }
 
 } // namespace

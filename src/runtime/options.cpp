@@ -21,8 +21,12 @@ watermark_mode resolve_watermark(const window_config& w, const source_config& s,
 }
 
 window_options to_window_options(const window_config& w, const source_config& s) {
-    return {w.width.count(), w.allowed_lateness.count(), w.idle_timeout.count(), w.late_update_horizon.count(),
-            resolve_watermark(w, s) == watermark_mode::symbol};
+    return {w.width.count(),
+            w.allowed_lateness.count(),
+            w.idle_timeout.count(),
+            w.late_update_horizon.count(),
+            resolve_watermark(w, s) == watermark_mode::symbol,
+            w.bar_memory.count()};
 }
 
 anomaly_options to_anomaly_options(const anomaly_config& c) {

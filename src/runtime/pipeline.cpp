@@ -115,6 +115,7 @@ struct pipeline::impl {
     std::unique_ptr<record_ring> hop; // threads = 2
     parse_stage parse;
     std::unique_ptr<analytics> an;
+    std::unique_ptr<bar_input_metrics> bar_metrics;
 
     std::unique_ptr<feed_base> producer_feed; // source → Kafka
     std::unique_ptr<feed_base> graph_feed;    // source or Kafka → input ring
@@ -148,6 +149,8 @@ struct pipeline::impl {
                                          to_vwap_options(cfg.vwap, cfg.window), to_anomaly_options(cfg.anomaly),
                                          cfg.sink, cfg.kafka, output_producer.get(), plan.dlq, &abort,
                                          output_producer ? stall_metric("kafka_outputs") : stall_sink{});
+        bar_metrics = std::make_unique<bar_input_metrics>(metrics);
+        an->bar_metrics = bar_metrics.get();
         if (plan.odbc) start_sql();
         start_graph_feed(std::move(kafka_in));
         start_agents();

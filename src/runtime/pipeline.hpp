@@ -30,6 +30,14 @@ struct pipeline_stats {
     std::atomic<std::uint64_t> ticks{0};    // parsed
     std::atomic<std::uint64_t> bars{0};
     std::atomic<std::uint64_t> corrections{0};
+    // Bar input (operators/window.hpp): bars new to the memory, re-sent unchanged, revised, re-sent
+    // older than window.bar_memory; the memory now (bars, bytes).
+    std::atomic<std::uint64_t> new_bars{0};
+    std::atomic<std::uint64_t> duplicate_bars{0};
+    std::atomic<std::uint64_t> bar_revisions{0};
+    std::atomic<std::uint64_t> bars_beyond_memory{0};
+    std::atomic<std::uint64_t> bar_memory_bars{0};
+    std::atomic<std::uint64_t> bar_memory_bytes{0};
     std::atomic<std::uint64_t> alerts{0};
     std::atomic<std::uint64_t> dead_letters{0};
     std::array<std::atomic<std::uint64_t>, k_dead_letter_reasons> dead_by_reason{};

@@ -61,9 +61,10 @@ std::vector<chart_bar> take_completed_bars(const chart_response& r, std::int64_t
 // either side of a day boundary, or a clock a little off Yahoo's, is not refused.
 inline constexpr std::int64_t k_chart_1m_request_limit_s = 8 * 86400;
 inline constexpr std::int64_t k_chart_1m_chunk_s = k_chart_1m_request_limit_s - 86400;
-// How far back Yahoo keeps 1-minute bars: 30 days (its range error for older 1m requests, as
-// yfinance reports it; PROTOCOL.md quotes the sibling 60-day rule of 15m). Asked from a little
-// inside it, so the oldest chunk is not refused for a clock skew; a refusal is handled anyway.
+// How far back Yahoo keeps 1-minute bars: 30 days (users of yfinance report "1 month" for 1m,
+// with at most 7-8 days per request, ranaroussi/yfinance#356; PROTOCOL.md quotes the sibling
+// 60-day rule of 5m/15m, yfinance#1389). Asked from a little inside it, so the oldest chunk is
+// not refused for a clock skew; a refusal is handled anyway (logged, counted, skipped).
 inline constexpr std::int64_t k_chart_1m_history_s = 30 * 86400;
 inline constexpr std::int64_t k_chart_history_margin_s = 3600;
 
