@@ -260,9 +260,11 @@ int run_graph(const graph_args& a) {
     // the horizon plus a few windows; the measured ticks then advance ~1 µs each.
     const double span_s = a.warmup_span_s >= 0
                               ? a.warmup_span_s
-                              : static_cast<double>(wopt.late_update_horizon_ns + 4 * wopt.width_ns) / 1e9;
-    // (With --widths the same span: the wider lanes' rings fill only at their own pace, and the run
-    // measures what every lane-0 window closed costs them, the per-tick path being the same.)
+                              : static_cast<double>(wopt.late_update_horizon_ns + 4 * wopt.width_ns +
+                                                    (a.widths_ns.size() > 1 ? 2 * a.widths_ns.back() : 0)) /
+                                    1e9;
+    // With --widths the warm-up also spans two of the widest windows, so that every lane's rings reach
+    // their size; the measured ticks then cost what each lane-0 window closed costs the wider lanes.
 
     feed_options fo;
     fo.ticks = total;

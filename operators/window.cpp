@@ -58,6 +58,7 @@ void window_stage::add_state(const symbol& sym) {
     states_.back().open.reserve(4);
     clocks_.emplace_back();
     lanes_.resize(lanes_.size() + widths_.size() - 1);
+    for (std::size_t k = lanes_.size() + 1 - widths_.size(); k < lanes_.size(); ++k) lanes_[k].open.reserve(2);
 }
 
 window_stage::partition_state& window_stage::partition(std::int32_t p) {
