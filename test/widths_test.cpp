@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "collect.hpp"
+#include "operators/analytics.hpp"
 #include "operators/anomaly.hpp"
 #include "operators/checkpoint.hpp"
 #include "operators/vwap.hpp"
@@ -393,4 +394,51 @@ TEST_CASE("window.widths takes ascending nesting durations, and window.width is 
     CHECK_THAT(error_of("[window]\nwidths = [\"1s\", \"1m\"]\nwidth = \"2s\"\n"),
                Catch::Contains("window.width") && Catch::Contains("must be one of window.widths"));
     CHECK_THAT(error_of("[window]\nwidths = [\"1s\", 5]\n"), Catch::Contains("duration"));
+}
+
+TEST_CASE("session and rolling VWAP are kept per width, and only the narrowest width is judged for alerts",
+          "[vwap][anomaly][widths]") {
+    const window_options w = lane_opts({k_s, k_min}, 0, 60 * k_s);
+    vwap_stage v(with_widths(vwap_options{}, w));
+    auto make = [](std::int64_t width, timestamp_ns start, double price, double volume) {
+        bar b;
+        b.sym = symbol::from("A");
+        b.window_start = start;
+        b.window_end = start + width;
+        b.open = b.high = b.low = b.close = price;
+        b.volume = volume;
+        b.pv = price * volume;
+        b.vwap = price;
+        return b;
+    };
+    // Two 1 s bars, then the minute that rolls them up: the minute's session VWAP is its own, not the
+    // sum of the seconds and itself.
+    bar s1 = make(k_s, T0, 10.0, 1), s2 = make(k_s, T0 + k_s, 20.0, 1), m = make(k_min, T0, 15.0, 2);
+    v.enrich(s1);
+    v.enrich(s2);
+    v.enrich(m);
+    CHECK(s2.session_vwap == 15.0);
+    CHECK(m.session_vwap == 15.0);
+    CHECK(m.rolling_vwap == 15.0);
+    bar m2 = make(k_min, T0 + k_min, 30.0, 2);
+    v.enrich(m2);
+    CHECK(m2.session_vwap == Approx(22.5)); // (30 + 60) / 4: the minutes only
+    bar s3 = make(k_s, T0 + k_min, 30.0, 2);
+    v.enrich(s3);
+    CHECK(s3.session_vwap == Approx(22.5)); // (10 + 20 + 60) / 4: the seconds only
+
+    // Anomaly: a minute bar with a wild return is not judged, the second is.
+    anomaly_options ao;
+    ao.warmup_bars = 0;
+    anomaly_stage a(with_widths(ao, w));
+    alert found[3];
+    CHECK(a.check_bar(make(k_s, T0, 10.0, 1), found) == 0);
+    CHECK(a.check_bar(make(k_min, T0 + k_s, 1000.0, 1e9), found) == 0);
+    // The same wild bar as a 1 s bar is judged, and alerts.
+    anomaly_stage judged(with_widths(ao, w));
+    CHECK(judged.check_bar(make(k_s, T0, 10.0, 1), found) == 0);
+    CHECK(judged.check_bar(make(k_s, T0 + k_s, 1000.0, 1e9), found) > 0);
+    // One width: every bar is judged, as before.
+    CHECK(with_widths(anomaly_options{}, lane_opts({k_s}, 0, 0)).judged_width_ns == 0);
+    CHECK(with_widths(anomaly_options{}, w).judged_width_ns == k_s);
 }
