@@ -34,7 +34,7 @@
 // open window in its heap (symbol mode keeps no heap: a symbol's open windows are sorted by start).
 // With lanes, each lane k >= 1 adds 56 B, its open windows and a ring of (late_update_horizon /
 // W_k + 2) closed windows; lane k-1's ring grows by W_k / W_(k-1) windows (the roll-up reads them):
-// 1s, 1m, 5m with a 60 s horizon keep 122 + 8 + 3 windows, about 14 KB per symbol.
+// 1s, 1m, 5m with a 60 s horizon keep 122 + 8 + 2 closed windows, about 14 KB per symbol.
 #pragma once
 
 #include <cstdint>
