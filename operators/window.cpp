@@ -564,7 +564,10 @@ window_stage::window_state window_stage::with_bars(std::uint32_t id, const windo
 // Lane 0's window is retained before this (the next lane rolls up the retained windows).
 void window_stage::push_bar(const symbol_state& s, const window_state& w, bool closing) {
     const auto id = static_cast<std::uint32_t>(&s - states_.data());
-    emit_bar(s, with_bars(id, w), opt_.width_ns);
+    if (id >= bars_.size() || bars_[id].memory.empty()) // ticks only: no copy
+        emit_bar(s, w, opt_.width_ns);
+    else
+        emit_bar(s, with_bars(id, w), opt_.width_ns);
     if (widths_.size() > 1) feed_lane(id, 1, w, closing);
 }
 
