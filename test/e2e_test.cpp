@@ -338,9 +338,11 @@ TEST_CASE("a three-width replay's 1 s, 1 m and 5 m bars equal an independent com
             for (std::int64_t w : widths) expected[{sym, w, (t / w) * w}].add_trade(t, p, size);
         }
     }
+    std::remove("widths_e2e.db");
     const run_result r = run_tapewire("run --set source.kind=replay --set source.path=widths_e2e_ticks.ndjson "
                                       "--set sink.path=widths_e2e_out.ndjson --set window.widths=1s,1m,5m "
-                                      "--set window.allowed_lateness=200ms",
+                                      "--set window.allowed_lateness=200ms --set 'sink.kind=[\"ndjson\",\"odbc\"]' "
+                                      "--set 'sink.connection=Driver=SQLite3;Database=widths_e2e.db'",
                                       "widths_e2e_out");
     INFO(r.stderr_text);
     REQUIRE(r.exit_code == 0);
@@ -361,4 +363,22 @@ TEST_CASE("a three-width replay's 1 s, 1 m and 5 m bars equal an independent com
     CHECK(per_width[60 * s] <= 26 * symbols.size());
     CHECK(per_width[300 * s] >= 5 * symbols.size());
     CHECK(per_width[300 * s] <= 6 * symbols.size());
+
+    // The bars table holds the same rows per width (read with the sqlite3 client, not tapewire's code).
+    REQUIRE(std::system("sqlite3 -batch widths_e2e.db 'SELECT width_ns, COUNT(*), SUM(volume) FROM bars GROUP BY "
+                        "width_ns ORDER BY width_ns' > widths_e2e_db.txt") == 0);
+    const std::vector<std::string> rows = read_lines("widths_e2e_db.txt");
+    REQUIRE(rows.size() == 3);
+    double total_volume = 0;
+    for (const auto& [key, b] : expected)
+        if (std::get<1>(key) == s) total_volume += b.volume;
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        INFO(rows[i]);
+        const std::int64_t w = widths[i];
+        std::ostringstream want;
+        want.precision(17);
+        want << w << "|" << per_width[w] << "|";
+        CHECK(rows[i].rfind(want.str(), 0) == 0);
+        CHECK(std::stod(rows[i].substr(rows[i].rfind('|') + 1)) == total_volume); // every width sums to the same
+    }
 }
