@@ -2,7 +2,7 @@
 //
 //   tapewire-bench graph [--ticks N] [--symbols S] [--threads 1|2] [--rate R] [--json] [--warmup N]
 //                        [--warmup-span S] [--ring N] [--seed N] [--pin] [--no-latency]
-//                        [--watermark partition|symbol]
+//                        [--watermark partition|symbol] [--widths 1s,1m,5m]
 //
 // Pre-generated canonical tick JSON goes through parse → window (1 s, 200 ms lateness) → vwap →
 // anomaly → a terminal emitter that counts and timestamps every tick. One thread fuses the whole
@@ -41,6 +41,7 @@
 #include "operators/vwap.hpp"
 #include "operators/window.hpp"
 #include "src/base/clock.hpp"
+#include "src/base/duration_text.hpp"
 #include "tapewire/config.hpp"
 #include "tapewire/graph.hpp"
 #include "tapewire/idle.hpp"
@@ -186,6 +187,7 @@ struct graph_args {
     bool pin = false;
     bool latency = true;
     watermark_mode watermark = watermark_mode::partition; // whose event time closes windows
+    std::vector<std::int64_t> widths_ns;                  // --widths: several widths; empty: 1 s alone
 };
 
 struct graph_result {
@@ -247,6 +249,8 @@ int run_graph(const graph_args& a) {
     wopt.width_ns = 1'000'000'000;
     wopt.allowed_lateness_ns = 200'000'000;
     wopt.per_symbol = a.watermark == watermark_mode::symbol;
+    if (a.widths_ns.size() > 1) wopt.widths_ns = a.widths_ns;
+    if (!a.widths_ns.empty()) wopt.width_ns = a.widths_ns.front();
     vwap_options vopt;
     anomaly_options aopt;
 
@@ -256,7 +260,11 @@ int run_graph(const graph_args& a) {
     // the horizon plus a few windows; the measured ticks then advance ~1 µs each.
     const double span_s = a.warmup_span_s >= 0
                               ? a.warmup_span_s
-                              : static_cast<double>(wopt.late_update_horizon_ns + 4 * wopt.width_ns) / 1e9;
+                              : static_cast<double>(wopt.late_update_horizon_ns + 4 * wopt.width_ns +
+                                                    (a.widths_ns.size() > 1 ? 2 * a.widths_ns.back() : 0)) /
+                                    1e9;
+    // With --widths the warm-up also spans two of the widest windows, so that every lane's rings reach
+    // their size; the measured ticks then cost what each lane-0 window closed costs the wider lanes.
 
     feed_options fo;
     fo.ticks = total;
@@ -374,19 +382,22 @@ int run_graph(const graph_args& a) {
     if (a.json) {
         std::printf("{\"bench\":\"graph\",\"threads\":%u,\"ticks\":%llu,\"seconds\":%.6f,\"ticks_per_s\":%.0f,"
                     "\"latency_ns\":{\"p50\":%lld,\"p99\":%lld,\"p999\":%lld,\"max\":%lld},\"allocs_per_tick\":%.9g,"
-                    "\"symbols\":%u,\"rate\":%.9g,\"watermark\":\"%s\"}\n",
+                    "\"symbols\":%u,\"rate\":%.9g,\"watermark\":\"%s\",\"widths\":%zu}\n",
                     a.threads, static_cast<unsigned long long>(r.ticks), r.seconds, tps,
                     static_cast<long long>(r.latency.p50), static_cast<long long>(r.latency.p99),
                     static_cast<long long>(r.latency.p999), static_cast<long long>(r.latency.max), allocs_per_tick,
-                    a.symbols, a.rate, std::string(to_string(a.watermark)).c_str());
+                    a.symbols, a.rate, std::string(to_string(a.watermark)).c_str(),
+                    std::max<std::size_t>(1, a.widths_ns.size()));
         return 0;
     }
 
-    std::printf("graph: threads=%u symbols=%u ticks=%llu warmup=%llu over %.0f s rate=%s ring=%u watermark=%s%s\n",
+    std::printf("graph: threads=%u symbols=%u ticks=%llu warmup=%llu over %.0f s rate=%s ring=%u watermark=%s "
+                "widths=%zu%s\n",
                 a.threads, a.symbols, static_cast<unsigned long long>(r.ticks),
                 static_cast<unsigned long long>(a.warmup), span_s,
                 a.rate > 0 ? std::to_string(static_cast<long long>(a.rate)).append(" ticks/s").c_str() : "max", a.ring,
-                std::string(to_string(a.watermark)).c_str(), a.pin ? " pinned" : "");
+                std::string(to_string(a.watermark)).c_str(), std::max<std::size_t>(1, a.widths_ns.size()),
+                a.pin ? " pinned" : "");
     std::printf("  input        %llu messages, %.1f MiB with padding, generated in %.2f s\n",
                 static_cast<unsigned long long>(total), static_cast<double>(feed_data.total_bytes()) / (1 << 20),
                 static_cast<double>(gen1 - gen0) / 1e9);
@@ -459,6 +470,23 @@ option_table graph_options(graph_args& a) {
     t.add("--watermark W",
           "partition: one event-time clock per input partition; symbol: one per symbol\n(default partition)",
           one_of(a.watermark, {{"partition", watermark_mode::partition}, {"symbol", watermark_mode::symbol}}));
+    t.add("--widths LIST", "several window widths from one pass, e.g. 1s,1m,5m (default: 1s alone)",
+          option_value{[&a](std::string_view s) {
+                           std::vector<std::int64_t> widths;
+                           for (std::size_t from = 0;;) {
+                               const std::size_t comma = s.find(',', from);
+                               const auto d = parse_duration(s.substr(from, comma == s.npos ? comma : comma - from));
+                               if (!d || d->count() <= 0) return false;
+                               if (!widths.empty() && (d->count() <= widths.back() || d->count() % widths.back() != 0))
+                                   return false;
+                               widths.push_back(d->count());
+                               if (comma == s.npos) break;
+                               from = comma + 1;
+                           }
+                           a.widths_ns = std::move(widths);
+                           return true;
+                       },
+                       "ascending durations, each a multiple of the one before"});
     t.add("--json", "one JSON object instead of text", flag(a.json));
     return t;
 }

@@ -11,10 +11,21 @@
 
 namespace tapewire {
 
+// Several widths: vwap keeps its state per width, anomaly judges the narrowest width's bars only.
+inline vwap_options with_widths(vwap_options v, const window_options& w) {
+    v.widths_ns = w.widths_ns;
+    return v;
+}
+inline anomaly_options with_widths(anomaly_options a, const window_options& w) {
+    if (w.widths_ns.size() > 1) a.judged_width_ns = w.widths_ns.front();
+    return a;
+}
+
 template <class Sink> struct analytics_chain {
     template <class... SinkArgs>
     analytics_chain(const window_options& w, vwap_options v, const anomaly_options& a, SinkArgs&&... sink_args)
-        : window(w), vwap(std::move(v)), anomaly(a), sink(std::forward<SinkArgs>(sink_args)...) {}
+        : window(w), vwap(with_widths(std::move(v), w)), anomaly(with_widths(a, w)),
+          sink(std::forward<SinkArgs>(sink_args)...) {}
     analytics_chain(const analytics_chain&) = delete;
     analytics_chain& operator=(const analytics_chain&) = delete;
 

@@ -39,7 +39,7 @@ bool anomaly_stage::check_tick(const tick& t, alert& out) {
 }
 
 std::size_t anomaly_stage::check_bar(const bar& b, alert* out) {
-    if (b.revision > 0) return 0;
+    if (b.revision > 0 || (opt_.judged_width_ns != 0 && bar_width(b) != opt_.judged_width_ns)) return 0;
     symbol_state& s = state(b.sym);
     // Each window is judged once, in order: a bar for a window at or before the newest judged one
     // is a repeat (input re-read after a rebalance or restart) or an old window's first late

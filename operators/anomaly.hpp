@@ -31,6 +31,9 @@ struct anomaly_options {
     double vwap_dev_bps = 150.0;
     double ewma_alpha = 0.05;
     std::uint32_t warmup_bars = 30;
+    // With several widths, only bars of this width (the narrowest) are judged; the wider ones pass
+    // through unjudged, so an alert is keyed by (symbol, ts, kind) as before. 0: every bar.
+    std::int64_t judged_width_ns = 0;
 };
 
 class anomaly_stage : public pass_through {

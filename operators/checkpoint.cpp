@@ -93,9 +93,9 @@ struct section_kind {
     std::uint16_t since;
     bool optional = false;
 };
-enum section_index : std::size_t { k_wndw, k_clck, k_barm, k_vwap, k_anom, k_section_count };
-constexpr section_kind k_sections[k_section_count] = {
-    {"WNDW", 1}, {"CLCK", 2}, {"BARM", 2, true}, {"VWAP", 1}, {"ANOM", 1}};
+enum section_index : std::size_t { k_wndw, k_clck, k_barm, k_lane, k_vwap, k_anom, k_section_count };
+constexpr section_kind k_sections[k_section_count] = {{"WNDW", 1},       {"CLCK", 2}, {"BARM", 2, true},
+                                                      {"LANE", 2, true}, {"VWAP", 1}, {"ANOM", 1}};
 
 // Reads the section table to the end of the body: a reader over each section's bytes, by index.
 // Refuses an unknown tag, a tag twice, a section missing from `version` or newer than it.
@@ -209,6 +209,11 @@ void save_partition_state(const window_stage& w, const vwap_stage& v, const anom
     begin_section(o, "BARM", at);
     w.save_bar_memory(syms, o);
     end_section(o, at);
+    if (w.widths_ns().size() > 1) { // one width: the blob of a build without lanes, byte for byte
+        begin_section(o, "LANE", at);
+        w.save_lanes(syms, o);
+        end_section(o, at);
+    }
     begin_section(o, "VWAP", at);
     v.save_checkpoint(syms, o);
     end_section(o, at);
@@ -233,6 +238,7 @@ void clear_partition_state(window_stage& w, vwap_stage& v, anomaly_stage& a, std
     window_options o;
     o.width_ns = w.width_ns();
     o.per_symbol = w.per_symbol();
+    o.widths_ns = w.widths_ns();
     const window_stage none_w(o);
     const vwap_stage none_v{vwap_options{}};
     const anomaly_stage none_a{anomaly_options{}};
@@ -294,6 +300,7 @@ restore_report restore_partition_state(window_stage& w, vwap_stage& v, anomaly_s
                                                        check[k_clck] ? &*check[k_clck] : nullptr, false, now);
         w.restore_bar_memory(syms, check[k_barm] ? &*check[k_barm] : nullptr, false);
         report.bar_memory_missing = !check[k_barm] && n_symbols > 0 && w.bar_memory_ns() > 0;
+        w.restore_lanes(syms, check[k_lane] ? &*check[k_lane] : nullptr, false);
         v.restore_checkpoint(syms, *check[k_vwap], false);
         a.restore_checkpoint(syms, *check[k_anom], false);
         check[k_vwap]->expect_end("vwap section");
@@ -310,6 +317,7 @@ restore_report restore_partition_state(window_stage& w, vwap_stage& v, anomaly_s
     w.restore_checkpoint(partition, syms, *sections[k_wndw], sections[k_clck] ? &*sections[k_clck] : nullptr, true,
                          now);
     w.restore_bar_memory(syms, sections[k_barm] ? &*sections[k_barm] : nullptr, true);
+    w.restore_lanes(syms, sections[k_lane] ? &*sections[k_lane] : nullptr, true);
     v.restore_checkpoint(syms, *sections[k_vwap], true);
     a.restore_checkpoint(syms, *sections[k_anom], true);
     return report;

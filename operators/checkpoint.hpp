@@ -42,8 +42,13 @@
 //             memory of operators/bar_memory.hpp: 12 bytes a symbol and 48 a remembered bar). Missing
 //             from a format-2 blob written before bar input was idempotent: each symbol restores an
 //             empty memory complete after its clock's max_ts, and the restore reports it.
+//       LANE  (since 2, optional: written only with several widths) u8 lanes - 1, i64 width of each
+//             lane >= 1; per symbol, per lane >= 1: u32 n, n open windows, u32 m, m retained windows
+//             (windows as in WNDW; an open one carries only start, offsets and revision). Missing:
+//             the extra lanes start empty. Present when this build has one width: refused.
 //       VWAP  per symbol: u32 n, n history entries (ascending start) of 48 bytes: i64 start, session;
-//             f64 pv, v, cum_pv, cum_v.
+//             f64 pv, v, cum_pv, cum_v. With several widths, then the same again for each wider
+//             width (the narrowest comes first, as with one width; missing: the wider start empty).
 //       ANOM  per symbol, 57 bytes: f64 last_price, prev_close, mean_r, var_r, mean_volume; u32 bars,
 //             volume_bars; i64 last_start; u8 vwap_dev_active.
 //

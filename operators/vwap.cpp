@@ -16,10 +16,11 @@ void vwap_stage::enrich(bar& b) {
     bool added = false;
     const std::uint32_t id = symbols_.intern(b.sym, added);
     if (added) {
-        states_.emplace_back();
-        states_.back().history.reserve(opt_.history + 1);
+        states_.resize(states_.size() + lanes());
+        for (std::size_t k = states_.size() - lanes(); k < states_.size(); ++k)
+            states_[k].history.reserve(opt_.history + 1);
     }
-    symbol_state& s = states_[id];
+    symbol_state& s = states_[id * lanes() + (lanes() == 1 ? 0 : lane_of(b))];
     const std::int64_t session = opt_.calendar.session_of(b.window_start);
     auto& h = s.history;
 
@@ -78,20 +79,44 @@ namespace {
 constexpr std::size_t k_entry_bytes = 2 * 8 + 4 * 8; // start, session, pv, v, cum_pv, cum_v
 } // namespace
 
+std::size_t vwap_stage::lane_of(const bar& b) const noexcept {
+    const std::int64_t w = bar_width(b);
+    for (std::size_t k = 0; k < opt_.widths_ns.size(); ++k)
+        if (opt_.widths_ns[k] == w) return k;
+    return 0;
+}
+
 void vwap_stage::save_checkpoint(const std::vector<symbol>& syms, checkpoint_writer& out) const {
+    for (std::size_t k = 0; k < lanes(); ++k) save_histories(syms, k, out);
+}
+
+void vwap_stage::restore_checkpoint(const std::vector<symbol>& syms, checkpoint_reader& in, bool apply) {
+    restore_histories(syms, 0, in, apply);
+    // A blob saved with one width carries one history per symbol: the wider widths start empty.
+    for (std::size_t k = 1; k < lanes(); ++k) {
+        if (in.left() == 0) {
+            if (apply) forget_lane(syms, k);
+            continue;
+        }
+        restore_histories(syms, k, in, apply);
+    }
+}
+
+void vwap_stage::save_histories(const std::vector<symbol>& syms, std::size_t lane, checkpoint_writer& out) const {
     for (const symbol& sym : syms) {
         const std::uint32_t id = symbols_.find(sym);
         if (id == symbol_table::k_none) {
             out.u32(0);
             continue;
         }
-        const auto& h = states_[id].history;
+        const auto& h = states_[id * lanes() + lane].history;
         out.u32(static_cast<std::uint32_t>(h.size()));
         for (const entry& e : h) out.record(e.start, e.session, e.pv, e.v, e.cum_pv, e.cum_v);
     }
 }
 
-void vwap_stage::restore_checkpoint(const std::vector<symbol>& syms, checkpoint_reader& in, bool apply) {
+void vwap_stage::restore_histories(const std::vector<symbol>& syms, std::size_t lane, checkpoint_reader& in,
+                                   bool apply) {
     std::vector<entry> h;
     for (const symbol& sym : syms) {
         h.clear();
@@ -105,8 +130,8 @@ void vwap_stage::restore_checkpoint(const std::vector<symbol>& syms, checkpoint_
         if (!apply) continue;
         bool added = false;
         const std::uint32_t id = symbols_.intern(sym, added);
-        if (added) states_.emplace_back();
-        auto& dst = states_[id].history;
+        if (added) states_.resize(states_.size() + lanes());
+        auto& dst = states_[id * lanes() + lane].history;
         dst.reserve(opt_.history + 1); // enrich never allocates
         const std::size_t keep = std::min<std::size_t>(h.size(), opt_.history);
         dst.assign(h.end() - static_cast<std::ptrdiff_t>(keep), h.end());
@@ -116,7 +141,15 @@ void vwap_stage::restore_checkpoint(const std::vector<symbol>& syms, checkpoint_
 void vwap_stage::forget(const std::vector<symbol>& syms) {
     for (const symbol& sym : syms) {
         const std::uint32_t id = symbols_.find(sym);
-        if (id != symbol_table::k_none) states_[id].history.clear();
+        if (id != symbol_table::k_none)
+            for (std::size_t k = 0; k < lanes(); ++k) states_[id * lanes() + k].history.clear();
+    }
+}
+
+void vwap_stage::forget_lane(const std::vector<symbol>& syms, std::size_t lane) {
+    for (const symbol& sym : syms) {
+        const std::uint32_t id = symbols_.find(sym);
+        if (id != symbol_table::k_none) states_[id * lanes() + lane].history.clear();
     }
 }
 

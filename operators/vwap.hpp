@@ -24,6 +24,9 @@ struct vwap_options {
     std::uint32_t rolling_windows = 20;
     std::uint32_t history = 64; // windows per symbol kept to apply corrections (>= rolling_windows)
     session_calendar calendar;
+    // Several widths (window_options::widths_ns): each width's bars have their own history and sums.
+    // Empty: one width, every bar in one history.
+    std::vector<std::int64_t> widths_ns;
 };
 
 class vwap_stage : public pass_through {
@@ -40,7 +43,8 @@ public:
     void enrich(bar& b);
 
     // Checkpointing (operators/checkpoint.hpp). The history of each of `syms` (none for a symbol
-    // never seen), so corrections and rolling sums continue exactly.
+    // never seen), so corrections and rolling sums continue exactly: the narrowest width's first, as
+    // with one width; then, with several widths, each of `syms`' history in each wider width.
     void save_checkpoint(const std::vector<symbol>& syms, checkpoint_writer& out) const;
     // Reads what save_checkpoint wrote. apply = false only checks it (throws std::runtime_error on
     // malformed input, changes nothing); apply = true installs it, keeping the newest `history`.
@@ -59,9 +63,16 @@ private:
         std::vector<entry> history; // sorted by start; cumulative sums carry the session forward
     };
 
+    [[nodiscard]] std::size_t lanes() const noexcept { return opt_.widths_ns.empty() ? 1 : opt_.widths_ns.size(); }
+    // The width's lane: a scan of at most 8 widths; a width not configured goes with the narrowest.
+    [[nodiscard]] std::size_t lane_of(const bar& b) const noexcept;
+    void save_histories(const std::vector<symbol>& syms, std::size_t lane, checkpoint_writer& out) const;
+    void restore_histories(const std::vector<symbol>& syms, std::size_t lane, checkpoint_reader& in, bool apply);
+    void forget_lane(const std::vector<symbol>& syms, std::size_t lane);
+
     vwap_options opt_;
     symbol_table symbols_;
-    std::vector<symbol_state> states_;
+    std::vector<symbol_state> states_; // (symbol id, lane) at id * lanes() + lane
 };
 
 } // namespace tapewire

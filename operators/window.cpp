@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <stdexcept>
 #include <string>
 
 #include "operators/checkpoint.hpp"
@@ -12,17 +13,31 @@ namespace {
 
 bool heap_later(const auto& a, const auto& b) noexcept {
     // std::*_heap keep the largest on top; invert for a min-heap on (end, symbol id).
-    return a.end != b.end ? a.end > b.end : a.sym > b.sym;
+    // Same end and symbol: the narrower lane closes first, so the wider one rolls it up.
+    if (a.end != b.end) return a.end > b.end;
+    return a.sym != b.sym ? a.sym > b.sym : a.lane > b.lane;
 }
 
 } // namespace
 
 window_stage::window_stage(const window_options& opt) : opt_(opt) {
+    if (!opt_.widths_ns.empty()) opt_.width_ns = opt_.widths_ns.front();
     const std::int64_t w = opt_.width_ns > 0 ? opt_.width_ns : 1;
     opt_.width_ns = w;
-    // Windows that can still be corrected: those ending within the horizon before the watermark.
-    retain_capacity_ =
-        opt_.late_update_horizon_ns > 0 ? static_cast<std::size_t>(opt_.late_update_horizon_ns / w) + 2 : 0;
+    widths_ = {w};
+    for (std::size_t k = 1; k < opt_.widths_ns.size(); ++k) {
+        const std::int64_t wk = opt_.widths_ns[k];
+        if (wk <= widths_.back() || wk % widths_.back() != 0 || widths_.size() == 255)
+            throw std::invalid_argument("window widths must ascend, each a multiple of the one before");
+        widths_.push_back(wk);
+    }
+    // Windows that can still be corrected: those ending within the horizon before the watermark; with
+    // a wider lane above, also those the wider lane's open window still has to roll up.
+    for (std::size_t k = 0; k < widths_.size(); ++k) {
+        const std::int64_t reach = opt_.late_update_horizon_ns + (k + 1 < widths_.size() ? widths_[k + 1] : 0);
+        lane_capacity_.push_back(reach > 0 ? static_cast<std::size_t>(reach / widths_[k]) + 2 : 0);
+    }
+    retain_capacity_ = lane_capacity_[0];
     pending_bars_.reserve(1024);
     pending_watermarks_.reserve(16);
 }
@@ -42,6 +57,8 @@ void window_stage::add_state(const symbol& sym) {
     states_.back().sym = sym;
     states_.back().open.reserve(4);
     clocks_.emplace_back();
+    lanes_.resize(lanes_.size() + widths_.size() - 1);
+    for (std::size_t k = lanes_.size() + 1 - widths_.size(); k < lanes_.size(); ++k) lanes_[k].open.reserve(2);
 }
 
 window_stage::partition_state& window_stage::partition(std::int32_t p) {
@@ -93,8 +110,8 @@ template <class Change> void window_stage::correct(symbol_state& s, timestamp_ns
         window_state fresh;
         fresh.start = start;
         change(fresh);
-        push_bar(s, fresh);
         retain(s, fresh);
+        push_bar(s, fresh);
     }
     ++corrections_;
 }
@@ -305,6 +322,18 @@ void window_stage::advance(std::int32_t p, partition_state& ps, timestamp_ns wm)
         const heap_entry e = ps.heap.front();
         std::pop_heap(ps.heap.begin(), ps.heap.end(), later);
         ps.heap.pop_back();
+        if (e.lane != 0) {
+            lane_state& l = lane(e.sym, e.lane);
+            const timestamp_ns start = e.end - widths_[e.lane];
+            for (std::size_t i = 0; i < l.open.size(); ++i) {
+                if (l.open[i].start == start) {
+                    close_lane_window(e.sym, e.lane, i);
+                    closed_any = true;
+                    break;
+                }
+            }
+            continue;
+        }
         symbol_state& s = states_[e.sym];
         const timestamp_ns start = e.end - opt_.width_ns;
         for (std::size_t i = 0; i < s.open.size(); ++i) {
@@ -333,6 +362,7 @@ void window_stage::advance_symbol(std::int32_t p, partition_state& ps, symbol_st
     c.watermark = wm;
     ps.changed = true;
     while (!s.open.empty() && s.open.front().start + opt_.width_ns <= wm) close_window(s, 0);
+    if (widths_.size() > 1) close_lanes(static_cast<std::uint32_t>(&s - states_.data()), wm);
     if (ps.watermark != k_no_time && wm <= ps.watermark) return;
     ps.watermark = wm;
     if (ps.emitted_watermark == k_no_time || wm - ps.emitted_watermark >= opt_.width_ns) {
@@ -353,51 +383,191 @@ template <class F> void window_stage::for_each_symbol(F&& f) {
 }
 
 // Symbol mode: everything the symbol has open becomes final (its watermark moves past the last end).
+// With lanes, a window closed opens the wider one containing it: repeat until every lane is closed.
 void window_stage::close_symbol(std::uint32_t id) {
     symbol_state& s = states_[id];
-    if (s.open.empty()) return;
     symbol_clock& c = clocks_[id];
-    const timestamp_ns last_end = s.open.back().start + opt_.width_ns;
-    advance_symbol(s.partition, partition(s.partition), s, c,
-                   c.watermark == k_no_time ? last_end : std::max(c.watermark, last_end));
+    for (timestamp_ns last_end = last_open_end(id); last_end != k_no_time; last_end = last_open_end(id))
+        advance_symbol(s.partition, partition(s.partition), s, c,
+                       c.watermark == k_no_time ? last_end : std::max(c.watermark, last_end));
+}
+
+timestamp_ns window_stage::last_open_end(std::uint32_t id) const {
+    const symbol_state& s = states_[id];
+    timestamp_ns last_end = s.open.empty() ? k_no_time : s.open.back().start + opt_.width_ns;
+    for (std::size_t k = 1; k < widths_.size(); ++k) {
+        const lane_state& l = lane(id, k);
+        if (!l.open.empty()) last_end = std::max(last_end, l.open.back().start + widths_[k]);
+    }
+    return last_end;
+}
+
+void window_stage::close_lanes(std::uint32_t id, timestamp_ns wm) {
+    for (std::size_t k = 1; k < widths_.size(); ++k) {
+        lane_state& l = lane(id, k);
+        while (!l.open.empty() && l.open.front().start + widths_[k] <= wm) close_lane_window(id, k, 0);
+    }
+}
+
+timestamp_ns window_stage::clock_watermark(std::uint32_t id) {
+    return opt_.per_symbol ? clocks_[id].watermark : partition(states_[id].partition).watermark;
+}
+
+// Lane k's window containing `part`, a window of lane k-1 that was just closed (closing) or re-emitted
+// (a correction). Open: it rolls `part` up when it closes. Closed and retained: re-emitted with
+// revision + 1. Neither: opened, unless the clock has passed its end outside a close (a correction for
+// a window that had nothing), in which case it is emitted at once.
+void window_stage::feed_lane(std::uint32_t id, std::size_t k, const window_state& part, bool closing) {
+    const std::int64_t wk = widths_[k];
+    const timestamp_ns start = window_start_of(part.start, wk);
+    lane_state& l = lane(id, k);
+    const auto it = std::lower_bound(l.open.begin(), l.open.end(), start,
+                                     [](const window_state& w, timestamp_ns st) { return w.start < st; });
+    if (it != l.open.end() && it->start == start) {
+        note_offset(*it, part.first_offset);
+        note_offset(*it, part.last_offset);
+        return;
+    }
+    window_state* r = find_retained(l.closed, start);
+    const timestamp_ns wm = clock_watermark(id);
+    if (r == nullptr && (closing || wm == k_no_time || start + wk > wm)) {
+        window_state fresh;
+        fresh.start = start;
+        note_offset(fresh, part.first_offset);
+        note_offset(fresh, part.last_offset);
+        l.open.insert(it, fresh);
+        ++open_count_;
+        if (pending_bars_.capacity() <= open_count_) pending_bars_.reserve(2 * open_count_);
+        if (!opt_.per_symbol) {
+            partition_state& ps = partition(states_[id].partition);
+            ps.heap.push_back({start + wk, id, static_cast<std::uint8_t>(k)});
+            std::push_heap(ps.heap.begin(), ps.heap.end(),
+                           [](const heap_entry& a, const heap_entry& b) { return heap_later(a, b); });
+        }
+        return;
+    }
+    window_state w;
+    w.start = start;
+    if (r != nullptr) {
+        w = *r;
+        ++w.revision;
+    }
+    note_offset(w, part.first_offset);
+    note_offset(w, part.last_offset);
+    w = roll_up(id, k, w);
+    if (r != nullptr)
+        *r = w;
+    else
+        retain(l.closed, lane_capacity_[k], w);
+    ++corrections_;
+    emit_bar(states_[id], w, wk);
+    if (k + 1 < widths_.size()) feed_lane(id, k + 1, w, false);
+}
+
+// The values of lane k's window `w`: the fold of lane k-1's retained windows inside it, ascending by
+// start (lane 0's with their remembered bars folded in, as emitted). Keeps w's start, offsets, revision.
+window_stage::window_state window_stage::roll_up(std::uint32_t id, std::size_t k, const window_state& w) {
+    const retained& r = k == 1 ? states_[id].closed : lane(id, k - 1).closed;
+    const timestamp_ns end = w.start + widths_[k];
+    scratch_windows_.clear();
+    for (std::size_t i = 0; i < r.count; ++i) {
+        const window_state& c = r.items[(r.head + i) % r.items.size()];
+        if (c.start >= w.start && c.start < end) scratch_windows_.push_back(c);
+    }
+    std::sort(scratch_windows_.begin(), scratch_windows_.end(),
+              [](const window_state& a, const window_state& b) { return a.start < b.start; });
+    window_state v;
+    v.start = w.start;
+    v.first_offset = w.first_offset;
+    v.last_offset = w.last_offset;
+    v.revision = w.revision;
+    for (const window_state& c : scratch_windows_) fold_window(v, k == 1 ? with_bars(id, c) : c);
+    return v;
+}
+
+void window_stage::close_lane_window(std::uint32_t id, std::size_t k, std::size_t index) {
+    lane_state& l = lane(id, k);
+    const window_state w = roll_up(id, k, l.open[index]);
+    l.open.erase(l.open.begin() + static_cast<std::ptrdiff_t>(index));
+    --open_count_;
+    emit_bar(states_[id], w, widths_[k]);
+    retain(l.closed, lane_capacity_[k], w);
+    if (k + 1 < widths_.size()) feed_lane(id, k + 1, w, true);
+}
+
+// Merges a part (a narrower window, or a remembered source bar as a window of one trade) into w.
+void window_stage::fold_window(window_state& w, const window_state& part) {
+    note_offset(w, part.first_offset);
+    note_offset(w, part.last_offset);
+    if (part.empty) return;
+    if (w.empty) {
+        w.empty = false;
+        w.open_ts = part.open_ts;
+        w.close_ts = part.close_ts;
+        w.open = part.open;
+        w.high = part.high;
+        w.low = part.low;
+        w.close = part.close;
+    } else {
+        if (part.open_ts < w.open_ts) {
+            w.open_ts = part.open_ts;
+            w.open = part.open;
+        }
+        if (part.close_ts >= w.close_ts) {
+            w.close_ts = part.close_ts;
+            w.close = part.close;
+        }
+        w.high = std::max(w.high, part.high);
+        w.low = std::min(w.low, part.low);
+    }
+    w.volume += part.volume;
+    w.pv += part.pv;
+    w.trades += part.trades;
 }
 
 void window_stage::close_window(symbol_state& s, std::size_t index) {
     const window_state w = s.open[index];
     s.open.erase(s.open.begin() + static_cast<std::ptrdiff_t>(index));
     --open_count_;
-    push_bar(s, w);
     retain(s, w);
+    push_bar(s, w, true);
 }
 
-// A window's bars from the memory are folded in at each emission, after its trades, ascending by start.
-void window_stage::push_bar(const symbol_state& s, const window_state& w) {
-    const auto id = static_cast<std::size_t>(&s - states_.data());
-    if (id >= bars_.size() || bars_[id].memory.empty()) {
-        emit_bar(s, w);
-        return;
-    }
+// A lane-0 window as emitted: its bars from the memory folded in after its trades, ascending by start.
+window_stage::window_state window_stage::with_bars(std::uint32_t id, const window_state& w) const {
+    if (id >= bars_.size() || bars_[id].memory.empty()) return w;
     window_state folded = w;
     for (const source_bar& sb : bars_[id].memory.range(w.start, w.start + opt_.width_ns)) {
-        tick t;
-        t.ts = sb.start;
-        t.open = sb.open;
-        t.high = sb.high;
-        t.low = sb.low;
-        t.close = sb.close;
-        t.volume = sb.volume;
-        t.pv = bar_pv(sb.high, sb.low, sb.close, sb.volume);
-        t.trades = 1;
-        merge(folded, t);
+        window_state part;
+        part.open_ts = part.close_ts = sb.start;
+        part.open = sb.open;
+        part.high = sb.high;
+        part.low = sb.low;
+        part.close = sb.close;
+        part.volume = sb.volume;
+        part.pv = bar_pv(sb.high, sb.low, sb.close, sb.volume);
+        part.trades = 1;
+        part.empty = false;
+        fold_window(folded, part);
     }
-    emit_bar(s, folded);
+    return folded;
 }
 
-void window_stage::emit_bar(const symbol_state& s, const window_state& w) {
+// Lane 0's window is retained before this (the next lane rolls up the retained windows).
+void window_stage::push_bar(const symbol_state& s, const window_state& w, bool closing) {
+    const auto id = static_cast<std::uint32_t>(&s - states_.data());
+    if (id >= bars_.size() || bars_[id].memory.empty()) // ticks only: no copy
+        emit_bar(s, w, opt_.width_ns);
+    else
+        emit_bar(s, with_bars(id, w), opt_.width_ns);
+    if (widths_.size() > 1) feed_lane(id, 1, w, closing);
+}
+
+void window_stage::emit_bar(const symbol_state& s, const window_state& w, std::int64_t width) {
     bar b;
     b.sym = s.sym;
     b.window_start = w.start;
-    b.window_end = w.start + opt_.width_ns;
+    b.window_end = w.start + width;
     b.open = w.open;
     b.high = w.high;
     b.low = w.low;
@@ -413,10 +583,9 @@ void window_stage::emit_bar(const symbol_state& s, const window_state& w) {
     ++bars_emitted_;
 }
 
-void window_stage::retain(symbol_state& s, const window_state& w) {
-    if (retain_capacity_ == 0) return;
-    retained& r = s.closed;
-    if (r.items.size() < retain_capacity_ && r.count == r.items.size()) {
+void window_stage::retain(retained& r, std::size_t capacity, const window_state& w) {
+    if (capacity == 0) return;
+    if (r.items.size() < capacity && r.count == r.items.size()) {
         // Grow while warming up; order is preserved because we only grow when head == 0 or full.
         if (r.head != 0) {
             std::rotate(r.items.begin(), r.items.begin() + static_cast<std::ptrdiff_t>(r.head), r.items.end());
@@ -436,8 +605,7 @@ void window_stage::retain(symbol_state& s, const window_state& w) {
     }
 }
 
-window_stage::window_state* window_stage::find_retained(symbol_state& s, timestamp_ns start) {
-    retained& r = s.closed;
+window_stage::window_state* window_stage::find_retained(retained& r, timestamp_ns start) {
     const std::size_t cap = r.items.size();
     for (std::size_t i = 0; i < r.count; ++i) {
         window_state& w = r.items[(r.head + r.count - 1 - i) % cap]; // newest first
@@ -447,17 +615,19 @@ window_stage::window_state* window_stage::find_retained(symbol_state& s, timesta
 }
 
 void window_stage::close_partition(std::int32_t p, partition_state& ps) {
-    if (ps.heap.empty()) return;
-    // Everything open in this partition becomes final: move the watermark past the last end.
-    timestamp_ns last_end = k_no_time;
-    for (const heap_entry& e : ps.heap) last_end = std::max(last_end, e.end);
-    advance(p, ps, std::max(ps.watermark == k_no_time ? last_end : ps.watermark, last_end));
+    // Everything open in this partition becomes final: move the watermark past the last end (again
+    // while closing opened a wider lane's window).
+    while (!ps.heap.empty()) {
+        timestamp_ns last_end = k_no_time;
+        for (const heap_entry& e : ps.heap) last_end = std::max(last_end, e.end);
+        advance(p, ps, std::max(ps.watermark == k_no_time ? last_end : ps.watermark, last_end));
+    }
 }
 
 void window_stage::close_idle(timestamp_ns now) {
     if (opt_.per_symbol) {
         for_each_symbol([this, now](std::uint32_t id) {
-            if (states_[id].open.empty() || now - clocks_[id].last_seen < opt_.idle_timeout_ns) return;
+            if (last_open_end(id) == k_no_time || now - clocks_[id].last_seen < opt_.idle_timeout_ns) return;
             close_symbol(id);
             ++idle_closed_symbols_;
         });
@@ -476,11 +646,15 @@ void window_stage::safe_offsets(std::vector<std::pair<std::int32_t, std::int64_t
         if (partitions_[p].next_offset >= 0) out.emplace_back(static_cast<std::int32_t>(p), partitions_[p].next_offset);
     if (out.empty()) return;
     for (const symbol_state& s : states_) {
-        if (s.open.empty()) continue;
+        const auto id = static_cast<std::uint32_t>(&s - states_.data());
+        if (s.open.empty() && last_open_end(id) == k_no_time) continue;
         for (auto& [p, safe] : out) {
             if (p != s.partition) continue;
             for (const window_state& w : s.open)
                 if (w.first_offset >= 0 && w.first_offset < safe) safe = w.first_offset;
+            for (std::size_t k = 1; k < widths_.size(); ++k) // a wider bar still to emit needs its input
+                for (const window_state& w : lane(id, k).open)
+                    if (w.first_offset >= 0 && w.first_offset < safe) safe = w.first_offset;
             break;
         }
     }
@@ -495,6 +669,10 @@ void window_stage::discard_partitions(const std::vector<std::int32_t>& partition
             clocks_[id] = symbol_clock{};
             open_count_ -= s.open.size();
             s.open.clear();
+            for (std::size_t k = 1; k < widths_.size(); ++k) {
+                open_count_ -= lane(static_cast<std::uint32_t>(id), k).open.size();
+                lane(static_cast<std::uint32_t>(id), k).open.clear();
+            }
         }
         // The symbols stay listed: their retained windows, vwap and anomaly state are still here.
         partition_state& ps = partitions_[static_cast<std::size_t>(p)];
@@ -658,6 +836,10 @@ bool window_stage::restore_checkpoint(std::int32_t p, const std::vector<symbol>&
             s.open.clear();
             s.closed.items.clear();
             s.closed.head = s.closed.count = 0;
+            for (std::size_t k = 1; k < widths_.size(); ++k) {
+                open_count_ -= lane(id, k).open.size();
+                lane(id, k) = lane_state{};
+            }
             s.listed = -1;
         }
         ps->members.clear();
@@ -694,6 +876,10 @@ bool window_stage::restore_checkpoint(std::int32_t p, const std::vector<symbol>&
                            [](const heap_entry& a, const heap_entry& b) { return heap_later(a, b); });
             open_count_ -= s.open.size();
             s.open.clear();
+            for (std::size_t k = 1; k < widths_.size(); ++k) {
+                open_count_ -= lane(id, k).open.size();
+                lane(id, k).open.clear();
+            }
             leave(id);
         }
         symbol_state& s = states_[id];
@@ -784,6 +970,84 @@ void window_stage::restore_bar_memory(const std::vector<symbol>& syms, checkpoin
         set_bar_memory(id, from, bars);
     }
     if (in != nullptr) in->expect_end("bar memory section");
+}
+
+void window_stage::save_lanes(const std::vector<symbol>& syms, checkpoint_writer& out) const {
+    out.u8(static_cast<std::uint8_t>(widths_.size() - 1));
+    for (std::size_t k = 1; k < widths_.size(); ++k) out.i64(widths_[k]);
+    auto put = [&out](const window_state& w) {
+        out.record(w.start, w.open_ts, w.close_ts, w.open, w.high, w.low, w.close, w.volume, w.pv, w.trades,
+                   w.first_offset, w.last_offset, w.revision, w.empty);
+    };
+    for (const symbol& sym : syms) {
+        const std::uint32_t id = symbols_.find(sym);
+        for (std::size_t k = 1; k < widths_.size(); ++k) {
+            if (id == symbol_table::k_none) {
+                out.u32(0);
+                out.u32(0);
+                continue;
+            }
+            const lane_state& l = lane(id, k);
+            out.u32(static_cast<std::uint32_t>(l.open.size()));
+            for (const window_state& w : l.open) put(w);
+            const retained& r = l.closed;
+            out.u32(static_cast<std::uint32_t>(r.count));
+            for (std::size_t i = 0, at = r.head; i < r.count; ++i, at = at + 1 == r.items.size() ? 0 : at + 1)
+                put(r.items[at]);
+        }
+    }
+}
+
+void window_stage::restore_lanes(const std::vector<symbol>& syms, checkpoint_reader* in, bool apply) {
+    if (in == nullptr) return; // saved with one width: the extra lanes start empty (restore_checkpoint cleared them)
+    const std::uint8_t lanes = in->u8();
+    if (lanes + 1U != widths_.size()) in->fail("saved with " + std::to_string(lanes + 1U) + " widths");
+    for (std::size_t k = 1; k < widths_.size(); ++k)
+        if (in->i64() != widths_[k]) in->fail("saved with other widths");
+    std::vector<window_state> open, closed;
+    for (const symbol& sym : syms) {
+        for (std::size_t k = 1; k < widths_.size(); ++k) {
+            const std::int64_t wk = widths_[k];
+            auto get = [in, wk](const char* what) {
+                window_state w;
+                in->record(what, w.start, w.open_ts, w.close_ts, w.open, w.high, w.low, w.close, w.volume, w.pv,
+                           w.trades, w.first_offset, w.last_offset, w.revision, w.empty);
+                if (w.start % wk != 0 || w.start > std::numeric_limits<timestamp_ns>::max() - wk)
+                    in->fail(std::string(what) + " window start not a window boundary");
+                return w;
+            };
+            open.clear();
+            closed.clear();
+            const std::uint32_t n_open = in->count(k_window_bytes, "open lane windows");
+            for (std::uint32_t i = 0; i < n_open; ++i) {
+                open.push_back(get("open lane window"));
+                if (i > 0 && open[i].start <= open[i - 1].start) in->fail("open lane windows not in ascending order");
+            }
+            const std::uint32_t n_closed = in->count(k_window_bytes, "retained lane windows");
+            for (std::uint32_t i = 0; i < n_closed; ++i) closed.push_back(get("retained lane window"));
+            if (!apply) continue;
+            const std::uint32_t id = symbols_.find(sym); // restore_checkpoint interned every symbol
+            lane_state& l = lane(id, k);
+            open_count_ -= l.open.size();
+            l.open.assign(open.begin(), open.end());
+            open_count_ += l.open.size();
+            const std::size_t keep = std::min(closed.size(), lane_capacity_[k]);
+            l.closed.items.assign(closed.end() - static_cast<std::ptrdiff_t>(keep), closed.end());
+            l.closed.head = 0;
+            l.closed.count = keep;
+            if (!opt_.per_symbol) {
+                partition_state& ps = partition(states_[id].partition);
+                for (const window_state& w : l.open)
+                    ps.heap.push_back({w.start + wk, id, static_cast<std::uint8_t>(k)});
+            }
+        }
+    }
+    in->expect_end("lane section");
+    if (!apply) return;
+    for (partition_state& ps : partitions_)
+        std::make_heap(ps.heap.begin(), ps.heap.end(),
+                       [](const heap_entry& a, const heap_entry& b) { return heap_later(a, b); });
+    if (pending_bars_.capacity() <= open_count_) pending_bars_.reserve(2 * open_count_);
 }
 
 } // namespace tapewire

@@ -18,12 +18,23 @@
 // trades, whenever the window is emitted; a re-sent bar adds nothing, a changed one replaces its
 // values and re-emits an emitted window with revision + 1. docs/design.md, "Bar input", has the rest.
 //
+// Several widths (lanes): lane 0 is the narrowest and the only one ticks touch. A window of lane k
+// opens when a window of lane k-1 inside it closes, closes when its clock passes its end (after
+// those inside it), and is the roll-up (fold_window) of lane k-1's windows inside it, in start order:
+// the same fold that folds remembered source bars into a window. A correction of lane k-1 re-emits
+// the lane-k window containing it with revision + 1. So a wider bar always equals the roll-up of the
+// narrower bars as last emitted, and a tick dead-lettered late for lane 0 counts in no lane. The tick
+// path is unchanged: the extra lanes cost nothing per tick, a little per lane-0 window closed.
+//
 // Memory per symbol: 88 B of state and a 24 B clock (symbol_clock, kept in both modes so that a
 // restore may switch), plus 104 B per open window (usually one or two) and the retained ring of
 // closed windows, (late_update_horizon / W + 2) x 104 B once warm (6.4 KB at 1 s and 1 min), plus
 // its symbol_table entry; with bar input 48 B per remembered bar (up to twice that with slack) and
 // 48 B of bookkeeping. Per partition: 96 B, 4 B per member symbol, and in partition mode 16 B per
 // open window in its heap (symbol mode keeps no heap: a symbol's open windows are sorted by start).
+// With lanes, each lane k >= 1 adds 56 B, its open windows and a ring of (late_update_horizon /
+// W_k + 2) closed windows; lane k-1's ring grows by W_k / W_(k-1) windows (the roll-up reads them):
+// 1s, 1m, 5m with a 60 s horizon keep 122 + 8 + 2 closed windows, about 14 KB per symbol.
 #pragma once
 
 #include <cstdint>
@@ -47,6 +58,9 @@ struct window_options {
     std::int64_t late_update_horizon_ns = 60'000'000'000; // 0 = never correct a bar
     bool per_symbol = false;                              // event time per symbol, not per partition
     std::int64_t bar_memory_ns = 31 * 86'400'000'000'000; // 0 = bars merge like trades (operators/bar_memory.hpp)
+    // Several widths at once (window.widths): ascending, each a multiple of the one before, the first
+    // equal to width_ns (empty: width_ns alone). Lane k's bars are rolled up from lane k-1's.
+    std::vector<std::int64_t> widths_ns;
 };
 
 // Re-sent bars older than a symbol's bar memory, one report per symbol and pass (a run of them
@@ -144,6 +158,15 @@ public:
     // Each partition keeps a list of its symbols, so this and a save cost O(the partition's symbols).
     void partition_symbols(std::int32_t partition, std::vector<symbol>& out) const;
     [[nodiscard]] std::int64_t width_ns() const noexcept { return opt_.width_ns; }
+    // Every lane's width, narrowest (lane 0, width_ns()) first.
+    [[nodiscard]] const std::vector<std::int64_t>& widths_ns() const noexcept { return widths_; }
+    // Writes, for each of `syms` and each lane k >= 1, its open windows (start, offsets and revision
+    // only: their values are rolled up at close) and its retained closed windows.
+    void save_lanes(const std::vector<symbol>& syms, checkpoint_writer& out) const;
+    // Reads what save_lanes wrote, after restore_checkpoint (apply = false only checks it). Without
+    // the section (in == nullptr) the extra lanes start empty: a lane-k window whose narrower windows
+    // closed before the save is then emitted from those still retained, or not at all.
+    void restore_lanes(const std::vector<symbol>& syms, checkpoint_reader* in, bool apply);
     [[nodiscard]] std::int64_t bar_memory_ns() const noexcept { return opt_.bar_memory_ns; }
     // Writes the partition's fields, then, for each of `syms` (from partition_symbols), its open
     // windows and its retained closed windows.
@@ -219,6 +242,14 @@ private:
     struct heap_entry {
         timestamp_ns end;
         std::uint32_t sym;
+        std::uint8_t lane = 0; // in the padding: still 16 B
+    };
+
+    // The windows of one symbol in one lane k >= 1 (lane 0 is symbol_state's open/closed). An open
+    // one holds its start, offsets and revision; its values are rolled up when it closes.
+    struct lane_state {
+        std::vector<window_state> open; // sorted by start
+        retained closed;
     };
 
     struct partition_state {
@@ -257,14 +288,30 @@ private:
     void close_idle(timestamp_ns now);
     void close_partition(std::int32_t p, partition_state& ps);
     void close_all();
-    window_state* find_retained(symbol_state& s, timestamp_ns start);
+    static window_state* find_retained(retained& r, timestamp_ns start);
+    static void retain(retained& r, std::size_t capacity, const window_state& w);
+    window_state* find_retained(symbol_state& s, timestamp_ns start) { return find_retained(s.closed, start); }
+    void retain(symbol_state& s, const window_state& w) { retain(s.closed, retain_capacity_, w); }
     // A change to a final window within late_update_horizon, for a late tick and a late bar alike:
     // the retained window gets it and revision + 1 (or, never emitted, a fresh one is retained);
-    // emitted again and counted as a correction.
+    // emitted again (feeding the wider widths) and counted as a correction.
     template <class Change> void correct(symbol_state& s, timestamp_ns start, Change&& change);
-    void retain(symbol_state& s, const window_state& w);
-    void push_bar(const symbol_state& s, const window_state& w); // folds the symbol's remembered bars in
-    void emit_bar(const symbol_state& s, const window_state& w);
+    // Emits a lane-0 window (folding the symbol's remembered bars in) and feeds the next lane.
+    void push_bar(const symbol_state& s, const window_state& w, bool closing = false);
+    [[nodiscard]] window_state with_bars(std::uint32_t id, const window_state& w) const;
+    void emit_bar(const symbol_state& s, const window_state& w, std::int64_t width);
+    // Lanes: lane k's window containing `part` (a window of lane k-1 just closed or re-emitted).
+    lane_state& lane(std::uint32_t id, std::size_t k) { return lanes_[id * (widths_.size() - 1) + k - 1]; }
+    [[nodiscard]] const lane_state& lane(std::uint32_t id, std::size_t k) const {
+        return lanes_[id * (widths_.size() - 1) + k - 1];
+    }
+    void feed_lane(std::uint32_t id, std::size_t k, const window_state& part, bool closing);
+    [[nodiscard]] window_state roll_up(std::uint32_t id, std::size_t k, const window_state& w);
+    void close_lane_window(std::uint32_t id, std::size_t k, std::size_t index);
+    void close_lanes(std::uint32_t id, timestamp_ns wm);              // symbol mode: lanes >= 1 up to wm
+    [[nodiscard]] timestamp_ns last_open_end(std::uint32_t id) const; // over every lane; k_no_time if none
+    [[nodiscard]] timestamp_ns clock_watermark(std::uint32_t id);
+    static void fold_window(window_state& w, const window_state& part);
     void join(std::uint32_t id, std::int32_t partition);
     void leave(std::uint32_t id);
     static void merge(window_state& w, const tick& t);
@@ -280,6 +327,10 @@ private:
 
     window_options opt_;
     std::size_t retain_capacity_;
+    std::vector<std::int64_t> widths_;          // per lane, widths_[0] == opt_.width_ns
+    std::vector<std::size_t> lane_capacity_;    // retained ring per lane (lane 0: retain_capacity_)
+    std::vector<lane_state> lanes_;             // (id, lane k >= 1) at id * (lanes - 1) + k - 1
+    std::vector<window_state> scratch_windows_; // roll_up's buffer
     symbol_table symbols_;
     std::vector<symbol_state> states_;
     std::vector<symbol_clock> clocks_;       // beside states_, same ids

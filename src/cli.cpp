@@ -274,8 +274,9 @@ void print_summary(pipeline& p, const config& cfg, pipeline_mode mode, double se
         std::fprintf(stderr,
                      "  try           sqlite3 -header -column %s \"SELECT symbol, COUNT(*) AS bars, "
                      "ROUND(SUM(vwap * volume) / SUM(volume), 4) AS vwap, SUM(trades) AS trades FROM %s "
-                     "GROUP BY symbol ORDER BY trades DESC LIMIT 5\"\n",
-                     db.c_str(), cfg.sink.bars_table.c_str());
+                     "WHERE width_ns = %lld GROUP BY symbol ORDER BY trades DESC LIMIT 5\"\n",
+                     db.c_str(), cfg.sink.bars_table.c_str(),
+                     static_cast<long long>(cfg.window.effective_widths().front().count()));
 }
 
 const char* signal_name(int sig) { return sig == SIGINT ? "SIGINT" : "SIGTERM"; }

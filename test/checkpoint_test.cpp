@@ -1028,8 +1028,8 @@ TEST_CASE("a checkpoint with another version number, an unknown section or a mis
     REQUIRE(clck != std::string::npos);
     {
         std::string x = blob;
-        x.replace(clck, 4, "LANE");
-        CHECK(refused(x).find("unknown section \"LANE\"") != std::string::npos);
+        x.replace(clck, 4, "XTRA");
+        CHECK(refused(x).find("unknown section \"XTRA\"") != std::string::npos);
     }
     {
         std::string x = blob;

@@ -12,6 +12,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include <simdjson.h>
@@ -308,4 +309,76 @@ TEST_CASE("a bad config stops the run before it starts, naming file, line and ke
 
     const run_result v = run_tapewire("version", "version_e2e");
     CHECK(v.exit_code == 0);
+}
+
+TEST_CASE("a three-width replay's 1 s, 1 m and 5 m bars equal an independent computation", "[e2e][replay][widths]") {
+    const std::int64_t s = 1'000'000'000;
+    const std::vector<std::int64_t> widths{s, 60 * s, 300 * s};
+    const std::int64_t t0 = 1'717'000'200'000'000'000; // a whole 5 minutes
+    const std::vector<std::string> symbols{"AAA", "BBB", "CCC", "DDD", "EEE"};
+    lcg rng{23};
+    std::map<std::string, double> price;
+    for (const auto& sym : symbols) price[sym] = 20 + 300 * rng.unit();
+    std::map<std::tuple<std::string, std::int64_t, std::int64_t>, tapewire::test::expected_bar> expected;
+    {
+        std::ofstream f("widths_e2e_ticks.ndjson");
+        f.precision(17);
+        std::int64_t ts = t0, prev = t0;
+        for (int i = 0; ts < t0 + 25 * 60 * s; ++i) {
+            ts += static_cast<std::int64_t>(rng.unit() * 40'000'000); // ~20 ms apart: 25 min of ticks
+            const std::string& sym = symbols[rng.next() % symbols.size()];
+            std::int64_t t = ts;
+            if (i % 45 == 0) t = prev;         // a tie
+            if (i % 89 == 0) t -= 100'000'000; // out of order, within the 200 ms lateness
+            price[sym] *= std::exp((rng.unit() - 0.5) * 0.002);
+            const double p = std::round(price[sym] * 100) / 100;
+            const double size = static_cast<double>(1 + rng.next() % 400);
+            f << "{\"symbol\":\"" << sym << "\",\"ts\":" << t << ",\"price\":" << p << ",\"size\":" << size << "}\n";
+            prev = t;
+            for (std::int64_t w : widths) expected[{sym, w, (t / w) * w}].add_trade(t, p, size);
+        }
+    }
+    std::remove("widths_e2e.db");
+    const run_result r = run_tapewire("run --set source.kind=replay --set source.path=widths_e2e_ticks.ndjson "
+                                      "--set sink.path=widths_e2e_out.ndjson --set window.widths=1s,1m,5m "
+                                      "--set window.allowed_lateness=200ms --set 'sink.kind=[\"ndjson\",\"odbc\"]' "
+                                      "--set 'sink.connection=Driver=SQLite3;Database=widths_e2e.db'",
+                                      "widths_e2e_out");
+    INFO(r.stderr_text);
+    REQUIRE(r.exit_code == 0);
+    const output o = read_output("widths_e2e_out.ndjson");
+    CHECK(o.dead_letters.empty());
+    std::map<std::int64_t, std::size_t> per_width;
+    for (const out_bar& b : o.bars) {
+        INFO(b.symbol << " width " << b.width / s << " s at " << (b.start - t0) / s << " s");
+        CHECK(b.revision == 0);
+        ++per_width[b.width];
+        const auto it = expected.find({b.symbol, b.width, b.start});
+        REQUIRE(it != expected.end());
+        tapewire::test::check_bar(b, it->second, b.start + b.width);
+    }
+    CHECK(o.bars.size() == expected.size());
+    // Every symbol has 25 minutes (5 five-minute windows), and the tick that ended the loop may open one more.
+    CHECK(per_width[60 * s] >= 25 * symbols.size());
+    CHECK(per_width[60 * s] <= 26 * symbols.size());
+    CHECK(per_width[300 * s] >= 5 * symbols.size());
+    CHECK(per_width[300 * s] <= 6 * symbols.size());
+
+    // The bars table holds the same rows per width (read with the sqlite3 client, not tapewire's code).
+    REQUIRE(std::system("sqlite3 -batch widths_e2e.db 'SELECT width_ns, COUNT(*), SUM(volume) FROM bars GROUP BY "
+                        "width_ns ORDER BY width_ns' > widths_e2e_db.txt") == 0);
+    const std::vector<std::string> rows = read_lines("widths_e2e_db.txt");
+    REQUIRE(rows.size() == 3);
+    double total_volume = 0;
+    for (const auto& [key, b] : expected)
+        if (std::get<1>(key) == s) total_volume += b.volume;
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        INFO(rows[i]);
+        const std::int64_t w = widths[i];
+        std::ostringstream want;
+        want.precision(17);
+        want << w << "|" << per_width[w] << "|";
+        CHECK(rows[i].rfind(want.str(), 0) == 0);
+        CHECK(std::stod(rows[i].substr(rows[i].rfind('|') + 1)) == total_volume); // every width sums to the same
+    }
 }

@@ -15,7 +15,7 @@ namespace tapewire::test {
 
 struct out_bar {
     std::string symbol;
-    std::int64_t start = 0, end = 0;
+    std::int64_t start = 0, end = 0, width = 0; // width: the line's width_ns, always end - start
     double open = 0, high = 0, low = 0, close = 0, volume = 0, vwap = NAN; // vwap NaN when null
     std::uint64_t trades = 0, revision = 0;
 };
@@ -25,6 +25,8 @@ inline out_bar bar_from(simdjson::dom::element e) {
     b.symbol = std::string(std::string_view(e["symbol"].get_string()));
     b.start = e["window_start"].get_int64();
     b.end = e["window_end"].get_int64();
+    b.width = e["width_ns"].get_int64();
+    CHECK(b.width == b.end - b.start);
     b.open = e["open"].get_double();
     b.high = e["high"].get_double();
     b.low = e["low"].get_double();

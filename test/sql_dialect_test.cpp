@@ -109,7 +109,8 @@ TEST_CASE("SQLite DDL and multi-row upserts: TEXT timestamps, ON CONFLICT DO UPD
     CHECK(contains(bars, "\"window_start\" TEXT NOT NULL"));
     CHECK(contains(bars, "\"open\" REAL"));
     CHECK(contains(bars, "\"trades\" INTEGER"));
-    CHECK(contains(bars, "PRIMARY KEY (\"symbol\", \"window_start\")) WITHOUT ROWID"));
+    CHECK(contains(bars, "\"window_end\" TEXT, \"width_ns\" INTEGER NOT NULL, \"open\" REAL"));
+    CHECK(contains(bars, "PRIMARY KEY (\"symbol\", \"width_ns\", \"window_start\")) WITHOUT ROWID"));
 
     CHECK(upsert(d, alerts_table("alerts"), 1) ==
           "INSERT INTO \"alerts\" (\"symbol\", \"ts\", \"kind\", \"value\", \"threshold\", \"score\", \"updated_at\") "
@@ -128,14 +129,14 @@ TEST_CASE("SQLite DDL and multi-row upserts: TEXT timestamps, ON CONFLICT DO UPD
     CHECK(contains(state, "\"state\" = excluded.\"state\""));
     CHECK(contains(state, "WHERE \"tapewire_state\".\"next_offset\" <= excluded.\"next_offset\""));
     // Multi-row VALUES lists, within SQLite's 32 766 parameters.
-    CHECK(rows_per_statement(d, 15) == 500);
+    CHECK(rows_per_statement(d, 16) == 500);
     for (std::size_t cols = 1; cols <= 100; ++cols) {
         const std::size_t rows = rows_per_statement(d, cols);
         CHECK(rows >= 1);
         CHECK(rows * cols <= 32766);
     }
     const std::string two = upsert(d, bars_table("bars"), 2);
-    CHECK(count(two, "?") == 30);
+    CHECK(count(two, "?") == 32);
     CHECK(count(two, "), (") == 1);
 
     const auto pre = session_setup_autocommit(d);
@@ -146,9 +147,11 @@ TEST_CASE("SQLite DDL and multi-row upserts: TEXT timestamps, ON CONFLICT DO UPD
 TEST_CASE("PostgreSQL DDL and upserts that unnest one array parameter a column", "[sql][postgres]") {
     constexpr auto d = dialect_kind::postgresql;
     const std::string bars = create_table(d, bars_table("bars"));
-    CHECK(bars.rfind("CREATE TABLE IF NOT EXISTS \"bars\" (\"symbol\" TEXT NOT NULL, \"window_start\" TIMESTAMP(6) "
-                     "WITH TIME ZONE NOT NULL, \"window_end\" TIMESTAMP(6) WITH TIME ZONE, \"open\" DOUBLE PRECISION",
-                     0) == 0);
+    CHECK(
+        bars.rfind("CREATE TABLE IF NOT EXISTS \"bars\" (\"symbol\" TEXT NOT NULL, \"window_start\" TIMESTAMP(6) "
+                   "WITH TIME ZONE NOT NULL, \"window_end\" TIMESTAMP(6) WITH TIME ZONE, \"width_ns\" BIGINT NOT NULL, "
+                   "\"open\" DOUBLE PRECISION",
+                   0) == 0);
     CHECK(contains(bars, "\"trades\" BIGINT"));
     CHECK(contains(bars, "\"revision\" INTEGER"));
     CHECK_FALSE(contains(bars, "WITHOUT ROWID"));
@@ -169,14 +172,15 @@ TEST_CASE("PostgreSQL DDL and upserts that unnest one array parameter a column",
     CHECK(upsert_unnest(ticks_table("ticks")) ==
           plain_ticks + " ON CONFLICT (\"src_partition\", \"src_offset\", \"source\") DO NOTHING");
     const std::string b = upsert_unnest(bars_table("bars"));
-    CHECK(count(b, "?::") == 15);
-    CHECK(contains(b, "[]) ON CONFLICT (\"symbol\", \"window_start\") DO UPDATE SET \"window_end\" = "
+    CHECK(count(b, "?::") == 16);
+    CHECK(contains(b, "[]) ON CONFLICT (\"symbol\", \"width_ns\", \"window_start\") DO UPDATE SET \"window_end\" = "
                       "excluded.\"window_end\", \"open\" = excluded.\"open\""));
+    CHECK_FALSE(contains(b, "\"width_ns\" = excluded"));
     CHECK_FALSE(contains(b, "\"symbol\" = excluded"));
     CHECK_FALSE(contains(b, "\"window_start\" = excluded"));
     CHECK(contains(upsert_unnest(offsets_table("tapewire_offsets")),
                    "WHERE \"tapewire_offsets\".\"next_offset\" <= excluded.\"next_offset\""));
-    CHECK(rows_per_statement(d, 15) == 1);
+    CHECK(rows_per_statement(d, 16) == 1);
 
     std::string lit;
     append_array_text(lit, "a\"b\\c,{}");
@@ -199,11 +203,12 @@ TEST_CASE("SQL Server T-SQL: DDL types, bracket quoting, #staging and MERGE WITH
     constexpr auto d = dialect_kind::sqlserver;
     const std::string bars = create_table(d, bars_table("bars"));
     CHECK(bars.rfind("IF OBJECT_ID(N'[bars]', N'U') IS NULL CREATE TABLE [bars] ([symbol] NVARCHAR(32) NOT NULL, "
-                     "[window_start] DATETIME2(6) NOT NULL, [window_end] DATETIME2(6), [open] FLOAT, [high] FLOAT, "
+                     "[window_start] DATETIME2(6) NOT NULL, [window_end] DATETIME2(6), [width_ns] BIGINT NOT NULL, "
+                     "[open] FLOAT, [high] FLOAT, "
                      "[low] FLOAT, [close] FLOAT, [volume] FLOAT, [trades] BIGINT",
                      0) == 0);
     CHECK(contains(bars, "[revision] INT,"));
-    CHECK(contains(bars, "PRIMARY KEY ([symbol], [window_start]))"));
+    CHECK(contains(bars, "PRIMARY KEY ([symbol], [width_ns], [window_start]))"));
     const std::string dl = create_table(d, dead_letters_table("dead_letters"));
     CHECK(contains(dl, "[source] NVARCHAR(200) NOT NULL"));
     CHECK(contains(dl, "[payload] NVARCHAR(MAX)"));
@@ -227,6 +232,8 @@ TEST_CASE("SQL Server T-SQL: DDL types, bracket quoting, #staging and MERGE WITH
     const std::string bars_merge = merge(bars_table("bars"));
     CHECK(contains(bars_merge, "[open] = s.[open]"));
     CHECK(contains(bars_merge, "[close] = s.[close]"));
+    CHECK(contains(bars_merge, "AS s ON t.[symbol] = s.[symbol] AND t.[width_ns] = s.[width_ns] AND t.[window_start] = "
+                               "s.[window_start] WHEN MATCHED"));
 
     // Dead letters and ticks: insert only.
     const std::string dl_merge = merge(dead_letters_table("dead_letters"));
@@ -243,7 +250,7 @@ TEST_CASE("SQL Server T-SQL: DDL types, bracket quoting, #staging and MERGE WITH
     const auto setup = session_setup(d);
     CHECK(std::find(setup.begin(), setup.end(), "SET XACT_ABORT ON") != setup.end());
     CHECK(std::find(setup.begin(), setup.end(), "SET NOCOUNT ON") != setup.end());
-    CHECK(rows_per_statement(d, 15) == 1);
+    CHECK(rows_per_statement(d, 16) == 1);
 }
 
 TEST_CASE("checkpoints load with one join that drops a state row of another offset", "[sql]") {
@@ -281,4 +288,60 @@ TEST_CASE("a SQLite connection string names the database file whose folder the s
     CHECK(sqlite_database_path("driver={SQLite3}; database = {/tmp/a;b.db};Timeout=1000") == "/tmp/a;b.db");
     CHECK(sqlite_database_path("Driver=PostgreSQL Unicode;Server=h;Database=tapewire") == "");
     CHECK(sqlite_database_path("DSN=prod") == "");
+}
+
+TEST_CASE("the bars migration text per dialect computes width from the row's own window", "[sql]") {
+    const table_def bars = bars_table("bars");
+    CHECK(select_no_rows(dialect_kind::sqlite, "bars") == "SELECT * FROM \"bars\" WHERE 1 = 0");
+    CHECK(select_no_rows(dialect_kind::sqlserver, "bars") == "SELECT * FROM [bars] WHERE 1 = 0");
+
+    // SQLite: a rebuild in SQLite's documented order, every column copied by name, the width from
+    // the row's own ISO text (seconds from the first 19 characters, microseconds from the 6 after the point).
+    const auto lite = migrate_bars_width(dialect_kind::sqlite, bars);
+    REQUIRE(lite.size() == 4);
+    CHECK(lite[0] == create_table(dialect_kind::sqlite, [&] {
+              table_def t = bars;
+              t.name = "bars_width_new";
+              return t;
+          }()));
+    CHECK(contains(lite[0], "PRIMARY KEY (\"symbol\", \"width_ns\", \"window_start\")) WITHOUT ROWID"));
+    CHECK(lite[1] ==
+          "INSERT INTO \"bars_width_new\" (\"symbol\", \"window_start\", \"window_end\", \"width_ns\", \"open\", "
+          "\"high\", \"low\", \"close\", \"volume\", \"trades\", \"vwap\", \"session_vwap\", \"rolling_vwap\", "
+          "\"vwap_dev_bps\", \"revision\", \"updated_at\") SELECT \"symbol\", \"window_start\", \"window_end\", "
+          "((CAST(strftime('%s', substr(\"window_end\", 1, 19)) AS INTEGER) - CAST(strftime('%s', "
+          "substr(\"window_start\", 1, 19)) AS INTEGER)) * 1000000 + CAST(substr(\"window_end\", 21, 6) AS INTEGER) - "
+          "CAST(substr(\"window_start\", 21, 6) AS INTEGER)) * 1000, \"open\", \"high\", \"low\", \"close\", "
+          "\"volume\", \"trades\", \"vwap\", \"session_vwap\", \"rolling_vwap\", \"vwap_dev_bps\", \"revision\", "
+          "\"updated_at\" FROM \"bars\"");
+    CHECK(lite[2] == "DROP TABLE \"bars\"");
+    CHECK(lite[3] == "ALTER TABLE \"bars_width_new\" RENAME TO \"bars\"");
+    // The longest table name still gives an identifier for the new table.
+    const std::string longest(63, 'b');
+    CHECK(migrate_bars_width(dialect_kind::sqlite, bars_table(longest))[3] ==
+          "ALTER TABLE \"" + std::string(50, 'b') + "_width_new\" RENAME TO \"" + longest + "\"");
+
+    // PostgreSQL: the column added, filled from the row's own times to the microsecond, then made
+    // part of the key in place of the primary key pg_constraint names.
+    CHECK(migrate_bars_width(dialect_kind::postgresql, bars) ==
+          std::vector<std::string>{
+              "ALTER TABLE \"bars\" ADD COLUMN \"width_ns\" BIGINT",
+              "UPDATE \"bars\" SET \"width_ns\" = ROUND((EXTRACT(EPOCH FROM \"window_end\") - EXTRACT(EPOCH FROM "
+              "\"window_start\")) * 1000000)::BIGINT * 1000",
+              "ALTER TABLE \"bars\" ALTER COLUMN \"width_ns\" SET NOT NULL",
+              "DO $$DECLARE pk name; BEGIN SELECT conname INTO pk FROM pg_constraint WHERE conrelid = "
+              "'\"bars\"'::regclass AND contype = 'p'; IF pk IS NOT NULL THEN EXECUTE format('ALTER TABLE %s DROP "
+              "CONSTRAINT %I', '\"bars\"', pk); END IF; END$$",
+              "ALTER TABLE \"bars\" ADD PRIMARY KEY (\"symbol\", \"width_ns\", \"window_start\")"});
+
+    // SQL Server: the same in T-SQL, one batch a statement (no SQL Server here: the text is the test).
+    CHECK(migrate_bars_width(dialect_kind::sqlserver, bars) ==
+          std::vector<std::string>{
+              "ALTER TABLE [bars] ADD [width_ns] BIGINT NULL",
+              "UPDATE [bars] SET [width_ns] = DATEDIFF_BIG(microsecond, [window_start], [window_end]) * 1000",
+              "ALTER TABLE [bars] ALTER COLUMN [width_ns] BIGINT NOT NULL",
+              "DECLARE @pk sysname = (SELECT name FROM sys.key_constraints WHERE parent_object_id = "
+              "OBJECT_ID(N'[bars]') AND type = 'PK'); IF @pk IS NOT NULL BEGIN DECLARE @sql nvarchar(max) = "
+              "N'ALTER TABLE [bars] DROP CONSTRAINT ' + QUOTENAME(@pk); EXEC sp_executesql @sql END",
+              "ALTER TABLE [bars] ADD PRIMARY KEY ([symbol], [width_ns], [window_start])"});
 }

@@ -13,9 +13,11 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "pg_server.hpp"
+#include "src/base/log.hpp"
 #include "src/sql/dialect.hpp"
 #include "src/sql/odbc.hpp"
 #include "src/sql/store.hpp"
@@ -520,6 +522,149 @@ void check_bar_extents(const target& t) {
     CHECK(count_rows(t, "bars") == 53);
 }
 
+// The bars table as the previous release created it (its DDL text, verbatim, with the table's
+// name): no width_ns, the key (symbol, window_start).
+std::string old_bars_ddl(const target& t) {
+    const std::string n = t.q(t.tables.bars);
+    switch (t.kind) {
+    case dialect_kind::sqlite:
+        return "CREATE TABLE IF NOT EXISTS " + n +
+               " (\"symbol\" TEXT NOT NULL, \"window_start\" TEXT NOT NULL, \"window_end\" TEXT, \"open\" REAL, "
+               "\"high\" REAL, \"low\" REAL, \"close\" REAL, \"volume\" REAL, \"trades\" INTEGER, \"vwap\" REAL, "
+               "\"session_vwap\" REAL, \"rolling_vwap\" REAL, \"vwap_dev_bps\" REAL, \"revision\" INTEGER, "
+               "\"updated_at\" TEXT, PRIMARY KEY (\"symbol\", \"window_start\")) WITHOUT ROWID";
+    case dialect_kind::postgresql:
+        return "CREATE TABLE IF NOT EXISTS " + n +
+               " (\"symbol\" TEXT NOT NULL, \"window_start\" TIMESTAMP(6) WITH TIME ZONE NOT NULL, \"window_end\" "
+               "TIMESTAMP(6) WITH TIME ZONE, \"open\" DOUBLE PRECISION, \"high\" DOUBLE PRECISION, \"low\" DOUBLE "
+               "PRECISION, \"close\" DOUBLE PRECISION, \"volume\" DOUBLE PRECISION, \"trades\" BIGINT, \"vwap\" "
+               "DOUBLE PRECISION, \"session_vwap\" DOUBLE PRECISION, \"rolling_vwap\" DOUBLE PRECISION, "
+               "\"vwap_dev_bps\" DOUBLE PRECISION, \"revision\" INTEGER, \"updated_at\" TIMESTAMP(6) WITH TIME ZONE, "
+               "PRIMARY KEY (\"symbol\", \"window_start\"))";
+    case dialect_kind::sqlserver:
+        return "IF OBJECT_ID(N'" + n + "', N'U') IS NULL CREATE TABLE " + n +
+               " ([symbol] NVARCHAR(32) NOT NULL, [window_start] DATETIME2(6) NOT NULL, [window_end] DATETIME2(6), "
+               "[open] FLOAT, [high] FLOAT, [low] FLOAT, [close] FLOAT, [volume] FLOAT, [trades] BIGINT, [vwap] FLOAT, "
+               "[session_vwap] FLOAT, [rolling_vwap] FLOAT, [vwap_dev_bps] FLOAT, [revision] INT, [updated_at] "
+               "DATETIME2(6), PRIMARY KEY ([symbol], [window_start]))";
+    }
+    return {};
+}
+
+// A row as the previous release wrote it: UTC times to the microsecond, 2026-01-05T14:30:00.123456.
+struct old_bar {
+    const char* symbol;
+    const char* start;
+    const char* end;
+    std::int64_t width_ns; // what the migration must find
+    const char* close;     // "NULL" or a number
+    int revision;
+};
+
+constexpr old_bar k_old_bars[] = {
+    {"AAA", "2026-01-05T14:30:00.123456", "2026-01-05T14:30:01.123456", 1'000'000'000, "1.5", 0},
+    {"AAA", "2026-01-05T14:31:00.000000", "2026-01-05T14:32:00.000000", 60'000'000'000, "2.5", 1},
+    {"BBB", "2026-01-05T14:30:00.750000", "2026-01-05T14:30:01.000000", 250'000'000, "3.5", 0}, // borrows a second
+    {"BBB", "2026-01-04T00:00:00.000000", "2026-01-05T00:00:00.000000", 86'400'000'000'000, "4.5", 0}, // a day
+    {"CCC", "2026-01-05T14:30:00.000000", "2026-01-05T14:30:00.000001", 1'000, "NULL", 2},             // 1 us
+};
+
+timestamp_ns old_time(const char* text) {
+    timestamp_ns ts = 0;
+    REQUIRE(parse_timestamp_text(std::string(text) + "Z", ts));
+    return ts;
+}
+
+// A bars table of the previous release with rows of several widths; one or two stores starting on
+// it at once; then every row is there with its width, the key is the new one (the upserts below
+// name it in ON CONFLICT / MERGE), and a later start migrates nothing.
+void check_migrates_old_bars(const target& t, int stores_at_once) {
+    exec(t, old_bars_ddl(t));
+    const std::string zone = t.kind == dialect_kind::sqlserver ? "" : "Z"; // DATETIME2 takes no zone
+    for (const old_bar& r : k_old_bars)
+        exec(t, "INSERT INTO " + t.q(t.tables.bars) + " (" + t.q("symbol") + ", " + t.q("window_start") + ", " +
+                    t.q("window_end") + ", " + t.q("open") + ", " + t.q("high") + ", " + t.q("low") + ", " +
+                    t.q("close") + ", " + t.q("volume") + ", " + t.q("trades") + ", " + t.q("vwap") + ", " +
+                    t.q("session_vwap") + ", " + t.q("rolling_vwap") + ", " + t.q("vwap_dev_bps") + ", " +
+                    t.q("revision") + ", " + t.q("updated_at") + ") VALUES ('" + r.symbol + "', '" + r.start + zone +
+                    "', '" + r.end + zone + "', 1, 2, 0.5, " + r.close + ", 10, 3, " + r.close + ", 1.25, 1.5, 0.75, " +
+                    std::to_string(r.revision) + ", '2026-01-06T00:00:00.000000" + zone + "')");
+    const std::int64_t n_old = std::size(k_old_bars);
+    REQUIRE(count_rows(t, t.tables.bars) == n_old);
+
+    log::capture logged({log_level::info, log_format::text});
+    std::vector<std::string> failures(static_cast<std::size_t>(stores_at_once));
+    {
+        std::vector<std::thread> starts;
+        for (std::size_t i = 0; i < failures.size(); ++i)
+            starts.emplace_back([&, i] {
+                try {
+                    store s(t.options());
+                } catch (const std::exception& e) {
+                    failures[i] = e.what();
+                }
+            });
+        for (auto& th : starts) th.join();
+    }
+    for (const auto& f : failures) CHECK(f == "");
+    const auto migrated = logged.with("sql", "rows");
+    REQUIRE(migrated.size() == 1); // once, however many stores started
+    CHECK(migrated[0].find("rows")->integer == n_old);
+    CHECK(migrated[0].find("table")->text == t.tables.bars);
+
+    const auto rows = select(t, "SELECT " + t.q("symbol") + ", " + t.q("window_start") + ", " + t.q("window_end") +
+                                    ", " + t.q("width_ns") + ", " + t.q("close") + ", " + t.q("vwap") + ", " +
+                                    t.q("revision") + ", " + t.q("rolling_vwap") + ", " + t.q("updated_at") + " FROM " +
+                                    t.q(t.tables.bars) + " ORDER BY " + t.q("symbol") + ", " + t.q("window_start"));
+    REQUIRE(rows.size() == std::size(k_old_bars));
+    std::vector<old_bar> expected(std::begin(k_old_bars), std::end(k_old_bars));
+    std::sort(expected.begin(), expected.end(), [](const old_bar& a, const old_bar& b) {
+        return std::string(a.symbol) + a.start < std::string(b.symbol) + b.start;
+    });
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        const old_bar& e = expected[i];
+        INFO(e.symbol << " " << e.start);
+        CHECK(rows[i][0] == e.symbol);
+        CHECK(when(rows[i][1]) == old_time(e.start));
+        CHECK(when(rows[i][2]) == old_time(e.end));
+        CHECK(num(rows[i][3]) == static_cast<double>(e.width_ns));
+        CHECK(rows[i][3] == std::to_string(e.width_ns)); // a whole number, not a float
+        if (std::string_view(e.close) == "NULL") {
+            CHECK_FALSE(rows[i][4].has_value());
+            CHECK_FALSE(rows[i][5].has_value());
+        } else {
+            CHECK(num(rows[i][4]) == std::stod(e.close));
+            CHECK(num(rows[i][5]) == std::stod(e.close));
+        }
+        CHECK(num(rows[i][6]) == e.revision);
+        CHECK(num(rows[i][7]) == 1.5);
+        CHECK(when(rows[i][8]) == old_time("2026-01-06T00:00:00.000000"));
+    }
+
+    // The new key: the same (symbol, width, start) updates the migrated row; another width that
+    // starts at the same time is a row of its own.
+    store s(t.options());
+    CHECK(logged.with("sql", "rows").size() == 1); // nothing left to migrate
+    bar same = make_bar("AAA", old_time("2026-01-05T14:30:00.123456"), 9.5);
+    bar wider = same;
+    wider.window_end = same.window_start + 60 * k_sec;
+    wider.close = 10.5;
+    batch b;
+    b.bars = {same, wider};
+    s.write(b);
+    CHECK(count_rows(t, t.tables.bars) == n_old + 1);
+    const auto aaa =
+        select(t, "SELECT " + t.q("width_ns") + ", " + t.q("close") + " FROM " + t.q(t.tables.bars) + " WHERE " +
+                      t.q("symbol") + " = 'AAA' ORDER BY " + t.q("window_start") + ", " + t.q("width_ns"));
+    REQUIRE(aaa.size() == 3);
+    CHECK(aaa[0][0] == "1000000000");
+    CHECK(num(aaa[0][1]) == 9.5);
+    CHECK(aaa[1][0] == "60000000000");
+    CHECK(num(aaa[1][1]) == 10.5);
+    CHECK(aaa[2][0] == "60000000000"); // the migrated 14:31 bar, untouched
+    CHECK(num(aaa[2][1]) == 2.5);
+}
+
 } // namespace
 
 // ---- SQLite ------------------------------------------------------------------------------------------
@@ -565,6 +710,13 @@ TEST_CASE("SQLite store reads where each symbol's stored bars end", "[sql][sqlit
     check_bar_extents(*sqlite_target("extents"));
 }
 
+TEST_CASE("SQLite store migrates a bars table of the previous release: every row kept, width from its window, then "
+          "upserts by the new key",
+          "[sql][sqlite]") {
+    SECTION("one store") { check_migrates_old_bars(*sqlite_target("migrate"), 1); }
+    SECTION("two stores starting at once") { check_migrates_old_bars(*sqlite_target("migrate2"), 2); }
+}
+
 // ---- PostgreSQL --------------------------------------------------------------------------------------
 
 TEST_CASE("PostgreSQL store creates its schema idempotently and upserts bars and alerts, the last row of a key "
@@ -599,6 +751,16 @@ TEST_CASE("PostgreSQL store writes a batch larger than one unnest statement whol
 
 TEST_CASE("PostgreSQL store reads where each symbol's stored bars end", "[sql][postgres]") {
     check_bar_extents(*postgres_target("extents"));
+}
+
+TEST_CASE("PostgreSQL store migrates a bars table of the previous release: every row kept, width from its window, "
+          "then upserts by the new key",
+          "[sql][postgres]") {
+    auto t = postgres_target("migrate");
+    check_migrates_old_bars(*t, 2);
+    // The key swapped in place of the old one: one primary key, on the three columns.
+    CHECK(t->pg->query("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'bars'::regclass AND "
+                       "contype = 'p'") == "PRIMARY KEY (symbol, width_ns, window_start)\n");
 }
 
 TEST_CASE("PostgreSQL stopped under the store gives a transient error, and after a restart reconnect() works and "
@@ -651,4 +813,5 @@ TEST_CASE("SQL Server store passes the store checks live (needs TAPEWIRE_MSSQL_C
     SECTION("refused rows") { check_refused_rows(*sqlserver_target()); }
     SECTION("large batch") { check_large_batch(*sqlserver_target()); }
     SECTION("bar extents") { check_bar_extents(*sqlserver_target()); }
+    SECTION("bars of the previous release migrated") { check_migrates_old_bars(*sqlserver_target(), 2); }
 }

@@ -53,7 +53,7 @@ TEST_CASE("a bar's columns read its fields, with the batch's write time as updat
     b.revision = 3;
     const row_context ctx{.now = 77};
     const auto cols = columns_of<bars_schema>(b, ctx);
-    REQUIRE(cols.size() == 15);
+    REQUIRE(cols.size() == 16);
     CHECK(cols.front().first == "symbol");
     CHECK(cols.back().first == "updated_at");
     CHECK(get<std::string_view>(cols, "symbol") == "AAPL");
@@ -121,8 +121,27 @@ TEST_CASE("a table's key reads the key columns in the key's order", "[sql]") {
     a.kind = alert_kind::volume_spike;
     CHECK(key_of<alerts_schema>(a, ctx) == std::tuple{std::string_view("X"), time_value{10}, to_string(a.kind)});
     static_assert(key_columns<ticks_schema> == std::array<std::size_t, 3>{1, 2, 0});
-    static_assert(column_index<bars_schema>("updated_at") == 14);
+    static_assert(column_index<bars_schema>("updated_at") == 15);
     static_assert(column_index<bars_schema>("no_such_column") == column_count<bars_schema>);
+}
+
+TEST_CASE("a bar's width_ns is window_end - window_start and leads the key after symbol", "[sql]") {
+    bar b;
+    b.sym = symbol::from("AAPL");
+    b.window_start = 1'767'623'400'000'000'000;
+    b.window_end = b.window_start + 300'000'000'000; // 5 m
+    const auto cols = columns_of<bars_schema>(b, row_context{});
+    CHECK(get<std::int64_t>(cols, "width_ns") == 300'000'000'000);
+    b.window_end = b.window_start + 1; // exact to the nanosecond, though the times are kept to the microsecond
+    CHECK(get<std::int64_t>(columns_of<bars_schema>(b, row_context{}), "width_ns") == 1);
+    // Two widths starting together are two rows: the key holds the width.
+    bar wide = b;
+    wide.window_end = b.window_start + 60'000'000'000;
+    CHECK(key_of<bars_schema>(b, row_context{}) ==
+          std::tuple{std::string_view("AAPL"), std::int64_t{1}, time_value{b.window_start}});
+    CHECK(key_of<bars_schema>(b, row_context{}) != key_of<bars_schema>(wide, row_context{}));
+    CHECK(bars_table("bars").key == std::vector<std::string>{"symbol", "width_ns", "window_start"});
+    CHECK(bars_table("bars").columns[column_index<bars_schema>("width_ns")].type == column_type::int64);
 }
 
 TEST_CASE("the dialect's definitions list the declared columns, key and conflict rule", "[sql]") {

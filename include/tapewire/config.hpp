@@ -208,7 +208,11 @@ struct source_config {
 };
 
 struct window_config {
-    duration width = std::chrono::seconds(1);                   // tumbling window width
+    duration width = std::chrono::seconds(1); // tumbling window width
+    // Several widths from one pass, e.g. ["1s", "1m", "5m"]: ascending, each a multiple of the one before,
+    // at most 8; each width its own bars (the wider ones the roll-up of the narrower). Empty: [width].
+    // window.width, when set to other than its default, must be one of them.
+    std::vector<duration> widths;
     duration allowed_lateness = std::chrono::milliseconds(200); // watermark = max ts - this
     duration idle_timeout =
         std::chrono::seconds(5); // processing time after which a silent partition closes its windows
@@ -222,6 +226,11 @@ struct window_config {
     // that a bar message received again adds nothing and a changed one replaces it (0 = bars merge
     // additively, like trades). 48 B per remembered bar; the default holds a month of 1-minute bars.
     duration bar_memory = std::chrono::hours(24 * 31);
+
+    // The widths in use, narrowest first: widths, or [width] when widths is empty.
+    [[nodiscard]] std::vector<duration> effective_widths() const {
+        return widths.empty() ? std::vector{width} : widths;
+    }
 };
 
 struct vwap_config {

@@ -105,6 +105,7 @@ inline void write_tick_json(json_buffer& out, const tick& t) noexcept {
 inline void write_bar_json(json_buffer& out, const bar& b) noexcept {
     out.raw("{\"type\":\"bar\",\"symbol\":").string(b.sym.view());
     out.raw(",\"window_start\":").integer(b.window_start).raw(",\"window_end\":").integer(b.window_end);
+    out.raw(",\"width_ns\":").integer(bar_width(b));
     out.raw(",\"open\":").number(b.open).raw(",\"high\":").number(b.high);
     out.raw(",\"low\":").number(b.low).raw(",\"close\":").number(b.close);
     out.raw(",\"volume\":").number(b.volume).raw(",\"trades\":").unsigned_integer(b.trades);

@@ -73,6 +73,9 @@ struct bar {
     std::int64_t last_offset = -1; // highest source offset merged into this bar
 };
 
+// A bar's window width: no field of its own, since its window says it (NDJSON, Kafka and SQL carry it).
+[[nodiscard]] constexpr timestamp_ns bar_width(const bar& b) noexcept { return b.window_end - b.window_start; }
+
 enum class alert_kind : std::uint8_t { price_jump, return_z, volume_spike, vwap_dev };
 
 constexpr std::string_view to_string(alert_kind k) noexcept {

@@ -257,6 +257,40 @@ void read_value(const value_context& ctx, const toml::node& n, std::vector<int>&
     out = std::move(values);
 }
 
+// `widths = ["1m", "5m"]`, or one duration, or on the command line "1m,5m".
+struct duration_or_list_reader {
+    void operator()(const value_context& ctx, const toml::node& n, std::vector<duration>& out) const {
+        std::vector<duration> values;
+        auto one = [&](const toml::node& element, std::string_view text) {
+            const auto d = parse_duration(std::string(text));
+            if (!d) ctx.fail(element, "invalid duration " + quote(std::string(text)) + " (e.g. \"1m\")");
+            values.push_back(*d);
+        };
+        if (const auto* a = n.as_array()) {
+            for (const auto& element : *a) {
+                if (!element.is_string())
+                    ctx.fail(element, "expected an array of duration strings, found " + type_name(element));
+                one(element, expand_env(element.as_string()->get(), ctx, element));
+            }
+        } else if (n.is_string()) {
+            const std::string text = expand_env(n.as_string()->get(), ctx, n);
+            std::size_t from = 0;
+            for (std::size_t comma = text.find(',');; comma = text.find(',', from)) {
+                std::string_view part =
+                    std::string_view(text).substr(from, comma == std::string::npos ? comma : comma - from);
+                while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
+                while (!part.empty() && part.back() == ' ') part.remove_suffix(1);
+                one(n, part);
+                if (comma == std::string::npos) break;
+                from = comma + 1;
+            }
+        } else {
+            ctx.fail(n, "expected a duration or an array of durations, got " + type_name(n));
+        }
+        out = std::move(values);
+    }
+};
+
 struct default_reader {
     template <class T> void operator()(const value_context& ctx, const toml::node& n, T& out) const {
         read_value(ctx, n, out);
@@ -308,9 +342,9 @@ template <class T> std::string show_value(const std::vector<T>& v) {
     return out + "]";
 }
 
-template <class T> constexpr bool k_is_text = std::is_same_v<T, std::string> || std::is_same_v<T, duration> ||
-                                              named_kind<T> || std::is_same_v<T, sink_kinds> ||
-                                              std::is_same_v<T, std::vector<std::string>>;
+template <class T> constexpr bool k_is_text =
+    std::is_same_v<T, std::string> || std::is_same_v<T, duration> || named_kind<T> || std::is_same_v<T, sink_kinds> ||
+    std::is_same_v<T, std::vector<std::string>> || std::is_same_v<T, std::vector<duration>>;
 
 // ---- the binder: every key, how to read, check and show it ----
 
@@ -378,6 +412,20 @@ const auto k_symbol_list = [](const std::vector<std::string>& symbols) -> std::s
     for (const auto& s : symbols) {
         if (auto e = check_symbol(s); !e.empty()) return e;
         if (!seen.insert(s).second) return "symbol " + quote(s) + " is listed twice";
+    }
+    return {};
+};
+
+// Lanes nest: a wider bar is the roll-up of whole narrower ones.
+const auto k_widths = [](const std::vector<duration>& widths) -> std::string {
+    if (widths.size() > 8) return "at most 8 widths, got " + std::to_string(widths.size());
+    for (std::size_t i = 0; i < widths.size(); ++i) {
+        if (widths[i] <= duration::zero()) return "every width must be greater than 0";
+        if (i == 0) continue;
+        if (widths[i] <= widths[i - 1])
+            return "must ascend (" + format_duration(widths[i]) + " after " + format_duration(widths[i - 1]) + ")";
+        if (widths[i] % widths[i - 1] != duration::zero())
+            return format_duration(widths[i]) + " is not a multiple of " + format_duration(widths[i - 1]);
     }
     return {};
 };
@@ -518,6 +566,7 @@ const std::vector<field_spec>& fields() {
         section_binder(
             "window", [](auto& c) -> auto& { return c.window; }, f)
             .add("width", &window_config::width, k_positive)
+            .add("widths", &window_config::widths, k_widths, duration_or_list_reader{})
             .add("allowed_lateness", &window_config::allowed_lateness)
             .add("idle_timeout", &window_config::idle_timeout)
             .add("late_update_horizon", &window_config::late_update_horizon)
@@ -622,6 +671,15 @@ const std::vector<cross_check>& cross_checks() {
              return c.source.anomalies.enabled && c.source.kind != source_kind::synthetic
                         ? "anomaly injection needs source.kind = \"synthetic\""
                         : "";
+         }},
+        {"window.width",
+         {"window.width", "window.widths"},
+         [](const config& c) -> std::string {
+             const auto& w = c.window;
+             if (w.widths.empty() || w.width == window_config{}.width ||
+                 std::find(w.widths.begin(), w.widths.end(), w.width) != w.widths.end())
+                 return "";
+             return "must be one of window.widths (" + show_value(w.widths) + ")";
          }},
         {"window.bar_memory",
          {"window.bar_memory", "window.late_update_horizon", "window.width"},

@@ -21,12 +21,17 @@ watermark_mode resolve_watermark(const window_config& w, const source_config& s,
 }
 
 window_options to_window_options(const window_config& w, const source_config& s) {
-    return {w.width.count(),
+    const std::vector<duration> widths = w.effective_widths();
+    std::vector<std::int64_t> widths_ns;
+    if (widths.size() > 1) // one width: the one-lane stage, exactly as before
+        for (duration d : widths) widths_ns.push_back(d.count());
+    return {widths.front().count(),
             w.allowed_lateness.count(),
             w.idle_timeout.count(),
             w.late_update_horizon.count(),
             resolve_watermark(w, s) == watermark_mode::symbol,
-            w.bar_memory.count()};
+            w.bar_memory.count(),
+            std::move(widths_ns)};
 }
 
 anomaly_options to_anomaly_options(const anomaly_config& c) {
@@ -37,7 +42,8 @@ vwap_options to_vwap_options(const vwap_config& v, const window_config& w) {
     vwap_options o;
     o.rolling_windows = v.rolling_windows;
     // Enough history to fold any correction the window stage can still emit into the session sums.
-    const std::int64_t horizon_windows = w.late_update_horizon.count() / std::max<std::int64_t>(1, w.width.count());
+    const std::int64_t horizon_windows =
+        w.late_update_horizon.count() / std::max<std::int64_t>(1, w.effective_widths().front().count());
     o.history = static_cast<std::uint32_t>(std::clamp<std::int64_t>(horizon_windows + 2, o.rolling_windows, 4096));
     o.calendar = make_session_calendar(v.session_tz, v.session_start);
     return o;

@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "src/base/clock.hpp"
+#include "src/base/duration_text.hpp"
 #include "src/base/log.hpp"
 #include "tapewire/json_write.hpp"
 
@@ -350,7 +351,9 @@ void sql_writer::isolate_refused(const sql::sql_error& first) {
             const bar& b = batch_.bars[r.index];
             write_bar_json(j, b);
             d.key = std::string(b.sym.view());
-            d.source = "db:" + cfg_.bars_table + ":" + std::string(b.sym.view());
+            // The width tells apart the bars of several widths that start together.
+            d.source = "db:" + cfg_.bars_table + ":" + std::string(b.sym.view()) + ":" +
+                       format_duration(duration{bar_width(b)});
             d.partition = b.partition;
             d.offset = b.window_start; // one refused row per window
             break;

@@ -274,6 +274,67 @@ std::string bar_extents(dialect_kind d, const table_def& bars) {
            q(bars.name) + " GROUP BY " + q("symbol");
 }
 
+std::string select_no_rows(dialect_kind d, std::string_view table) {
+    return "SELECT * FROM " + quote(d, table) + " WHERE 1 = 0";
+}
+
+std::vector<std::string> migrate_bars_width(dialect_kind d, const table_def& bars) {
+    const auto q = [&](std::string_view n) { return quote(d, n); };
+    const std::string name = q(bars.name);
+    const std::string start = q("window_start"), end = q("window_end"), width = q("width_ns");
+    switch (d) {
+    case dialect_kind::sqlite: {
+        // tapewire's own text, 2026-01-05T14:30:00.123456Z: whole seconds from the first 19
+        // characters, microseconds from the 6 after the point. A time that does not read gives
+        // NULL, which the NOT NULL column refuses: the migration fails rather than guess.
+        const auto seconds = [](const std::string& c) {
+            return "CAST(strftime('%s', substr(" + c + ", 1, 19)) AS INTEGER)";
+        };
+        const auto micros = [](const std::string& c) { return "CAST(substr(" + c + ", 21, 6) AS INTEGER)"; };
+        const std::string width_of = "((" + seconds(end) + " - " + seconds(start) + ") * 1000000 + " + micros(end) +
+                                     " - " + micros(start) + ") * 1000";
+        table_def fresh = bars;
+        fresh.name = bars.name.substr(0, 50) + "_width_new"; // an identifier of at most 63 bytes
+        std::string into, from;
+        for (const auto& c : bars.columns) {
+            if (!into.empty()) {
+                into += ", ";
+                from += ", ";
+            }
+            into += q(c.name);
+            from += c.name == "width_ns" ? width_of : q(c.name);
+        }
+        return {create_table(d, fresh),
+                "INSERT INTO " + q(fresh.name) + " (" + into + ") SELECT " + from + " FROM " + name,
+                "DROP TABLE " + name, "ALTER TABLE " + q(fresh.name) + " RENAME TO " + name};
+    }
+    case dialect_kind::postgresql: {
+        // The name is an identifier (validated by q), so it needs no escaping inside the literals.
+        const std::string literal = "'" + name + "'";
+        return {"ALTER TABLE " + name + " ADD COLUMN " + width + " BIGINT",
+                "UPDATE " + name + " SET " + width + " = ROUND((EXTRACT(EPOCH FROM " + end + ") - EXTRACT(EPOCH FROM " +
+                    start + ")) * 1000000)::BIGINT * 1000",
+                "ALTER TABLE " + name + " ALTER COLUMN " + width + " SET NOT NULL",
+                "DO $$DECLARE pk name; BEGIN SELECT conname INTO pk FROM pg_constraint WHERE conrelid = " + literal +
+                    "::regclass AND contype = 'p'; IF pk IS NOT NULL THEN EXECUTE format('ALTER TABLE %s DROP "
+                    "CONSTRAINT %I', " +
+                    literal + ", pk); END IF; END$$",
+                "ALTER TABLE " + name + " ADD PRIMARY KEY (" + join_quoted(d, bars.key) + ")"};
+    }
+    case dialect_kind::sqlserver: {
+        // One batch a statement: T-SQL compiles a batch whole, and the UPDATE names the new column.
+        return {"ALTER TABLE " + name + " ADD " + width + " BIGINT NULL",
+                "UPDATE " + name + " SET " + width + " = DATEDIFF_BIG(microsecond, " + start + ", " + end + ") * 1000",
+                "ALTER TABLE " + name + " ALTER COLUMN " + width + " BIGINT NOT NULL",
+                "DECLARE @pk sysname = (SELECT name FROM sys.key_constraints WHERE parent_object_id = OBJECT_ID(N'" +
+                    name + "') AND type = 'PK'); IF @pk IS NOT NULL BEGIN DECLARE @sql nvarchar(max) = N'ALTER TABLE " +
+                    name + " DROP CONSTRAINT ' + QUOTENAME(@pk); EXEC sp_executesql @sql END",
+                "ALTER TABLE " + name + " ADD PRIMARY KEY (" + join_quoted(d, bars.key) + ")"};
+    }
+    }
+    return {};
+}
+
 std::vector<std::string> session_setup_autocommit(dialect_kind d) {
     // SQLite: WAL lets readers (the sqlite3 shell, a dashboard) read while the sink writes;
     // synchronous=FULL syncs the WAL at every commit, so a committed batch survives a power loss

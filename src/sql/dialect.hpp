@@ -65,6 +65,21 @@ std::string load_checkpoints(dialect_kind d, const table_def& offsets, const tab
 // symbol's stored bars end (store::bar_extents).
 std::string bar_extents(dialect_kind d, const table_def& bars);
 
+// SELECT * FROM the table WHERE 1=0: no rows, only the names of its columns.
+std::string select_no_rows(dialect_kind d, std::string_view table);
+
+// The bars table of the previous release has no width_ns and the key (symbol, window_start). These
+// statements, run in order in one transaction, give it the column, each row's width from its own
+// window_end - window_start (exact to the microsecond the times are kept to), and the key
+// (symbol, width_ns, window_start) of `bars`:
+//   SQLite      rebuild (a key cannot be altered): CREATE <name>_width_new, INSERT ... SELECT, DROP,
+//               RENAME (SQLite's documented order for a table rebuild)
+//   PostgreSQL  ADD COLUMN, UPDATE from EXTRACT(EPOCH ...), SET NOT NULL, DROP the primary key found
+//               in pg_constraint, ADD PRIMARY KEY
+//   SQL Server  the same with DATEDIFF_BIG(microsecond, ...) and sys.key_constraints
+// The first statement takes the table's lock (SQLite: the database's write lock).
+std::vector<std::string> migrate_bars_width(dialect_kind d, const table_def& bars);
+
 // Statements run once per connection, before autocommit goes off (SQLite journal and sync mode)
 // and in the first transaction (PostgreSQL time zone, SQL Server NOCOUNT/XACT_ABORT).
 std::vector<std::string> session_setup_autocommit(dialect_kind d);

@@ -435,6 +435,21 @@ bool statement::fetch() {
     return true;
 }
 
+std::vector<std::string> statement::column_names() {
+    SQLSMALLINT n = 0;
+    check(SQLNumResultCols(stmt_, &n), "SQLNumResultCols");
+    std::vector<std::string> out;
+    for (SQLSMALLINT c = 1; c <= n; ++c) {
+        SQLCHAR name[256];
+        SQLSMALLINT len = 0;
+        check(SQLColAttribute(stmt_, static_cast<SQLUSMALLINT>(c), SQL_DESC_NAME, name, sizeof name, &len, nullptr),
+              "SQLColAttribute");
+        const std::size_t got = len > 0 ? static_cast<std::size_t>(len) : 0;
+        out.emplace_back(reinterpret_cast<const char*>(name), std::min(got, sizeof name - 1));
+    }
+    return out;
+}
+
 std::optional<std::string> statement::get_text(SQLUSMALLINT col, bool wide) {
     std::string out;
     std::vector<char> buf(4096);

@@ -165,6 +165,8 @@ public:
     std::optional<std::int64_t> get_int64(SQLUSMALLINT col);
     std::optional<double> get_double(SQLUSMALLINT col);
     std::optional<SQL_TIMESTAMP_STRUCT> get_timestamp(SQLUSMALLINT col);
+    // The names of the result set's columns, in order (after query(); no fetch needed).
+    std::vector<std::string> column_names();
     void close_cursor() noexcept;
 
 private:

@@ -13,6 +13,7 @@
 
 #include "src/base/base64.hpp"
 #include "src/base/connection_string.hpp"
+#include "src/base/log.hpp"
 #include "src/sql/dialect.hpp"
 #include "src/sql/odbc.hpp"
 #include "src/sql/tables.hpp"
@@ -194,6 +195,8 @@ struct store::impl {
     void create_schema() {
         // Two processes creating the same table at once: PostgreSQL's CREATE TABLE IF NOT EXISTS
         // can fail with a unique violation in its catalog; the second attempt finds the table.
+        // SQLite fails one of two transactions that read and then both want to write (busy, a
+        // transient error) without waiting: after the rollback, the next attempt waits its turn.
         for (int attempt = 1;; ++attempt) {
             try {
                 for (const table& t : tables) {
@@ -205,11 +208,78 @@ struct store::impl {
                 return;
             } catch (const sql_error& e) {
                 conn->rollback();
-                if (attempt >= 3 || e.cls == error_class::transient ||
-                    (e.state != "23505" && e.state != "42P07" && e.state != "42S01"))
+                const bool busy = kind == dialect_kind::sqlite && e.cls == error_class::transient;
+                if (attempt >= 3 || (!busy && (e.cls == error_class::transient ||
+                                               (e.state != "23505" && e.state != "42P07" && e.state != "42S01"))))
                     throw;
             }
         }
+    }
+
+    // The names of a table's columns (in the open transaction).
+    std::vector<std::string> columns_of(const std::string& table) {
+        odbc::statement s(*conn);
+        s.prepare(select_no_rows(kind, table));
+        s.query();
+        auto names = s.column_names();
+        s.close_cursor();
+        return names;
+    }
+
+    bool bars_have_width() {
+        const auto names = columns_of(at(table_id::bars).def.name);
+        return std::find(names.begin(), names.end(), "width_ns") != names.end();
+    }
+
+    // A bars table of the previous release (no width_ns) gets the column and the key (symbol,
+    // width_ns, window_start) in one transaction. Two processes starting at once: the second waits
+    // on the first's lock, then finds the column (or fails on it, rolls back and finds it).
+    void migrate_bars() {
+        const table_def& bars = at(table_id::bars).def;
+        for (int attempt = 1;; ++attempt) {
+            try {
+                const bool done = bars_have_width();
+                conn->rollback(); // no read lock held while waiting for the write lock
+                if (done) return;
+                const std::vector<std::string> steps = migrate_bars_width(kind, bars);
+                conn->exec(steps.front());
+                // SQLite's first step only took the write lock; another process may have migrated
+                // while this one waited for it (PostgreSQL and SQL Server fail on the added column).
+                if (kind == dialect_kind::sqlite && bars_have_width()) {
+                    conn->rollback();
+                    return;
+                }
+                for (std::size_t i = 1; i < steps.size(); ++i) conn->exec(steps[i]);
+                const std::int64_t rows = count_rows(bars.name);
+                conn->commit();
+                log::info("sql", "table migrated to the key (symbol, width_ns, window_start)",
+                          {{"table", bars.name}, {"rows", rows}});
+                return;
+            } catch (const sql_error& e) {
+                conn->rollback();
+                bool done = false;
+                try {
+                    done = bars_have_width();
+                    conn->rollback();
+                } catch (const sql_error&) {
+                    conn->rollback();
+                }
+                if (done) return; // another process migrated it
+                if (attempt >= 3 || e.cls != error_class::transient)
+                    throw sql_error(e.cls, e.state,
+                                    "migrating table " + bars.name +
+                                        " to the key (symbol, width_ns, window_start): " + e.what());
+            }
+        }
+    }
+
+    std::int64_t count_rows(const std::string& table) {
+        odbc::statement s(*conn);
+        s.prepare("SELECT COUNT(*) FROM " + quote(kind, table));
+        s.query();
+        const std::int64_t n = s.fetch() ? s.get_int64(1).value_or(0) : 0;
+        s.close_cursor();
+        return n;
     }
 
     void add_text(odbc::param_column& c, std::string_view s) {
@@ -425,6 +495,7 @@ const std::string& table_names::of(table_id t) const noexcept {
 store::store(store_options opt) : impl_(std::make_unique<impl>(std::move(opt))) {
     impl_->connect();
     impl_->create_schema();
+    impl_->migrate_bars();
 }
 
 store::~store() = default;

@@ -73,7 +73,7 @@ struct bar_extent {
 };
 
 struct batch {
-    std::vector<bar> bars;                         // upsert on (symbol, window_start)
+    std::vector<bar> bars;                         // upsert on (symbol, width_ns, window_start)
     std::vector<alert> alerts;                     // upsert on (symbol, ts, kind)
     std::vector<dead_letter_row> dead_letters;     // insert; a row whose (source, partition, offset) exists is skipped
     std::vector<tick> ticks;                       // archive_ticks: insert, (source, partition, offset) skips repeats
@@ -113,7 +113,8 @@ struct store_options {
 
 class store {
 public:
-    // Connects (throws sql_error) and creates every missing table. Autocommit off.
+    // Connects (throws sql_error), creates every missing table and migrates a bars table of the
+    // previous release (src/sql/dialect.hpp migrate_bars_width). Autocommit off.
     explicit store(store_options opt);
     ~store();
     store(const store&) = delete;

@@ -80,6 +80,8 @@ struct bars_schema {
         column{"symbol", column_type::symbol, [](const bar& x) { return x.sym.view(); }},
         column{"window_start", column_type::timestamp, [](const bar& x) { return time_value{x.window_start}; }},
         column{"window_end", column_type::timestamp, [](const bar& x) { return time_value{x.window_end}; }},
+        // Exact in nanoseconds; the two times are kept to the microsecond only.
+        column{"width_ns", column_type::int64, [](const bar& x) { return std::int64_t{bar_width(x)}; }},
         column{"open", column_type::float64, [](const bar& x) { return x.open; }},
         column{"high", column_type::float64, [](const bar& x) { return x.high; }},
         column{"low", column_type::float64, [](const bar& x) { return x.low; }},
@@ -98,7 +100,8 @@ struct bars_schema {
         column{"updated_at", column_type::timestamp,
                [](const bar&, const row_context& c) { return time_value{c.now}; }},
     };
-    static constexpr std::array<std::string_view, 2> key{"symbol", "window_start"};
+    // Bars of several widths share the table: a symbol's bars of one width sit together in the key.
+    static constexpr std::array<std::string_view, 3> key{"symbol", "width_ns", "window_start"};
     static constexpr on_conflict conflict = on_conflict::update;
     static constexpr std::string_view guard{};
     static constexpr bool without_rowid = true; // SQLite: cluster on the key (small rows)
