@@ -492,6 +492,47 @@ auto url_of_scheme(std::vector<std::string_view> schemes) {
     };
 }
 
+// A webhook URL is a secret (Slack's carries its token in the path): errors name what is wrong, not
+// the URL; elsewhere only its scheme and host are shown (webhook_origin).
+const auto k_webhook_url = [](const std::string& text) -> std::string {
+    if (text.empty()) return {};
+    bool ok = false;
+    try {
+        const net::url u = net::parse_url(text);
+        ok = u.scheme == "http" || u.scheme == "https";
+    } catch (const std::exception&) {
+    }
+    return ok ? "" : "must be an http or https URL (scheme://host[:port]/path; not shown, it may hold a secret)";
+};
+
+std::string webhook_origin(const std::string& text) {
+    if (text.empty()) return {};
+    try {
+        const net::url u = net::parse_url(text);
+        return u.scheme + "://" + u.host_header() + "/…";
+    } catch (const std::exception&) {
+        return "(hidden)";
+    }
+}
+
+// "Name: value", the name an HTTP token, nothing that would end the header line.
+const auto k_header_lines = [](const std::vector<std::string>& lines) -> std::string {
+    for (const auto& line : lines) {
+        const std::size_t colon = line.find(':');
+        const std::string_view name = std::string_view(line).substr(0, colon);
+        const bool token = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+            return std::isalnum(static_cast<unsigned char>(c)) != 0 ||
+                   std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+        });
+        if (colon == std::string::npos || !token)
+            return "each header must be \"Name: value\" with a name of letters, digits and !#$%&'*+-.^_`|~, got " +
+                   quote(name);
+        if (line.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos)
+            return "header " + quote(name) + " holds a line break or NUL";
+    }
+    return {};
+};
+
 const auto k_concurrency = [](std::uint32_t v) -> std::string {
     return v >= 1 && v <= 256 ? "" : "must be 1 to 256, got " + std::to_string(v);
 };
@@ -627,6 +668,15 @@ const std::vector<field_spec>& fields() {
             .add("stop_at_end", &kafka_config::stop_at_end)
             .add("pause_after", &kafka_config::pause_after);
         section_binder(
+            "alerts", [](auto& c) -> auto& { return c.alerts; }, f)
+            .add("webhook_url", &alerts_config::webhook_url, k_webhook_url)
+            .add("headers", &alerts_config::headers, k_header_lines)
+            .add("queue", &alerts_config::queue, k_positive)
+            .add("timeout", &alerts_config::timeout, k_positive)
+            .add("retry_min", &alerts_config::retry_min, k_positive)
+            .add("retry_max", &alerts_config::retry_max, k_positive)
+            .add("drain_timeout", &alerts_config::drain_timeout, k_non_negative);
+        section_binder(
             "log", [](auto& c) -> auto& { return c.log; }, f)
             .add("level", &log_config::level)
             .add("format", &log_config::format);
@@ -691,6 +741,11 @@ const std::vector<cross_check>& cross_checks() {
                               format_duration(w.late_update_horizon + w.width) + ")"
                         : "";
          }},
+        {"alerts.retry_max",
+         {"alerts.retry_max", "alerts.retry_min"},
+         [](const config& c) -> std::string {
+             return c.alerts.retry_max < c.alerts.retry_min ? "must not be less than alerts.retry_min" : "";
+         }},
         {"sink.kind",
          {"sink.kind", "kafka.brokers"},
          [](const config& c) -> std::string {
@@ -726,6 +781,13 @@ bool is_secret_property(std::string_view name) {
     return name.find("password") != std::string_view::npos || name.find("secret") != std::string_view::npos ||
            name.find("sasl.oauthbearer.config") != std::string_view::npos ||
            name.find(".pem") != std::string_view::npos;
+}
+
+// "Authorization: (hidden)" for each header line.
+std::vector<std::string> hidden_header_values(const std::vector<std::string>& lines) {
+    std::vector<std::string> out;
+    for (const auto& line : lines) out.push_back(line.substr(0, line.find(':')) + ": (hidden)");
+    return out;
 }
 
 const field_spec* find_field(std::string_view key) {
@@ -997,9 +1059,18 @@ std::string describe_config(const config& c) {
             section = f.section;
             out += "\n[" + section + "]\n";
         }
-        // An ODBC connection string may hold a password (expanded from ${ENV}): never print it.
-        const bool connection = f.section == "sink" && f.name == "connection";
-        out += f.name + " = " + (connection ? quote(hide_connection_password(c.sink.connection)) : f.show(c)) + "\n";
+        // An ODBC connection string may hold a password (expanded from ${ENV}): never print it; nor
+        // a webhook's URL or headers (a token in the path, an Authorization header).
+        std::string shown;
+        if (f.section == "sink" && f.name == "connection")
+            shown = quote(hide_connection_password(c.sink.connection));
+        else if (f.section == "alerts" && f.name == "webhook_url")
+            shown = quote(webhook_origin(c.alerts.webhook_url));
+        else if (f.section == "alerts" && f.name == "headers")
+            shown = show_value(hidden_header_values(c.alerts.headers));
+        else
+            shown = f.show(c);
+        out += f.name + " = " + shown + "\n";
     }
     for (const auto& table : k_property_tables) {
         const auto& list = c.kafka.*table.list;
