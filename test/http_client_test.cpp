@@ -207,6 +207,19 @@ TEST_CASE("keep-alive reuses one connection for sequential requests", "[net]") {
     CHECK(c.connections_opened() == 2);
 }
 
+TEST_CASE("header lines parse into a name and a value, and nothing that would break a request passes", "[net]") {
+    const auto h = net::parse_header_line("Authorization:  Bearer a:b \t");
+    REQUIRE(h.has_value());
+    CHECK(h->name == "Authorization");
+    CHECK(h->value == "Bearer a:b");
+    CHECK(net::parse_header_line("X-Empty:")->value.empty());
+    for (const char* bad : {"no colon", ": v", "Bad Name: v", "X(1): v", "X: a\r\nInjected: 1", "X: a\nb"})
+        CHECK_FALSE(net::parse_header_line(bad).has_value());
+    CHECK(net::is_header_name("Idempotency-Key"));
+    CHECK_FALSE(net::is_header_name("Idempotency Key"));
+    CHECK_FALSE(net::is_header_value(std::string_view("a\0b", 3)));
+}
+
 // GET /a, POST /hook, GET /b on one client.
 static asio::awaitable<std::vector<http_result>> get_post_get(net::http_client& c) {
     std::vector<http_result> out;

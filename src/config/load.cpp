@@ -27,6 +27,7 @@
 #include "src/base/duration_text.hpp"
 #include "src/base/identifier.hpp"
 #include "src/base/tzif.hpp"
+#include "src/net/http_fields.hpp"
 #include "src/net/url.hpp"
 #include "tapewire/symbol.hpp"
 
@@ -515,20 +516,13 @@ std::string webhook_origin(const std::string& text) {
     }
 }
 
-// "Name: value", the name an HTTP token, nothing that would end the header line.
+// "Name: value", as the webhook will send it.
 const auto k_header_lines = [](const std::vector<std::string>& lines) -> std::string {
     for (const auto& line : lines) {
-        const std::size_t colon = line.find(':');
-        const std::string_view name = std::string_view(line).substr(0, colon);
-        const bool token = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
-            return std::isalnum(static_cast<unsigned char>(c)) != 0 ||
-                   std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-        });
-        if (colon == std::string::npos || !token)
-            return "each header must be \"Name: value\" with a name of letters, digits and !#$%&'*+-.^_`|~, got " +
-                   quote(name);
-        if (line.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos)
-            return "header " + quote(name) + " holds a line break or NUL";
+        if (!net::parse_header_line(line))
+            return "each header must be \"Name: value\", a name of letters, digits and !#$%&'*+-.^_`|~ and no "
+                   "line break; got " +
+                   quote(line.substr(0, line.find(':'))) + ": …";
     }
     return {};
 };

@@ -81,19 +81,6 @@ bool valid_target(std::string_view t) {
     });
 }
 
-// RFC 9110 tchar: what a header name may hold.
-bool valid_header_name(std::string_view n) {
-    return !n.empty() && std::all_of(n.begin(), n.end(), [](char ch) {
-        const auto c = static_cast<unsigned char>(ch);
-        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-               std::string_view("!#$%&'*+-.^_`|~").find(ch) != std::string_view::npos;
-    });
-}
-
-bool valid_header_value(std::string_view v) {
-    return v.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
-}
-
 // What one call asks for; get() and post() differ only here.
 struct request_spec {
     http::verb method = http::verb::get;
@@ -371,13 +358,13 @@ struct http_client::impl {
             co_return r;
         }
         for (const http_header& h : spec.headers) {
-            if (!valid_header_name(h.name) || !valid_header_value(h.value)) {
+            if (!is_header_name(h.name) || !is_header_value(h.value)) {
                 r.error = http_error::protocol;
                 r.detail = what + ": header \"" + h.name + "\" has a name that is not a token or a CR, LF or NUL";
                 co_return r;
             }
         }
-        if (!valid_header_value(spec.content_type)) {
+        if (!is_header_value(spec.content_type)) {
             r.error = http_error::protocol;
             r.detail = what + ": the content type holds a CR, LF or NUL";
             co_return r;

@@ -16,6 +16,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
+#include "src/net/http_fields.hpp"
 #include "src/net/tls.hpp"
 #include "src/net/url.hpp"
 
@@ -55,12 +56,6 @@ struct http_response {
     std::string content_type;
     std::size_t wire_bytes = 0; // bytes received for this response, headers included, before decoding
     bool reused = false;        // sent on a kept-alive connection
-};
-
-// A request header beyond those the client sets itself (Host, User-Agent, Accept, Content-Type...).
-struct http_header {
-    std::string name;  // an RFC 9110 token: "Idempotency-Key"
-    std::string value; // no CR, LF or NUL
 };
 
 struct http_result {

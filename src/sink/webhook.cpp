@@ -22,8 +22,8 @@
 #include "src/base/clock.hpp"
 #include "src/base/log.hpp"
 #include "src/net/http_client.hpp"
+#include "src/net/http_fields.hpp"
 #include "src/net/io_thread.hpp"
-#include "src/net/retry_after.hpp"
 #include "src/net/url.hpp"
 #include "tapewire/backoff.hpp"
 #include "tapewire/json_write.hpp"
@@ -70,15 +70,11 @@ std::string utc_seconds(timestamp_ns ts) {
     return s;
 }
 
+// Validated by the config already; a line that does not parse is left out rather than sent broken.
 std::vector<net::http_header> parse_headers(const std::vector<std::string>& lines) {
     std::vector<net::http_header> out;
-    for (const auto& line : lines) {
-        const std::size_t colon = line.find(':');
-        std::string value = colon == std::string::npos ? std::string() : line.substr(colon + 1);
-        value.erase(0, value.find_first_not_of(" \t"));
-        value.erase(value.find_last_not_of(" \t") + 1);
-        out.push_back({line.substr(0, colon), std::move(value)});
-    }
+    for (const auto& line : lines)
+        if (auto h = net::parse_header_line(line)) out.push_back(std::move(*h));
     return out;
 }
 

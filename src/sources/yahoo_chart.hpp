@@ -16,7 +16,7 @@
 #include <string_view>
 #include <vector>
 
-#include "src/net/retry_after.hpp"
+#include "src/net/http_fields.hpp"
 
 namespace tapewire {
 
