@@ -288,7 +288,7 @@ class http_frontend {
 public:
     // Binds http.listen; throws std::runtime_error naming it when the address is taken.
     http_frontend(const config& cfg, pipeline& p)
-        : server_(http::server_options::from(cfg.http), p.metrics(), http::web_assets(),
+        : server_(http::server_options{.http = cfg.http}, p.metrics(), http::web_assets(),
                   [this](const std::string& who, const std::string& what) {
                       std::lock_guard<std::mutex> lock(mu_);
                       if (error_.empty()) error_ = who + ": " + what;

@@ -322,7 +322,7 @@ TEST_CASE("keep-alive serves several requests on one connection", "[http]") {
 
 TEST_CASE("with a token every path but /healthz needs it", "[http]") {
     http::server_options o;
-    o.token = "s3cret-token";
+    o.http.token = "s3cret-token";
     test_server s(o);
     const auto without = ask(s.port(), get("/metrics"));
     REQUIRE(without.has_value());
@@ -351,7 +351,7 @@ TEST_CASE("with a token every path but /healthz needs it", "[http]") {
 
 TEST_CASE("a request larger than max_request_bytes gets 413 and the connection closes", "[http]") {
     http::server_options o;
-    o.max_request_bytes = 2048;
+    o.http.max_request_bytes = 2048;
     test_server s(o);
     SECTION("headers") {
         connection c(s.port());
@@ -376,7 +376,7 @@ TEST_CASE("a request larger than max_request_bytes gets 413 and the connection c
 
 TEST_CASE("a client that sends its headers too slowly is disconnected unanswered", "[http]") {
     http::server_options o;
-    o.header_timeout = 300ms;
+    o.http.header_timeout = 300ms;
     test_server s(o);
     SECTION("half a request, then silence") {
         connection c(s.port());
@@ -413,7 +413,7 @@ TEST_CASE("a client that sends its headers too slowly is disconnected unanswered
 
 TEST_CASE("an idle kept-alive connection is closed after idle_timeout", "[http]") {
     http::server_options o;
-    o.idle_timeout = 300ms;
+    o.http.idle_timeout = 300ms;
     test_server s(o);
     connection c(s.port());
     c.send(get("/healthz"));
@@ -423,7 +423,7 @@ TEST_CASE("an idle kept-alive connection is closed after idle_timeout", "[http]"
 
 TEST_CASE("connections beyond max_connections get 503 and are closed", "[http]") {
     http::server_options o;
-    o.max_connections = 2;
+    o.http.max_connections = 2;
     test_server s(o);
     auto a = std::make_unique<connection>(s.port());
     connection b(s.port());
@@ -587,9 +587,22 @@ TEST_CASE("a client that stops reading its stream is dropped and counted; the ot
     CHECK(ended);
 }
 
+TEST_CASE("an idle event stream gets a heartbeat comment", "[http][sse]") {
+    http::server_options o;
+    o.sse_heartbeat = 50ms;
+    test_server s(o);
+    sse_reader r(s.port(), "/events");
+    const auto t0 = std::chrono::steady_clock::now();
+    while (r.conn().pending().find(": heartbeat\n\n") == std::string::npos && r.conn().fill()) {
+    }
+    CHECK(r.conn().pending().find("retry: 2000\n\n") == 0);
+    CHECK(r.conn().pending().find(": heartbeat\n\n") != std::string::npos);
+    CHECK(std::chrono::steady_clock::now() - t0 < 2s);
+}
+
 TEST_CASE("event streams beyond max_sse_clients get 503", "[http][sse]") {
     http::server_options o;
-    o.max_sse_clients = 1;
+    o.http.max_sse_clients = 1;
     test_server s(o);
     sse_reader first(s.port(), "/events");
     CHECK(first.status() == 200);
@@ -602,7 +615,7 @@ TEST_CASE("event streams beyond max_sse_clients get 503", "[http][sse]") {
 TEST_CASE("a port already taken is an error naming http.listen", "[http]") {
     test_server s;
     http::server_options o;
-    o.listen.port = s.port();
+    o.http.listen = "127.0.0.1:" + std::to_string(s.port());
     metrics_registry m;
     try {
         http::server second(o, m, k_assets, {});
@@ -611,6 +624,8 @@ TEST_CASE("a port already taken is an error naming http.listen", "[http]") {
         CHECK(std::string(e.what()).rfind("http.listen: cannot listen on 127.0.0.1:" + std::to_string(s.port()), 0) ==
               0);
     }
+    o.http.listen = "nowhere:80";
+    CHECK_THROWS_WITH(http::server(o, m, k_assets, {}), Catch::Contains("http.listen: bad listen address"));
 }
 
 TEST_CASE("[http] keys are validated with file, line and key, and the token is never shown", "[http][config]") {

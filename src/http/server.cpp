@@ -79,18 +79,6 @@ struct asset_entry {
 
 } // namespace
 
-server_options server_options::from(const http_config& c) {
-    server_options o;
-    o.listen = net::parse_listen_address(c.listen);
-    o.token = c.token;
-    o.max_connections = c.max_connections;
-    o.max_request_bytes = c.max_request_bytes;
-    o.header_timeout = c.header_timeout;
-    o.idle_timeout = c.idle_timeout;
-    o.max_sse_clients = c.max_sse_clients;
-    return o;
-}
-
 struct session;
 
 // Declared in the order they must outlive each other: sessions (owned by the io_context's pending
@@ -125,7 +113,7 @@ struct server::impl {
     bool stopped = false;
 
     impl(server_options o, metrics_registry& m, std::span<const embedded_asset> files, error_handler e)
-        : opt(std::move(o)), metrics(m), hub(opt.max_sse_clients, opt.sse_queue_frames, m), on_error(std::move(e)),
+        : opt(std::move(o)), metrics(m), hub(opt.http.max_sse_clients, opt.sse_queue_frames, m), on_error(std::move(e)),
           open_gauge(m.get_gauge("http_connections", "HTTP connections open now")),
           refused(m.get_counter("http_connections_refused_total",
                                 "HTTP connections beyond http.max_connections (answered 503 or closed)")) {
@@ -239,10 +227,10 @@ response session::answer(const bh::request<bh::string_body>& req, bool& close_af
         return response::error(400, e.what());
     }
     const std::string& path = parsed->path();
-    if (!srv.opt.token.empty() && path != "/healthz") {
+    if (!srv.opt.http.token.empty() && path != "/healthz") {
         const auto it = req.find(bh::field::authorization);
         const std::string_view given = it == req.end() ? std::string_view{} : bearer_token(it->value());
-        if (!constant_time_equal(given, srv.opt.token)) {
+        if (!constant_time_equal(given, srv.opt.http.token)) {
             response r =
                 response::error(401, given.empty() ? "a token is needed (Authorization: Bearer ...)" : "wrong token");
             r.headers.emplace_back("WWW-Authenticate", "Bearer");
@@ -268,7 +256,7 @@ response session::answer(const bh::request<bh::string_body>& req, bool& close_af
 }
 
 template <class Body> asio::awaitable<bool> session::send(bh::response<Body>& res) {
-    arm(srv.opt.idle_timeout);
+    arm(srv.opt.http.idle_timeout);
     error_code ec;
     co_await bh::async_write(socket, res, asio::redirect_error(k_use, ec));
     disarm();
@@ -277,23 +265,23 @@ template <class Body> asio::awaitable<bool> session::send(bh::response<Body>& re
 
 asio::awaitable<void> session::serve(std::shared_ptr<session> self) {
     asio::co_spawn(srv.io, watch(self), server::impl::rethrow);
-    arm(srv.opt.header_timeout); // the first request: from accept
+    arm(srv.opt.http.header_timeout); // the first request: from accept
     bool first = true;
     while (!closed) {
         error_code ec;
         if (!first && buffer.size() == 0) {
             // Between requests: wait for the next one's first byte, then give it header_timeout.
-            arm(srv.opt.idle_timeout);
+            arm(srv.opt.http.idle_timeout);
             co_await socket.async_wait(tcp::socket::wait_read, asio::redirect_error(k_use, ec));
             if (ec || closed) break;
-            arm(srv.opt.header_timeout);
+            arm(srv.opt.http.header_timeout);
         } else if (!first) {
-            arm(srv.opt.header_timeout); // a pipelined request already (partly) read
+            arm(srv.opt.http.header_timeout); // a pipelined request already (partly) read
         }
         first = false;
         bh::request_parser<bh::string_body> parser;
-        parser.header_limit(srv.opt.max_request_bytes);
-        parser.body_limit(srv.opt.max_request_bytes);
+        parser.header_limit(srv.opt.http.max_request_bytes);
+        parser.body_limit(srv.opt.http.max_request_bytes);
         const std::size_t n = co_await bh::async_read(socket, buffer, parser, asio::redirect_error(k_use, ec));
         disarm();
         if (closed) break;
@@ -303,8 +291,8 @@ asio::awaitable<void> session::serve(std::shared_ptr<session> self) {
         unsigned version = 11;
         bool head = false;
         if (ec == bh::error::header_limit || ec == bh::error::body_limit || ec == bh::error::buffer_overflow ||
-            (!ec && n > srv.opt.max_request_bytes)) {
-            r = response::error(413, "request larger than " + std::to_string(srv.opt.max_request_bytes) +
+            (!ec && n > srv.opt.http.max_request_bytes)) {
+            r = response::error(413, "request larger than " + std::to_string(srv.opt.http.max_request_bytes) +
                                          " bytes (http.max_request_bytes)");
             close_after = true;
         } else if (ec == bh::error::end_of_stream) {
@@ -323,8 +311,6 @@ asio::awaitable<void> session::serve(std::shared_ptr<session> self) {
             close_after = !req.keep_alive();
             r = answer(req, close_after);
         }
-        srv.requests(r.status).add();
-
         if (r.stream) {
             auto sub = srv.hub.attach(
                 std::move(r.stream_keys),
@@ -335,13 +321,14 @@ asio::awaitable<void> session::serve(std::shared_ptr<session> self) {
                     if (auto s = w.lock()) s->close();
                 });
             if (sub) {
+                srv.requests(r.status).add();
                 co_await stream(std::move(sub), head);
                 break;
             }
             r = response::error(503, "too many event streams (http.max_sse_clients)");
             r.headers.emplace_back("Retry-After", "5");
-            srv.requests(503).add();
         }
+        srv.requests(r.status).add();
 
         bh::response<bh::string_body> res{static_cast<bh::status>(r.status), version};
         res.set(bh::field::server, "tapewire");
@@ -388,7 +375,7 @@ asio::awaitable<void> session::stream(std::shared_ptr<sse_subscriber> sub, bool 
     }
     asio::co_spawn(srv.io, drain_reads(shared_from_this()), server::impl::rethrow);
     static const std::string k_hello = "retry: 2000\n\n"; // EventSource: reconnect after 2 s
-    arm(srv.opt.idle_timeout);
+    arm(srv.opt.http.idle_timeout);
     error_code ec;
     co_await asio::async_write(socket, asio::buffer(k_hello), asio::redirect_error(k_use, ec));
     disarm();
@@ -400,7 +387,7 @@ asio::awaitable<void> session::stream(std::shared_ptr<sse_subscriber> sub, bool 
             continue;
         }
         const sse_frame frame = sub->queue.front(); // stays queued while it is written: it counts
-        arm(srv.opt.idle_timeout);
+        arm(srv.opt.http.idle_timeout);
         co_await asio::async_write(socket, asio::buffer(*frame), asio::redirect_error(k_use, ec));
         disarm();
         if (!sub->queue.empty()) sub->queue.pop_front();
@@ -410,12 +397,17 @@ asio::awaitable<void> session::stream(std::shared_ptr<sse_subscriber> sub, bool 
 }
 
 void server::impl::listen() {
+    net::listen_address at;
+    try {
+        at = net::parse_listen_address(opt.http.listen);
+    } catch (const std::invalid_argument& e) {
+        throw std::runtime_error("http.listen: " + std::string(e.what()));
+    }
     error_code ec;
     const auto fail = [&](const char* what) {
-        throw std::runtime_error("http.listen: cannot " + std::string(what) + " " + opt.listen.text() + ": " +
-                                 ec.message());
+        throw std::runtime_error("http.listen: cannot " + std::string(what) + " " + at.text() + ": " + ec.message());
     };
-    const tcp::endpoint ep(asio::ip::make_address(opt.listen.host, ec), opt.listen.port);
+    const tcp::endpoint ep(asio::ip::make_address(at.host, ec), at.port);
     if (ec) fail("parse");
     acceptor.open(ep.protocol(), ec);
     if (ec) fail("open a socket for");
@@ -424,7 +416,7 @@ void server::impl::listen() {
     if (ec) fail("listen on");
     acceptor.listen(asio::socket_base::max_listen_connections, ec);
     if (ec) fail("listen on");
-    bound = opt.listen;
+    bound = at;
     bound.port = acceptor.local_endpoint().port();
 }
 
@@ -440,8 +432,8 @@ asio::awaitable<void> server::impl::accept_loop() {
             co_await pause.async_wait(asio::redirect_error(k_use, ec));
             continue;
         }
-        const bool refuse = open >= opt.max_connections;
-        if (refuse && refusing >= opt.max_connections) {
+        const bool refuse = open >= opt.http.max_connections;
+        if (refuse && refusing >= opt.http.max_connections) {
             refused.add();
             error_code ignored;
             sock.close(ignored);

@@ -35,25 +35,16 @@
 namespace tapewire::http {
 
 struct server_options {
-    net::listen_address listen{"127.0.0.1", 0};
-    std::string token;                                 // "" = no token needed
-    std::uint32_t max_connections = 64;                // see above
-    std::uint32_t max_request_bytes = 8192;            // see above
-    duration header_timeout = std::chrono::seconds(5); // see above
-    duration idle_timeout = std::chrono::seconds(60);  // see above
-    std::uint32_t max_sse_clients = 100;               // see above
+    http_config http{.listen = "127.0.0.1:0"};         // [http]: address, token, the limits above
     std::size_t sse_queue_frames = 1024;               // frames queued per event stream before it is dropped
     duration sse_heartbeat = std::chrono::seconds(15); // a comment on every stream this often
-
-    // From [http]; throws std::invalid_argument for a listen address that does not parse (the
-    // config loader has checked it already).
-    static server_options from(const http_config& c);
 };
 
 class server {
 public:
     // Binds and listens before it returns, so a port in use fails here: std::runtime_error
-    // "http.listen: cannot listen on 127.0.0.1:8080: Address already in use". `on_error` gets what
+    // "http.listen: cannot listen on 127.0.0.1:8080: Address already in use" (or the reason the
+    // address does not parse). `on_error` gets what
     // escapes a handler on the server's thread (the thread has stopped by then).
     server(server_options opt, metrics_registry& metrics, std::span<const embedded_asset> assets,
            error_handler on_error);
