@@ -527,6 +527,17 @@ const auto k_header_lines = [](const std::vector<std::string>& lines) -> std::st
     return {};
 };
 
+// "" turns the server off; otherwise host:port with an IP literal (src/net/url.hpp).
+const auto k_listen_address = [](const std::string& text) -> std::string {
+    if (text.empty()) return {};
+    try {
+        (void)net::parse_listen_address(text);
+        return {};
+    } catch (const std::exception& e) {
+        return e.what();
+    }
+};
+
 const auto k_concurrency = [](std::uint32_t v) -> std::string {
     return v >= 1 && v <= 256 ? "" : "must be 1 to 256, got " + std::to_string(v);
 };
@@ -674,6 +685,15 @@ const std::vector<field_spec>& fields() {
             "log", [](auto& c) -> auto& { return c.log; }, f)
             .add("level", &log_config::level)
             .add("format", &log_config::format);
+        section_binder(
+            "http", [](auto& c) -> auto& { return c.http; }, f)
+            .add("listen", &http_config::listen, k_listen_address)
+            .add("token", &http_config::token)
+            .add("max_connections", &http_config::max_connections, k_positive)
+            .add("max_request_bytes", &http_config::max_request_bytes, k_positive)
+            .add("header_timeout", &http_config::header_timeout, k_positive)
+            .add("idle_timeout", &http_config::idle_timeout, k_positive)
+            .add("max_sse_clients", &http_config::max_sse_clients);
         return f;
     }();
     return table;
@@ -1054,7 +1074,8 @@ std::string describe_config(const config& c) {
             out += "\n[" + section + "]\n";
         }
         // An ODBC connection string may hold a password (expanded from ${ENV}): never print it; nor
-        // a webhook's URL or headers (a token in the path, an Authorization header).
+        // a webhook's URL or headers (a token in the path, an Authorization header), nor the HTTP
+        // token, beyond whether there is one.
         std::string shown;
         if (f.section == "sink" && f.name == "connection")
             shown = quote(hide_connection_password(c.sink.connection));
@@ -1062,6 +1083,8 @@ std::string describe_config(const config& c) {
             shown = quote(webhook_origin(c.alerts.webhook_url));
         else if (f.section == "alerts" && f.name == "headers")
             shown = show_value(hidden_header_values(c.alerts.headers));
+        else if (f.section == "http" && f.name == "token")
+            shown = quote(c.http.token.empty() ? "" : "(hidden)");
         else
             shown = f.show(c);
         out += f.name + " = " + shown + "\n";
