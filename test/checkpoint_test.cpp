@@ -266,6 +266,7 @@ template <class Keep> collector only(const collector& c, Keep keep) {
             if (keep(c.watermarks[wi])) out.on_watermark(c.watermarks[wi]);
             ++wi;
             break;
+        case collector::kind::bar_update: // updates are not checkpointed: no run here makes them
         case collector::kind::timer:
         case collector::kind::flush: break;
         }

@@ -23,10 +23,11 @@ struct collected_dead_letter {
 // The end of a chain in a test: stores a copy of every event, in arrival order per kind, plus one
 // sequence of kinds so tests can check the interleaving (e.g. bars before their watermark).
 struct collector {
-    enum class kind { tick, bar, alert, dead_letter, watermark, timer, flush };
+    enum class kind { tick, bar, bar_update, alert, dead_letter, watermark, timer, flush };
 
     std::vector<tick> ticks;
     std::vector<bar> bars;
+    std::vector<bar> bar_updates; // open bars so far (window.emit_updates)
     std::vector<alert> alerts;
     std::vector<collected_dead_letter> dead_letters;
     std::vector<watermark> watermarks;
@@ -41,6 +42,10 @@ struct collector {
     void on_bar(const bar& b) {
         bars.push_back(b);
         order.push_back(kind::bar);
+    }
+    void on_bar_update(const bar& b) {
+        bar_updates.push_back(b);
+        order.push_back(kind::bar_update);
     }
     void on_alert(const alert& a) {
         alerts.push_back(a);
@@ -66,6 +71,7 @@ struct collector {
     void clear() {
         ticks.clear();
         bars.clear();
+        bar_updates.clear();
         alerts.clear();
         dead_letters.clear();
         watermarks.clear();
