@@ -2,6 +2,7 @@
 // and a way to build a raw_message whose payload is followed by k_message_padding readable bytes.
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -104,6 +105,16 @@ private:
     std::size_t size_ = 0;
     origin src_;
 };
+
+// Two bars equal bit for bit, NaN fields included: a run compared with another that must match it.
+inline bool bit_identical(const bar& a, const bar& b) {
+    auto same = [](double x, double y) { return std::bit_cast<std::uint64_t>(x) == std::bit_cast<std::uint64_t>(y); };
+    return a.sym == b.sym && a.window_start == b.window_start && a.window_end == b.window_end && same(a.open, b.open) &&
+           same(a.high, b.high) && same(a.low, b.low) && same(a.close, b.close) && same(a.volume, b.volume) &&
+           same(a.pv, b.pv) && a.trades == b.trades && same(a.vwap, b.vwap) && same(a.session_vwap, b.session_vwap) &&
+           same(a.rolling_vwap, b.rolling_vwap) && same(a.vwap_dev_bps, b.vwap_dev_bps) && a.revision == b.revision &&
+           a.partition == b.partition && a.last_offset == b.last_offset;
+}
 
 // Shorthand for a trade tick in partition `partition` (ts in ns).
 inline tick trade_at(std::string_view sym, timestamp_ns ts, double price, double size, std::int32_t partition = 0,

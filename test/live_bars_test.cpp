@@ -2,7 +2,6 @@
 // the vwap stage's provisional values, the outputs that write them, and the config that turns them on.
 #include <catch2/catch.hpp>
 
-#include <bit>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -40,21 +39,11 @@ window_options live_opts(bool per_symbol, std::int64_t emit_updates_ns, std::vec
     return o;
 }
 
-// Bit for bit, NaN fields included.
-bool same_bar(const bar& a, const bar& b) {
-    auto same = [](double x, double y) { return std::bit_cast<std::uint64_t>(x) == std::bit_cast<std::uint64_t>(y); };
-    return a.sym == b.sym && a.window_start == b.window_start && a.window_end == b.window_end && same(a.open, b.open) &&
-           same(a.high, b.high) && same(a.low, b.low) && same(a.close, b.close) && same(a.volume, b.volume) &&
-           same(a.pv, b.pv) && a.trades == b.trades && same(a.vwap, b.vwap) && same(a.session_vwap, b.session_vwap) &&
-           same(a.rolling_vwap, b.rolling_vwap) && same(a.vwap_dev_bps, b.vwap_dev_bps) && a.revision == b.revision &&
-           a.partition == b.partition && a.last_offset == b.last_offset;
-}
-
 void check_same_bars(const std::vector<bar>& a, const std::vector<bar>& b) {
     REQUIRE(a.size() == b.size());
     for (std::size_t i = 0; i < a.size(); ++i) {
         INFO("bar " << i << " " << a[i].sym.view() << " at " << (a[i].window_start - T0) / k_ms << " ms");
-        CHECK(same_bar(a[i], b[i]));
+        CHECK(tapewire::test::bit_identical(a[i], b[i]));
     }
 }
 
