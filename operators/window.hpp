@@ -108,7 +108,9 @@ public:
             close_idle(now);
             drain(out);
         }
-        if (opt_.emit_updates_ns > 0 && (last_update_ == k_no_time || now - last_update_ >= opt_.emit_updates_ns)) {
+        // (A processing clock that stepped back restarts the cadence rather than pausing it.)
+        if (opt_.emit_updates_ns > 0 &&
+            (last_update_ == k_no_time || now < last_update_ || now - last_update_ >= opt_.emit_updates_ns)) {
             last_update_ = now;
             collect_updates();
             for (const bar& b : pending_updates_) out.on_bar_update(b);
