@@ -7,13 +7,14 @@
 set(rules
   "include/tapewire/|src/,operators/"
   "operators/|src/"
-  "src/base/|src/config/,src/net/,src/sources/,src/kafka/,src/sink/,src/sql/,src/runtime/,src/cli,operators/"
-  "src/net/|src/config/,src/sources/,src/kafka/,src/sink/,src/sql/,src/runtime/,src/cli,operators/"
-  "src/sql/|src/config/,src/net/,src/sources/,src/kafka/,src/sink/,src/runtime/,src/cli"
-  "src/kafka/|src/config/,src/net/,src/sources/,src/sink/,src/sql/,src/runtime/,src/cli"
-  "src/sources/|src/config/,src/kafka/,src/sink/,src/sql/,src/runtime/,src/cli"
-  "src/sink/|src/config/,src/net/,src/sources/,src/kafka/,src/runtime/,src/cli|except:src/kafka/producer.hpp"
-  "src/config/|src/sources/,src/kafka/,src/sink/,src/sql/,src/runtime/,src/cli,operators/"
+  "src/base/|src/http/,src/config/,src/net/,src/sources/,src/kafka/,src/sink/,src/sql/,src/runtime/,src/cli,operators/"
+  "src/net/|src/http/,src/config/,src/sources/,src/kafka/,src/sink/,src/sql/,src/runtime/,src/cli,operators/"
+  "src/sql/|src/http/,src/config/,src/net/,src/sources/,src/kafka/,src/sink/,src/runtime/,src/cli"
+  "src/kafka/|src/http/,src/config/,src/net/,src/sources/,src/sink/,src/sql/,src/runtime/,src/cli"
+  "src/sources/|src/http/,src/config/,src/kafka/,src/sink/,src/sql/,src/runtime/,src/cli"
+  "src/sink/|src/http/,src/config/,src/net/,src/sources/,src/kafka/,src/runtime/,src/cli|except:src/kafka/producer.hpp"
+  "src/http/|src/config/,src/sources/,src/kafka/,src/sink/,src/sql/,src/runtime/,src/cli,operators/"
+  "src/config/|src/http/,src/sources/,src/kafka/,src/sink/,src/sql/,src/runtime/,src/cli,operators/"
 )
 
 if(NOT ROOT)

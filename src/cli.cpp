@@ -11,6 +11,7 @@
 #include <exception>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,8 @@
 #include "src/base/log.hpp"
 #include "src/base/tzif.hpp"
 #include "src/config/load.hpp"
+#include "src/http/builtin_routes.hpp"
+#include "src/http/server.hpp"
 #include "src/kafka/embedded_broker.hpp"
 #include "src/runtime/pipeline.hpp"
 #include "src/sql/dialect.hpp"
@@ -283,6 +286,39 @@ void print_summary(pipeline& p, const config& cfg, pipeline_mode mode, double se
                      static_cast<long long>(cfg.window.effective_widths().front().count()));
 }
 
+// The embedded HTTP server of run, process and produce ([http]; none when http.listen = ""). What
+// escapes its thread stops the pipeline and becomes the run's error.
+class http_frontend {
+public:
+    // Binds http.listen; throws std::runtime_error naming it when the address is taken.
+    http_frontend(const config& cfg, pipeline& p)
+        : server_(http::server_options{.http = cfg.http}, p.metrics(), http::web_assets(),
+                  [this](const std::string& who, const std::string& what) {
+                      std::lock_guard<std::mutex> lock(mu_);
+                      if (error_.empty()) error_ = who + ": " + what;
+                      failed_.store(true, std::memory_order_release);
+                  }) {
+        http::add_builtin_routes(server_.routes(), p.metrics());
+    }
+
+    void start() {
+        server_.start();
+        const std::string address = server_.address().text();
+        log::info("http", "listening", {{"address", address}, {"dashboard", "http://" + address + "/"}});
+    }
+    [[nodiscard]] bool failed() const noexcept { return failed_.load(std::memory_order_acquire); }
+    [[nodiscard]] std::string error() const {
+        std::lock_guard<std::mutex> lock(mu_);
+        return error_;
+    }
+
+private:
+    mutable std::mutex mu_;
+    std::string error_;
+    std::atomic<bool> failed_{false};
+    http::server server_; // last: stopped (its thread joined) before the members its handler uses go
+};
+
 const char* signal_name(int sig) { return sig == SIGINT ? "SIGINT" : "SIGTERM"; }
 
 const char* mode_name(pipeline_mode m) {
@@ -318,8 +354,10 @@ int cmd_pipeline(int argc, char** argv, pipeline_mode mode) {
     };
 
     std::unique_ptr<pipeline> p;
+    std::unique_ptr<http_frontend> web; // after p: goes first, its routes read the pipeline
     try {
         p = std::make_unique<pipeline>(cfg, args.limits, mode);
+        if (!cfg.http.listen.empty()) web = std::make_unique<http_frontend>(cfg, *p);
     } catch (const std::exception& e) {
         log::error("cli", "cannot start", {{"error", e.what()}});
         return k_exit_failure;
@@ -333,6 +371,7 @@ int cmd_pipeline(int argc, char** argv, pipeline_mode mode) {
     if (const std::string b = p->embedded_bootstraps(); !b.empty())
         log::info("cli", "embedded Kafka broker",
                   {{"bootstrap", b}, {"attach", "kcat -b " + b + " -C -t " + cfg.kafka.topic}});
+    if (web) web->start();
     const std::int64_t t0 = mono_ns();
     p->start();
 
@@ -358,6 +397,7 @@ int cmd_pipeline(int argc, char** argv, pipeline_mode mode) {
             }
         }
         if (args.limits.max_duration.count() > 0 && now - t0 >= args.limits.max_duration.count()) p->stop();
+        if (web && web->failed()) p->stop();
         if (tty && now - last_status >= 250'000'000) {
             const std::uint64_t ticks = p->stats().ticks.load(std::memory_order_relaxed);
             const double rate = static_cast<double>(ticks - last_ticks) * 1e9 / static_cast<double>(now - last_status);
@@ -366,7 +406,9 @@ int cmd_pipeline(int argc, char** argv, pipeline_mode mode) {
             last_ticks = ticks;
         }
     }
-    const std::string err = p->wait();
+    std::string err = p->wait();
+    if (web && web->failed() && err.empty()) err = web->error();
+    web.reset();
     if (tty) std::fprintf(stderr, "\n");
     print_summary(*p, cfg, mode, static_cast<double>(mono_ns() - t0) / 1e9, err);
     return err.empty() ? k_exit_ok : k_exit_failure;

@@ -195,11 +195,22 @@ inline command_result run_command(const std::vector<std::string>& argv, const st
     return r;
 }
 
+// Runs, processes and produces serve HTTP on 127.0.0.1:8080 by default; the tests' children take
+// any free port instead, so that tests running at once (and anything else on 8080) never collide.
+inline constexpr const char* k_test_http_listen = "http.listen=127.0.0.1:0";
+
+// argv of a tapewire command with k_test_http_listen after the subcommand when it serves HTTP.
+inline std::vector<std::string> with_test_http(std::vector<std::string> argv) {
+    if (argv.size() >= 2 && (argv[1] == "run" || argv[1] == "process" || argv[1] == "produce"))
+        argv.insert(argv.begin() + 2, {"--set", k_test_http_listen});
+    return argv;
+}
+
 // `tapewire <args...>`
 inline std::vector<std::string> tapewire_cmd(std::initializer_list<std::string> args) {
     std::vector<std::string> v{TAPEWIRE_BINARY};
     v.insert(v.end(), args);
-    return v;
+    return with_test_http(std::move(v));
 }
 
 inline std::vector<std::string> operator+(std::vector<std::string> a, const std::vector<std::string>& b) {

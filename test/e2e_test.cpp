@@ -31,7 +31,10 @@ struct run_result {
 // Runs the binary with `args`, capturing stderr into a file beside the outputs.
 run_result run_tapewire(const std::string& args, const std::string& tag) {
     const std::string err_file = tag + ".stderr";
-    const std::string cmd = std::string(TAPEWIRE_BINARY) + " " + args + " 2>" + err_file;
+    // Any free port for the HTTP server, as test/child_process.hpp's with_test_http() does.
+    const bool serves = args.rfind("run", 0) == 0 || args.rfind("process", 0) == 0 || args.rfind("produce", 0) == 0;
+    const std::string cmd =
+        std::string(TAPEWIRE_BINARY) + " " + args + (serves ? " --set http.listen=127.0.0.1:0" : "") + " 2>" + err_file;
     const int status = std::system(cmd.c_str());
     run_result r;
     r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -279,8 +282,9 @@ TEST_CASE("SIGINT stops a run cleanly with its open windows flushed", "[e2e][cli
     if (pid == 0) {
         const std::string bin = TAPEWIRE_BINARY;
         std::freopen("sigint.stderr", "w", stderr);
-        execl(bin.c_str(), bin.c_str(), "run", "--set", "sink.path=sigint_out.ndjson", "--set", "source.rate=50000",
-              "--set", "source.symbol_count=10", static_cast<char*>(nullptr));
+        execl(bin.c_str(), bin.c_str(), "run", "--set", "http.listen=127.0.0.1:0", "--set",
+              "sink.path=sigint_out.ndjson", "--set", "source.rate=50000", "--set", "source.symbol_count=10",
+              static_cast<char*>(nullptr));
         _exit(127);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(2500));

@@ -50,11 +50,16 @@ TEST_CASE("a fetcher whose io thread throws makes run exit 1 within a second, na
             std::filesystem::remove(tag + ".ndjson");
             child_process child;
             // No --ticks and no --duration: only the failure can end this run.
-            child.spawn({"env", "TAPEWIRE_FAILPOINTS=fetch.io_thread=throw(" + std::string(r.after) + ")",
-                         TAPEWIRE_BINARY, "run", "--config", TAPEWIRE_SOURCE_DIR "/conf/yahoo.toml", "--set",
-                         "source.base_url=" + srv.origin(), "--set", "sink.kind=ndjson", "--set",
-                         "sink.path=" + tag + ".ndjson", "--set", "kafka.brokers=" + r.brokers, "--set",
-                         "kafka.group=" + tag, "--set", "log.format=json"},
+            child.spawn({"env",           "TAPEWIRE_FAILPOINTS=fetch.io_thread=throw(" + std::string(r.after) + ")",
+                         TAPEWIRE_BINARY, "run",
+                         "--set",         k_test_http_listen,
+                         "--config",      TAPEWIRE_SOURCE_DIR "/conf/yahoo.toml",
+                         "--set",         "source.base_url=" + srv.origin(),
+                         "--set",         "sink.kind=ndjson",
+                         "--set",         "sink.path=" + tag + ".ndjson",
+                         "--set",         "kafka.brokers=" + r.brokers,
+                         "--set",         "kafka.group=" + tag,
+                         "--set",         "log.format=json"},
                         "", tag + ".stdout", tag + ".stderr");
             const exit_status s = child.wait(60s);
             const std::int64_t exited = mono_ns(); // at most one 10 ms poll of wait() late

@@ -103,11 +103,11 @@ TEST_CASE("1 000 000 synthetic ticks round-trip through the embedded broker exac
                                              "--set",
                                              "log.format=json"};
     const command_result a =
-        run_command(std::vector<std::string>{TAPEWIRE_BINARY} + common +
+        run_command(with_test_http(std::vector<std::string>{TAPEWIRE_BINARY} + common) +
                         std::vector<std::string>{"--set", "sink.path=kafka_roundtrip_embedded.ndjson"},
                     "kafka_roundtrip_embedded", 60s);
     const command_result b = run_command(
-        std::vector<std::string>{TAPEWIRE_BINARY} + common +
+        with_test_http(std::vector<std::string>{TAPEWIRE_BINARY} + common) +
             std::vector<std::string>{"--set", "sink.path=kafka_roundtrip_direct.ndjson", "--set", "kafka.brokers="},
         "kafka_roundtrip_direct", 30s);
     INFO("through Kafka: " << a.status.text() << "\n" << a.err);

@@ -376,6 +376,9 @@ TEST_CASE("window.widths takes ascending nesting durations, and window.width is 
     const config cli = load_config_text("", "test.toml", {"window.widths=1m,5m", "window.width=5m"});
     CHECK(cli.window.effective_widths() == std::vector<duration>{minutes(1), minutes(5)});
     CHECK(to_window_options(cli.window, cli.source).width_ns == k_min);
+    // A TOML array on the command line reads as in the file.
+    const config array = load_config_text("", "test.toml", {R"(window.widths=["1s", "1m", "5m"])"});
+    CHECK(array.window.effective_widths() == std::vector<duration>{seconds(1), minutes(1), minutes(5)});
 
     auto error_of = [](std::string_view text, std::vector<std::string> overrides = {}) -> std::string {
         try {
@@ -394,6 +397,8 @@ TEST_CASE("window.widths takes ascending nesting durations, and window.width is 
     CHECK_THAT(error_of("[window]\nwidths = [\"1s\", \"1m\"]\nwidth = \"2s\"\n"),
                Catch::Contains("window.width") && Catch::Contains("must be one of window.widths"));
     CHECK_THAT(error_of("[window]\nwidths = [\"1s\", 5]\n"), Catch::Contains("duration"));
+    CHECK_THAT(error_of("", {"window.widths=1m,2x"}),
+               Catch::Contains("--set") && Catch::Contains("window.widths") && Catch::Contains("invalid duration"));
 }
 
 TEST_CASE("session and rolling VWAP are kept per width, and only the narrowest width is judged for alerts",

@@ -208,7 +208,7 @@ std::vector<std::string> yahoo_args(generated_yahoo& y, const std::string& conne
                                   "log.format=json",
                                   "--ticks",
                                   std::to_string(bars)};
-    return tapewire_cmd({}) + args;
+    return with_test_http(tapewire_cmd({}) + args);
 }
 
 command_result run_yahoo(generated_yahoo& y, const std::string& db, const std::string& ndjson, std::int64_t bars,

@@ -313,6 +313,17 @@ struct log_config {
     log_format format = log_format::text; // text: one human line; json: one JSON object per line
 };
 
+// The embedded HTTP server (src/http/): health, metrics, the live API and the dashboard.
+struct http_config {
+    std::string listen = "127.0.0.1:8080";  // host:port to serve on; "" = no server; port 0 = any free port
+    std::string token;                      // when set, every path but /healthz needs "Authorization: Bearer <token>"
+    std::uint32_t max_connections = 64;     // open connections at once; beyond it a new one gets 503 and is closed
+    std::uint32_t max_request_bytes = 8192; // request line + headers + body; larger = 413
+    duration header_timeout = std::chrono::seconds(5); // a request's headers must arrive within this
+    duration idle_timeout = std::chrono::seconds(60);  // a kept-alive connection quiet this long is closed
+    std::uint32_t max_sse_clients = 100;               // event streams open at once; beyond it 503
+};
+
 struct config {
     std::string file; // where it was loaded from ("" = built-in defaults)
     source_config source;
@@ -323,6 +334,7 @@ struct config {
     sink_config sink;
     kafka_config kafka;
     log_config log;
+    http_config http;
 };
 
 } // namespace tapewire

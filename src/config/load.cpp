@@ -498,6 +498,17 @@ auto url_of_scheme(std::vector<std::string_view> schemes) {
     };
 }
 
+// "" turns the server off; otherwise host:port with an IP literal (src/net/url.hpp).
+const auto k_listen_address = [](const std::string& text) -> std::string {
+    if (text.empty()) return {};
+    try {
+        (void)net::parse_listen_address(text);
+        return {};
+    } catch (const std::exception& e) {
+        return e.what();
+    }
+};
+
 const auto k_concurrency = [](std::uint32_t v) -> std::string {
     return v >= 1 && v <= 256 ? "" : "must be 1 to 256, got " + std::to_string(v);
 };
@@ -638,6 +649,15 @@ const std::vector<field_spec>& fields() {
             "log", [](auto& c) -> auto& { return c.log; }, f)
             .add("level", &log_config::level)
             .add("format", &log_config::format);
+        section_binder(
+            "http", [](auto& c) -> auto& { return c.http; }, f)
+            .add("listen", &http_config::listen, k_listen_address)
+            .add("token", &http_config::token)
+            .add("max_connections", &http_config::max_connections, k_positive)
+            .add("max_request_bytes", &http_config::max_request_bytes, k_positive)
+            .add("header_timeout", &http_config::header_timeout, k_positive)
+            .add("idle_timeout", &http_config::idle_timeout, k_positive)
+            .add("max_sse_clients", &http_config::max_sse_clients);
         return f;
     }();
     return table;
@@ -1012,9 +1032,15 @@ std::string describe_config(const config& c) {
             section = f.section;
             out += "\n[" + section + "]\n";
         }
-        // An ODBC connection string may hold a password (expanded from ${ENV}): never print it.
+        // An ODBC connection string may hold a password (expanded from ${ENV}): never print it; nor
+        // the HTTP token, beyond whether there is one.
         const bool connection = f.section == "sink" && f.name == "connection";
-        out += f.name + " = " + (connection ? quote(hide_connection_password(c.sink.connection)) : f.show(c)) + "\n";
+        const bool token = f.section == "http" && f.name == "token";
+        out += f.name + " = " +
+               (connection ? quote(hide_connection_password(c.sink.connection))
+                : token    ? quote(c.http.token.empty() ? "" : "(hidden)")
+                           : f.show(c)) +
+               "\n";
     }
     for (const auto& table : k_property_tables) {
         const auto& list = c.kafka.*table.list;

@@ -4,6 +4,8 @@
 #include <charconv>
 #include <stdexcept>
 
+#include <arpa/inet.h>
+
 namespace tapewire::net {
 
 namespace {
@@ -99,6 +101,69 @@ std::string percent_encode(std::string_view text) {
         }
     }
     return out;
+}
+
+std::optional<std::string> percent_decode(std::string_view text, bool plus_is_space) {
+    const auto hex = [](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        return -1;
+    };
+    std::string out;
+    out.reserve(text.size());
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const char c = text[i];
+        if (c == '+' && plus_is_space) {
+            out += ' ';
+        } else if (c == '%') {
+            if (i + 2 >= text.size()) return std::nullopt;
+            const int hi = hex(text[i + 1]), lo = hex(text[i + 2]);
+            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) return std::nullopt;
+            out += static_cast<char>(hi * 16 + lo);
+            i += 2;
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
+std::string listen_address::text() const {
+    return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+listen_address parse_listen_address(std::string_view text) {
+    const auto bad_address = [&](const std::string& why) {
+        return std::invalid_argument("bad listen address \"" + std::string(text) + "\": " + why);
+    };
+    std::string_view host;
+    std::string_view port;
+    if (!text.empty() && text.front() == '[') {
+        const auto close = text.find(']');
+        if (close == std::string_view::npos) throw bad_address("unterminated IPv6 literal");
+        host = text.substr(1, close - 1);
+        if (close + 1 >= text.size() || text[close + 1] != ':') throw bad_address("expected host:port");
+        port = text.substr(close + 2);
+    } else {
+        const auto colon = text.rfind(':');
+        if (colon == std::string_view::npos) throw bad_address("expected host:port, e.g. 127.0.0.1:8080");
+        host = text.substr(0, colon);
+        port = text.substr(colon + 1);
+        if (host.find(':') != std::string_view::npos) throw bad_address("an IPv6 host goes in brackets: [::1]:8080");
+    }
+    listen_address a;
+    a.host = host == "localhost" ? "127.0.0.1" : std::string(host);
+    unsigned char scratch[16];
+    const bool v6 = a.host.find(':') != std::string::npos;
+    if (a.host.empty() || inet_pton(v6 ? AF_INET6 : AF_INET, a.host.c_str(), scratch) != 1)
+        throw bad_address("host must be an IP address such as 127.0.0.1, 0.0.0.0 or [::1]");
+    unsigned value = 0;
+    const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (port.empty() || ec != std::errc{} || end != port.data() + port.size() || value > 65535)
+        throw bad_address("port must be a number from 0 to 65535");
+    a.port = static_cast<std::uint16_t>(value);
+    return a;
 }
 
 } // namespace tapewire::net

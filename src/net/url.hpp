@@ -1,6 +1,8 @@
 // Absolute URLs as the fetcher needs them: scheme, host, port and the request target. No I/O.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -24,5 +26,22 @@ url parse_url(std::string_view text);
 // Percent-encodes everything outside RFC 3986's unreserved set (A-Z a-z 0-9 - . _ ~), for a
 // symbol in a path segment or a query value: "^GSPC" -> "%5EGSPC", "BRK/B" -> "BRK%2FB".
 std::string percent_encode(std::string_view text);
+
+// The inverse, for a request's path and query: "%5EGSPC" -> "^GSPC"; with `plus_is_space` (a query
+// component, as forms send it) "+" -> " ". Nothing on a malformed escape ("%G1", "%4") or one that
+// decodes to a NUL byte.
+std::optional<std::string> percent_decode(std::string_view text, bool plus_is_space);
+
+// A local address to listen on: "127.0.0.1:8080", "0.0.0.0:0", "[::1]:8080", "localhost:8080".
+struct listen_address {
+    std::string host;       // an IP literal ("localhost" becomes "127.0.0.1"); IPv6 without brackets
+    std::uint16_t port = 0; // 0 = any free port
+    // "127.0.0.1:8080", "[::1]:8080"
+    [[nodiscard]] std::string text() const;
+};
+
+// Parses "host:port" with an IPv4 or IPv6 literal (or "localhost") and a port from 0 to 65535.
+// Throws std::invalid_argument saying what is wrong.
+listen_address parse_listen_address(std::string_view text);
 
 } // namespace tapewire::net
