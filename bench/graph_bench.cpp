@@ -2,7 +2,8 @@
 //
 //   tapewire-bench graph [--ticks N] [--symbols S] [--threads 1|2] [--rate R] [--json] [--warmup N]
 //                        [--warmup-span S] [--ring N] [--seed N] [--pin] [--no-latency]
-//                        [--watermark partition|symbol] [--widths 1s,1m,5m]
+//                        [--watermark partition|symbol] [--widths 1s,1m,5m] [--webhook none|dead]
+//                        [--price-jump X]
 //
 // Pre-generated canonical tick JSON goes through parse → window (1 s, 200 ms lateness) → vwap →
 // anomaly → a terminal emitter that counts and timestamps every tick. One thread fuses the whole
@@ -28,6 +29,9 @@
 #include <unistd.h>
 #include <x86intrin.h>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
 #include "alloc_count.hpp"
 #include "bench/common/args.hpp"
 #include "bench/common/cpu_time.hpp"
@@ -42,6 +46,8 @@
 #include "operators/window.hpp"
 #include "src/base/clock.hpp"
 #include "src/base/duration_text.hpp"
+#include "src/base/metrics.hpp"
+#include "src/sink/webhook.hpp"
 #include "tapewire/config.hpp"
 #include "tapewire/graph.hpp"
 #include "tapewire/idle.hpp"
@@ -117,6 +123,7 @@ public:
     void on_alert(const alert& a) {
         ++alerts_;
         ++by_kind_[static_cast<std::size_t>(a.kind) & 3];
+        if (hook_ != nullptr) (void)hook_->offer(a); // as output_sink::on_alert does
     }
     void on_dead_letter(const dead_letter_view&) { ++dead_letters_; }
     void on_watermark(const watermark&) { ++watermarks_; }
@@ -131,9 +138,11 @@ public:
     std::uint64_t dead_letters() const noexcept { return dead_letters_; }
     std::uint64_t watermarks() const noexcept { return watermarks_; }
     std::uint64_t flushes() const noexcept { return flushes_; }
+    void attach_webhook(webhook_sink* w) noexcept { hook_ = w; }
 
 private:
     std::int64_t* latency_;
+    webhook_sink* hook_ = nullptr;
     std::size_t capacity_;
     std::uint64_t ticks_ = 0, bars_ = 0, bar_updates_ = 0, alerts_ = 0, dead_letters_ = 0, watermarks_ = 0,
                   flushes_ = 0;
@@ -191,7 +200,16 @@ struct graph_args {
     bool latency = true;
     watermark_mode watermark = watermark_mode::partition; // whose event time closes windows
     std::vector<std::int64_t> widths_ns;                  // --widths: several widths; empty: 1 s alone
+    bool dead_webhook = false;                            // --webhook dead: alerts offered to a closed port
+    double price_jump = 0;                                // --price-jump: the anomaly threshold (0: default)
 };
+
+// An http URL on 127.0.0.1 where nothing listens: a port the kernel just gave out, closed again.
+std::string closed_port_url() {
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::acceptor a(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+    return "http://127.0.0.1:" + std::to_string(a.local_endpoint().port()) + "/hook";
+}
 
 struct graph_result {
     double seconds = 0;
@@ -200,6 +218,7 @@ struct graph_result {
     std::uint64_t allocations = 0;
     std::uint64_t ring_stalls = 0;
     std::uint64_t bars = 0, alerts = 0, dead_letters = 0, watermarks = 0;
+    double cpu_s = 0; // --threads 1: the graph thread's CPU time over the measured phase (0 with 2)
 };
 
 void pin_to(int cpu) {
@@ -256,6 +275,7 @@ int run_graph(const graph_args& a) {
     if (!a.widths_ns.empty()) wopt.width_ns = a.widths_ns.front();
     vwap_options vopt;
     anomaly_options aopt;
+    if (a.price_jump > 0) aopt.price_jump = a.price_jump;
 
     // Per-symbol history (the window's retained bars for late corrections, the vwap stage's
     // history) reaches its final size only after late_update_horizon of event time. At 1 µs per tick
@@ -289,6 +309,22 @@ int run_graph(const graph_args& a) {
     std::vector<std::int64_t> latency(timed ? total : 0, -1);
     parse_stage parse(popt);
     auto down = std::make_unique<downstream>(wopt, vopt, aopt, timed ? latency.data() : nullptr, latency.size());
+    // --webhook dead: the webhook as the pipeline runs it (default queue, timeout and back-off),
+    // its thread retrying a closed port while the graph offers it every alert.
+    metrics_registry hook_metrics;
+    std::unique_ptr<webhook_sink> hook;
+    std::string hook_url;
+    std::atomic<bool> hook_failed{false};
+    if (a.dead_webhook) {
+        alerts_config ac;
+        hook_url = closed_port_url();
+        ac.webhook_url = hook_url;
+        ac.drain_timeout = duration::zero();
+        hook = std::make_unique<webhook_sink>(
+            ac, hook_metrics, [&hook_failed](const std::string&, const std::string&) { hook_failed = true; });
+        down->sink.attach_webhook(hook.get());
+        hook->start();
+    }
 
     graph_result r;
     r.ticks = a.ticks;
@@ -312,10 +348,13 @@ int run_graph(const graph_args& a) {
         steal0 = read_machine_cpu().steal_ns;
         perf.enable();
         alloc0 = heap_allocations();
+        const double cpu0 = thread_cpu_seconds();
         t_start = mono_ns();
         feed(feed_data, parse, head, a.warmup, total, a.rate, timed, [] {});
         parse.flush(head);
         t_end = mono_ns();
+        // Time on a CPU, not on the clock: a shared machine's preemptions do not count.
+        r.cpu_s = thread_cpu_seconds() - cpu0;
         alloc1 = heap_allocations();
         perf.disable();
         steal1 = read_machine_cpu().steal_ns;
@@ -360,6 +399,8 @@ int run_graph(const graph_args& a) {
         if (th.failed()) throw failure("downstream thread failed: " + thread_error);
     }
 
+    if (hook) hook->stop();
+    if (hook_failed) throw failure("the webhook's thread failed");
     const terminal& term = down->sink;
     r.seconds = static_cast<double>(t_end - t_start) / 1e9;
     r.allocations = alloc1 - alloc0;
@@ -385,12 +426,15 @@ int run_graph(const graph_args& a) {
     if (a.json) {
         std::printf("{\"bench\":\"graph\",\"threads\":%u,\"ticks\":%llu,\"seconds\":%.6f,\"ticks_per_s\":%.0f,"
                     "\"latency_ns\":{\"p50\":%lld,\"p99\":%lld,\"p999\":%lld,\"max\":%lld},\"allocs_per_tick\":%.9g,"
-                    "\"symbols\":%u,\"rate\":%.9g,\"watermark\":\"%s\",\"widths\":%zu}\n",
+                    "\"symbols\":%u,\"rate\":%.9g,\"watermark\":\"%s\",\"widths\":%zu,\"alerts\":%llu,"
+                    "\"webhook\":\"%s\",\"webhook_dropped\":%llu,\"cpu_ns_per_tick\":%.2f}\n",
                     a.threads, static_cast<unsigned long long>(r.ticks), r.seconds, tps,
                     static_cast<long long>(r.latency.p50), static_cast<long long>(r.latency.p99),
                     static_cast<long long>(r.latency.p999), static_cast<long long>(r.latency.max), allocs_per_tick,
                     a.symbols, a.rate, std::string(to_string(a.watermark)).c_str(),
-                    std::max<std::size_t>(1, a.widths_ns.size()));
+                    std::max<std::size_t>(1, a.widths_ns.size()), static_cast<unsigned long long>(r.alerts),
+                    hook ? "dead" : "none", static_cast<unsigned long long>(hook ? hook->counts().dropped : 0),
+                    r.cpu_s * 1e9 / static_cast<double>(r.ticks));
         return 0;
     }
 
@@ -405,6 +449,9 @@ int run_graph(const graph_args& a) {
                 static_cast<unsigned long long>(total), static_cast<double>(feed_data.total_bytes()) / (1 << 20),
                 static_cast<double>(gen1 - gen0) / 1e9);
     std::printf("  throughput   %.3f M ticks/s  (%.3f s)\n", tps / 1e6, r.seconds);
+    if (r.cpu_s > 0)
+        std::printf("  cpu          %.1f ns per tick on the graph thread (getrusage: preemption not billed)\n",
+                    r.cpu_s * 1e9 / static_cast<double>(r.ticks));
     if (timed) {
         std::printf(
             "  latency ns   p50 %lld  p99 %lld  p99.9 %lld  max %lld  (from intended hand-off to the terminal)\n",
@@ -423,6 +470,14 @@ int run_graph(const graph_args& a) {
         std::printf(" %s %llu", std::string(to_string(k)).c_str(),
                     static_cast<unsigned long long>(term.alerts(k) - before.alerts(k)));
     std::printf("\n");
+    if (hook) {
+        const webhook_counts c = hook->counts();
+        std::printf("  webhook      dead endpoint %s: %llu alerts offered in all, %llu dropped (queue full), %llu "
+                    "undelivered at stop, %llu retries\n",
+                    hook_url.c_str(), static_cast<unsigned long long>(term.alerts()),
+                    static_cast<unsigned long long>(c.dropped), static_cast<unsigned long long>(c.undelivered),
+                    static_cast<unsigned long long>(c.retries));
+    }
     std::printf("  clock        TSC (rdtsc, scaled) %.1f ns per call (%s)\n", clock_cost_ns(),
                 timed ? "2 reads per tick" : "not read per tick");
     std::printf("  steal        %.0f ms of CPU time taken by the hypervisor during the measured phase (/proc/stat)\n",
@@ -490,6 +545,17 @@ option_table graph_options(graph_args& a) {
                            return true;
                        },
                        "ascending durations, each a multiple of the one before"});
+    t.add("--webhook W",
+          "none (default), or dead: every alert is also offered to an [alerts] webhook whose URL is a\n"
+          "closed port, as the pipeline would, to show what a dead endpoint costs the graph",
+          option_value{[&a](std::string_view s) {
+                           if (s != "none" && s != "dead") return false;
+                           a.dead_webhook = s == "dead";
+                           return true;
+                       },
+                       "none or dead"});
+    t.add("--price-jump X", "the anomaly stage's price_jump threshold, lower for more alerts (default 0.02)",
+          non_negative(a.price_jump));
     t.add("--json", "one JSON object instead of text", flag(a.json));
     return t;
 }

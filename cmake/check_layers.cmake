@@ -12,7 +12,7 @@ set(rules
   "src/sql/|src/http/,src/config/,src/net/,src/sources/,src/kafka/,src/sink/,src/runtime/,src/cli"
   "src/kafka/|src/http/,src/config/,src/net/,src/sources/,src/sink/,src/sql/,src/runtime/,src/cli"
   "src/sources/|src/http/,src/config/,src/kafka/,src/sink/,src/sql/,src/runtime/,src/cli"
-  "src/sink/|src/http/,src/config/,src/net/,src/sources/,src/kafka/,src/runtime/,src/cli|except:src/kafka/producer.hpp"
+  "src/sink/|src/http/,src/config/,src/sources/,src/kafka/,src/runtime/,src/cli|except:src/kafka/producer.hpp"
   "src/http/|src/config/,src/sources/,src/kafka/,src/sink/,src/sql/,src/runtime/,src/cli,operators/"
   "src/config/|src/http/,src/sources/,src/kafka/,src/sink/,src/sql/,src/runtime/,src/cli,operators/"
 )

@@ -229,6 +229,16 @@ std::string fetch_summary(metrics_registry& reg) {
     return out;
 }
 
+// "12 sent, 3 retries, 0 given up, 2 dropped (queue full), 0 undelivered" from the webhook_* counters.
+std::string webhook_summary(metrics_registry& reg) {
+    std::map<std::string, std::uint64_t> n;
+    for (const auto& m : reg.snapshot())
+        if (m.name.rfind("webhook_", 0) == 0 && m.kind == "counter") n[m.name] = static_cast<std::uint64_t>(m.value);
+    return thousands(n["webhook_sent_total"]) + " sent, " + thousands(n["webhook_retries_total"]) + " retries, " +
+           thousands(n["webhook_given_up_total"]) + " given up, " + thousands(n["webhook_dropped_total"]) +
+           " dropped (queue full), " + thousands(n["webhook_undelivered_total"]) + " undelivered";
+}
+
 void print_summary(pipeline& p, const config& cfg, pipeline_mode mode, double seconds, const std::string& error) {
     const pipeline_stats& st = p.stats();
     const std::uint64_t ticks = st.ticks.load();
@@ -271,6 +281,8 @@ void print_summary(pipeline& p, const config& cfg, pipeline_mode mode, double se
                      format_duration(cfg.window.emit_updates).c_str(),
                      cfg.sink.updates ? "written: sink.updates" : "not written: sink.updates = false");
     std::fprintf(stderr, "  alerts        %s\n", thousands(st.alerts.load()).c_str());
+    if (!cfg.alerts.webhook_url.empty())
+        std::fprintf(stderr, "  webhook       %s\n", webhook_summary(p.metrics()).c_str());
     const bool odbc = cfg.sink.kind.contains(sink_kind::odbc);
     if (odbc)
         std::fprintf(stderr, "  database      %s rows in %s transactions\n", thousands(st.sql_rows.load()).c_str(),

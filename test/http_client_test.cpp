@@ -207,6 +207,75 @@ TEST_CASE("keep-alive reuses one connection for sequential requests", "[net]") {
     CHECK(c.connections_opened() == 2);
 }
 
+TEST_CASE("header lines parse into a name and a value, and nothing that would break a request passes", "[net]") {
+    const auto h = net::parse_header_line("Authorization:  Bearer a:b \t");
+    REQUIRE(h.has_value());
+    CHECK(h->name == "Authorization");
+    CHECK(h->value == "Bearer a:b");
+    CHECK(net::parse_header_line("X-Empty:")->value.empty());
+    for (const char* bad : {"no colon", ": v", "Bad Name: v", "X(1): v", "X: a\r\nInjected: 1", "X: a\nb"})
+        CHECK_FALSE(net::parse_header_line(bad).has_value());
+    CHECK(net::is_header_name("Idempotency-Key"));
+    CHECK_FALSE(net::is_header_name("Idempotency Key"));
+    CHECK_FALSE(net::is_header_value(std::string_view("a\0b", 3)));
+}
+
+// GET /a, POST /hook, GET /b on one client.
+static asio::awaitable<std::vector<http_result>> get_post_get(net::http_client& c) {
+    std::vector<http_result> out;
+    out.push_back(co_await c.get("/a"));
+    std::vector<net::http_header> headers;
+    headers.push_back({"Idempotency-Key", "AAPL|1|price_jump"});
+    headers.push_back({"X-Empty", ""});
+    out.push_back(co_await c.post("/hook", R"({"text":"AAPL"})", "application/json", std::move(headers)));
+    out.push_back(co_await c.get("/b"));
+    co_return out;
+}
+
+TEST_CASE("POST sends its body, content type and headers on the same kept-alive connection as GET", "[net]") {
+    http_test_server srv(
+        [](const http_request& r) { return http_reply::json(r.body, r.method == "POST" ? 201 : 200); });
+    asio::io_context ioc;
+    net::http_client c(ioc.get_executor(), net::parse_url(srv.origin()), fast_options());
+    const auto rs = run(ioc, get_post_get(c));
+    REQUIRE(rs.size() == 3);
+    for (const auto& r : rs) REQUIRE(r.ok());
+    CHECK(rs[1].response.status == 201);
+    CHECK(rs[1].response.body == R"({"text":"AAPL"})");
+    CHECK(rs[1].response.reused);
+    CHECK(rs[2].response.reused);
+    CHECK(srv.connections_accepted() == 1);
+
+    const auto seen = srv.requests();
+    REQUIRE(seen.size() == 3);
+    CHECK(seen[1].method == "POST");
+    CHECK(seen[1].target == "/hook");
+    CHECK(seen[1].body == R"({"text":"AAPL"})");
+    CHECK(seen[1].header("Content-Type") == "application/json");
+    CHECK(seen[1].header("Content-Length") == "15");
+    CHECK(seen[1].header("Idempotency-Key") == "AAPL|1|price_jump");
+    CHECK(seen[1].header("User-Agent") == seen[0].header("User-Agent"));
+    CHECK(seen[0].method == "GET");
+    CHECK(seen[0].header("Content-Length").empty());
+    CHECK(seen[0].header("Idempotency-Key").empty());
+    CHECK(seen[2].method == "GET");
+    CHECK(seen[2].body.empty());
+}
+
+TEST_CASE("a POST header that would break the request is refused before anything is sent", "[net]") {
+    http_test_server srv(ok_reply);
+    asio::io_context ioc;
+    net::http_client c(ioc.get_executor(), net::parse_url(srv.origin()), fast_options());
+    const std::vector<std::vector<net::http_header>> bad = {
+        {{"X-Key", "a\r\nX-Injected: 1"}}, {{"Bad Name", "v"}}, {{"", "v"}}, {{"X:Y", "v"}}};
+    for (const auto& h : bad) {
+        const http_result r = run(ioc, c.post("/hook", "{}", "application/json", h));
+        CHECK(r.error == http_error::protocol);
+    }
+    CHECK(run(ioc, c.post("/hook", "{}", "application/json\r\nX-Injected: 1")).error == http_error::protocol);
+    CHECK(srv.connections_accepted() == 0);
+}
+
 TEST_CASE("keep_alive=false opens a connection per request and says Connection: close", "[net]") {
     http_test_server srv(ok_reply);
     asio::io_context ioc;

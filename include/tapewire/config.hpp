@@ -308,6 +308,17 @@ struct kafka_config {
     std::vector<kafka_property> consumer;                  // librdkafka consumer properties, passed through
 };
 
+// Market alerts to a webhook (Slack, Teams, any JSON endpoint), from a queue on a thread of its own.
+struct alerts_config {
+    std::string webhook_url;                             // "" = none; http(s); ${ENV} expands (it is a secret)
+    std::vector<std::string> headers;                    // extra request headers, "Name: value" each
+    std::uint32_t queue = 1000;                          // alerts waiting; beyond it they are dropped, counted
+    duration timeout = std::chrono::seconds(10);         // one POST: connect, send, whole answer
+    duration retry_min = std::chrono::milliseconds(500); // back-off after a 429, 5xx or network error
+    duration retry_max = std::chrono::seconds(30);       // back-off cap (a longer Retry-After is honoured)
+    duration drain_timeout = std::chrono::seconds(5);    // at stop, time to deliver what is queued
+};
+
 struct log_config {
     log_level level = log_level::info;    // debug | info | warn | error: records below it are dropped
     log_format format = log_format::text; // text: one human line; json: one JSON object per line
@@ -333,6 +344,7 @@ struct config {
     pipeline_config pipeline;
     sink_config sink;
     kafka_config kafka;
+    alerts_config alerts;
     log_config log;
     http_config http;
 };

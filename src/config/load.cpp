@@ -27,6 +27,7 @@
 #include "src/base/duration_text.hpp"
 #include "src/base/identifier.hpp"
 #include "src/base/tzif.hpp"
+#include "src/net/http_fields.hpp"
 #include "src/net/url.hpp"
 #include "tapewire/symbol.hpp"
 
@@ -498,6 +499,40 @@ auto url_of_scheme(std::vector<std::string_view> schemes) {
     };
 }
 
+// A webhook URL is a secret (Slack's carries its token in the path): errors name what is wrong, not
+// the URL; elsewhere only its scheme and host are shown (webhook_origin).
+const auto k_webhook_url = [](const std::string& text) -> std::string {
+    if (text.empty()) return {};
+    bool ok = false;
+    try {
+        const net::url u = net::parse_url(text);
+        ok = u.scheme == "http" || u.scheme == "https";
+    } catch (const std::exception&) {
+    }
+    return ok ? "" : "must be an http or https URL (scheme://host[:port]/path; not shown, it may hold a secret)";
+};
+
+std::string webhook_origin(const std::string& text) {
+    if (text.empty()) return {};
+    try {
+        const net::url u = net::parse_url(text);
+        return u.scheme + "://" + u.host_header() + "/…";
+    } catch (const std::exception&) {
+        return "(hidden)";
+    }
+}
+
+// "Name: value", as the webhook will send it.
+const auto k_header_lines = [](const std::vector<std::string>& lines) -> std::string {
+    for (const auto& line : lines) {
+        if (!net::parse_header_line(line))
+            return "each header must be \"Name: value\", a name of letters, digits and !#$%&'*+-.^_`|~ and no "
+                   "line break; got " +
+                   quote(line.substr(0, line.find(':'))) + ": …";
+    }
+    return {};
+};
+
 // "" turns the server off; otherwise host:port with an IP literal (src/net/url.hpp).
 const auto k_listen_address = [](const std::string& text) -> std::string {
     if (text.empty()) return {};
@@ -646,6 +681,15 @@ const std::vector<field_spec>& fields() {
             .add("stop_at_end", &kafka_config::stop_at_end)
             .add("pause_after", &kafka_config::pause_after);
         section_binder(
+            "alerts", [](auto& c) -> auto& { return c.alerts; }, f)
+            .add("webhook_url", &alerts_config::webhook_url, k_webhook_url)
+            .add("headers", &alerts_config::headers, k_header_lines)
+            .add("queue", &alerts_config::queue, k_positive)
+            .add("timeout", &alerts_config::timeout, k_positive)
+            .add("retry_min", &alerts_config::retry_min, k_positive)
+            .add("retry_max", &alerts_config::retry_max, k_positive)
+            .add("drain_timeout", &alerts_config::drain_timeout, k_non_negative);
+        section_binder(
             "log", [](auto& c) -> auto& { return c.log; }, f)
             .add("level", &log_config::level)
             .add("format", &log_config::format);
@@ -719,6 +763,11 @@ const std::vector<cross_check>& cross_checks() {
                               format_duration(w.late_update_horizon + w.width) + ")"
                         : "";
          }},
+        {"alerts.retry_max",
+         {"alerts.retry_max", "alerts.retry_min"},
+         [](const config& c) -> std::string {
+             return c.alerts.retry_max < c.alerts.retry_min ? "must not be less than alerts.retry_min" : "";
+         }},
         {"sink.updates",
          {"sink.updates", "window.emit_updates"},
          [](const config& c) -> std::string {
@@ -761,6 +810,13 @@ bool is_secret_property(std::string_view name) {
     return name.find("password") != std::string_view::npos || name.find("secret") != std::string_view::npos ||
            name.find("sasl.oauthbearer.config") != std::string_view::npos ||
            name.find(".pem") != std::string_view::npos;
+}
+
+// "Authorization: (hidden)" for each header line.
+std::vector<std::string> hidden_header_values(const std::vector<std::string>& lines) {
+    std::vector<std::string> out;
+    for (const auto& line : lines) out.push_back(line.substr(0, line.find(':')) + ": (hidden)");
+    return out;
 }
 
 const field_spec* find_field(std::string_view key) {
@@ -1033,14 +1089,20 @@ std::string describe_config(const config& c) {
             out += "\n[" + section + "]\n";
         }
         // An ODBC connection string may hold a password (expanded from ${ENV}): never print it; nor
-        // the HTTP token, beyond whether there is one.
-        const bool connection = f.section == "sink" && f.name == "connection";
-        const bool token = f.section == "http" && f.name == "token";
-        out += f.name + " = " +
-               (connection ? quote(hide_connection_password(c.sink.connection))
-                : token    ? quote(c.http.token.empty() ? "" : "(hidden)")
-                           : f.show(c)) +
-               "\n";
+        // a webhook's URL or headers (a token in the path, an Authorization header), nor the HTTP
+        // token, beyond whether there is one.
+        std::string shown;
+        if (f.section == "sink" && f.name == "connection")
+            shown = quote(hide_connection_password(c.sink.connection));
+        else if (f.section == "alerts" && f.name == "webhook_url")
+            shown = quote(webhook_origin(c.alerts.webhook_url));
+        else if (f.section == "alerts" && f.name == "headers")
+            shown = show_value(hidden_header_values(c.alerts.headers));
+        else if (f.section == "http" && f.name == "token")
+            shown = quote(c.http.token.empty() ? "" : "(hidden)");
+        else
+            shown = f.show(c);
+        out += f.name + " = " + shown + "\n";
     }
     for (const auto& table : k_property_tables) {
         const auto& list = c.kafka.*table.list;

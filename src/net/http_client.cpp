@@ -81,6 +81,15 @@ bool valid_target(std::string_view t) {
     });
 }
 
+// What one call asks for; get() and post() differ only here.
+struct request_spec {
+    http::verb method = http::verb::get;
+    std::string target;
+    std::string body;
+    std::string content_type;
+    std::vector<http_header> headers;
+};
+
 bool is_http_category(const error_code& ec) {
     return ec.category() == http::make_error_code(http::error::bad_version).category();
 }
@@ -270,7 +279,7 @@ struct http_client::impl {
     // --- one request/response on an open connection, under request_timeout ---
 
     template <class Stream> static asio::awaitable<void> round_trip(Stream& s, beast::flat_buffer& buf,
-                                                                    const http::request<http::empty_body>& req,
+                                                                    const http::request<http::string_body>& req,
                                                                     http::response_parser<http::string_body>& parser,
                                                                     std::size_t limit, exchange& x) {
         co_await http::async_write(s, req, asio::redirect_error(asio::use_awaitable, x.ec));
@@ -291,13 +300,19 @@ struct http_client::impl {
             x.wire_bytes += co_await http::async_read(s, buf, parser, asio::redirect_error(asio::use_awaitable, x.ec));
     }
 
-    http::request<http::empty_body> make_request(const std::string& target) const {
-        http::request<http::empty_body> req(http::verb::get, target, 11);
+    http::request<http::string_body> make_request(request_spec& spec) const {
+        http::request<http::string_body> req(spec.method, spec.target, 11);
         req.set(http::field::host, origin.host_header());
         if (!opt.user_agent.empty()) req.set(http::field::user_agent, opt.user_agent);
         req.set(http::field::accept, "application/json,*/*");
         req.set(http::field::accept_encoding, "gzip, deflate");
         if (!opt.keep_alive) req.set(http::field::connection, "close");
+        for (const http_header& h : spec.headers) req.insert(h.name, h.value);
+        if (spec.method != http::verb::get) {
+            if (!spec.content_type.empty()) req.set(http::field::content_type, spec.content_type);
+            req.body() = std::move(spec.body);
+            req.prepare_payload(); // Content-Length
+        }
         return req;
     }
 
@@ -327,22 +342,34 @@ struct http_client::impl {
     }
 
     // `self` is taken when the request is created, so the client may go away before it runs.
-    static asio::awaitable<http_result> get(std::shared_ptr<impl> self, std::string target) {
-        co_return co_await self->run(std::move(target));
+    static asio::awaitable<http_result> request(std::shared_ptr<impl> self, request_spec spec) {
+        co_return co_await self->run(std::move(spec));
     }
 
-    asio::awaitable<http_result> run(std::string target) {
+    asio::awaitable<http_result> run(request_spec spec) {
         co_await acquire();
         slot held{this};
 
         http_result r;
-        const std::string what = "GET " + target;
-        if (!valid_target(target)) { // a space or CR/LF would break the request line or add headers
+        const std::string what = std::string(http::to_string(spec.method)) + " " + spec.target;
+        if (!valid_target(spec.target)) { // a space or CR/LF would break the request line or add headers
             r.error = http_error::protocol;
             r.detail = what + ": not an origin-form target (a path from \"/\", no spaces or control characters)";
             co_return r;
         }
-        const auto req = make_request(target);
+        for (const http_header& h : spec.headers) {
+            if (!is_header_name(h.name) || !is_header_value(h.value)) {
+                r.error = http_error::protocol;
+                r.detail = what + ": header \"" + h.name + "\" has a name that is not a token or a CR, LF or NUL";
+                co_return r;
+            }
+        }
+        if (!is_header_value(spec.content_type)) {
+            r.error = http_error::protocol;
+            r.detail = what + ": the content type holds a CR, LF or NUL";
+            co_return r;
+        }
+        const auto req = make_request(spec);
         std::unique_ptr<connection> c = take_idle();
         bool reused = c != nullptr;
         for (;;) {
@@ -425,7 +452,22 @@ http_client::~http_client() {
     if (impl_) impl_->close_idle();
 }
 
-asio::awaitable<http_result> http_client::get(std::string target) { return impl::get(impl_, std::move(target)); }
+asio::awaitable<http_result> http_client::get(std::string target) {
+    request_spec spec;
+    spec.target = std::move(target);
+    return impl::request(impl_, std::move(spec));
+}
+
+asio::awaitable<http_result> http_client::post(std::string target, std::string body, std::string content_type,
+                                               std::vector<http_header> headers) {
+    request_spec spec;
+    spec.method = http::verb::post;
+    spec.target = std::move(target);
+    spec.body = std::move(body);
+    spec.content_type = std::move(content_type);
+    spec.headers = std::move(headers);
+    return impl::request(impl_, std::move(spec));
+}
 
 void http_client::close() { impl_->close_idle(); }
 

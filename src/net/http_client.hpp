@@ -1,7 +1,8 @@
-// An asynchronous HTTP/1.1 client for one origin (scheme, host, port) on Boost.Beast: keep-alive
-// connection reuse, at most `max_connections` requests in flight, a deadline on every step, TLS
-// with SNI and verification, gzip/deflate bodies decoded. Coroutine based (C++20, asio::awaitable);
-// one client is used from one io_context (one thread), so it needs no locks.
+// An asynchronous HTTP/1.1 client for one origin (scheme, host, port) on Boost.Beast: GET and POST
+// over one request path, keep-alive connection reuse, at most `max_connections` requests in flight,
+// a deadline on every step, TLS with SNI and verification, gzip/deflate bodies decoded. Coroutine
+// based (C++20, asio::awaitable); one client is used from one io_context (one thread), so it needs
+// no locks.
 #pragma once
 
 #include <chrono>
@@ -10,10 +11,12 @@
 #include <memory>
 #include <string>
 #include <utility> // before Boost 1.74's awaitable.hpp, which uses std::exchange without it
+#include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
+#include "src/net/http_fields.hpp"
 #include "src/net/tls.hpp"
 #include "src/net/url.hpp"
 
@@ -79,6 +82,14 @@ public:
     // before any byte of the answer (the server dropped it while idle) is retried once on a fresh
     // connection; nothing else is retried. Any HTTP status, 4xx and 5xx included, is ok().
     boost::asio::awaitable<http_result> get(std::string target);
+
+    // POST `body` as `content_type` to `target`, with `headers` added; the same path, slots,
+    // deadlines and result as get(). A header that would break the request (a name that is not a
+    // token, a value with CR, LF or NUL) is a protocol error before anything is sent. The
+    // keep-alive retry applies too: a server may have acted on the first copy before dropping the
+    // connection, so a caller that cannot take a repeat sends an idempotency key.
+    boost::asio::awaitable<http_result> post(std::string target, std::string body, std::string content_type,
+                                             std::vector<http_header> headers = {});
 
     // Closes idle connections; requests in flight finish or fail on their own deadline, and their
     // connections are closed rather than pooled. Later requests open (and pool) new connections.

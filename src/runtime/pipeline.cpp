@@ -25,6 +25,7 @@
 #include "src/runtime/feed.hpp"
 #include "src/runtime/options.hpp"
 #include "src/sink/sql_sink.hpp"
+#include "src/sink/webhook.hpp"
 #include "src/sources/source_factory.hpp"
 #include "src/sql/store.hpp"
 #include "tapewire/backoff.hpp"
@@ -110,6 +111,8 @@ struct pipeline::impl {
     restore_board restore;
     std::unique_ptr<checkpoint_loader> loader; // called on the consumer thread
 
+    std::unique_ptr<webhook_sink> webhook; // [alerts] webhook_url; outlives the analytics that offer to it
+
     // The graph
     message_ring input;
     std::unique_ptr<record_ring> hop; // threads = 2
@@ -151,6 +154,10 @@ struct pipeline::impl {
                                          output_producer ? stall_metric("kafka_outputs") : stall_sink{});
         bar_metrics = std::make_unique<bar_input_metrics>(metrics);
         an->bar_metrics = bar_metrics.get();
+        if (!cfg.alerts.webhook_url.empty()) {
+            webhook = std::make_unique<webhook_sink>(cfg.alerts, metrics, fail());
+            an->sink.attach_webhook(webhook.get());
+        }
         if (plan.odbc) start_sql();
         start_graph_feed(std::move(kafka_in));
         start_agents();
@@ -345,6 +352,7 @@ void pipeline::start() {
     for (std::size_t i = 0; i < m.agents.size(); ++i)
         m.runners.push_back(std::make_unique<runner>(*m.agents[i], runner_opts(pc, names[i], cpu++), handler));
     if (m.writer) m.runners.push_back(std::make_unique<runner>(*m.writer, runner_opts(pc, "tw-sql", cpu++), handler));
+    if (m.webhook) m.webhook->start();
     for (auto& r : m.runners) r->start();
 }
 
@@ -371,6 +379,7 @@ bool pipeline::finished() const noexcept {
 std::string pipeline::wait() {
     auto& m = *impl_;
     for (auto& r : m.runners) r->join();
+    if (m.webhook) m.webhook->stop(); // the analytics thread has ended: drain what it offered
     if (m.consumer != nullptr && !m.finished_consumer) {
         m.finished_consumer = true;
         std::string err;
@@ -425,6 +434,7 @@ std::string pipeline::describe() const {
     }
     if (!m.plan.has_graph) return s + "(produce only)";
     s += "threads=" + std::to_string(c.pipeline.threads) + " sink=" + m.an->sink.describe();
+    if (m.webhook) s += " alerts=" + m.webhook->describe();
     return s;
 }
 

@@ -1,5 +1,6 @@
 #include "src/sink/outputs.hpp"
 
+#include "src/sink/webhook.hpp"
 #include "tapewire/json_write.hpp"
 
 namespace tapewire {
@@ -67,6 +68,7 @@ void output_sink::on_alert(const alert& a) {
     ++alerts_;
     if (sql_ != nullptr) sql_->on_alert(a);
     if (ndjson_) ndjson_->on_alert(a);
+    if (webhook_ != nullptr) (void)webhook_->offer(a); // a full queue drops and counts: never waits
     if (alerts_topic_ != nullptr) {
         char buf[320];
         json_buffer j(buf, sizeof buf);

@@ -18,6 +18,8 @@
 
 namespace tapewire {
 
+class webhook_sink;
+
 class output_sink {
 public:
     // `sink` says which outputs; `topics` names the Kafka topics they write to. `kafka` is the
@@ -59,6 +61,8 @@ public:
         sql_desc_ = std::move(description);
     }
     [[nodiscard]] sql_channel* sql() const noexcept { return sql_; }
+    // Alerts are also offered to this webhook (src/sink/webhook.hpp; never waits); null: none.
+    void attach_webhook(webhook_sink* w) noexcept { webhook_ = w; }
 
 private:
     void produce(rd_kafka_topic_t* topic, std::string_view key, std::string_view payload,
@@ -75,6 +79,7 @@ private:
     blocking_put put_;
     sql_channel* sql_ = nullptr;
     std::string sql_desc_;
+    webhook_sink* webhook_ = nullptr;
     std::string scratch_;
     std::uint64_t bars_ = 0, bar_updates_ = 0, alerts_ = 0, dead_letters_ = 0;
     std::array<std::uint64_t, k_dead_letter_reasons> by_reason_{};

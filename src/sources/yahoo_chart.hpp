@@ -16,6 +16,8 @@
 #include <string_view>
 #include <vector>
 
+#include "src/net/http_fields.hpp"
+
 namespace tapewire {
 
 struct chart_bar {
@@ -98,8 +100,7 @@ inline std::string chart_target(std::string_view path_prefix, std::string_view s
     return chart_target(path_prefix, symbol, nullptr);
 }
 
-// Retry-After (RFC 9110 10.2.3): delay-seconds or an HTTP-date, as a wait in ns from `now_wall_ns`
-// (0 for a date in the past); nullopt when absent or unreadable.
-std::optional<std::int64_t> parse_retry_after(std::string_view value, std::int64_t now_wall_ns);
+// Retry-After moved to src/net, which the webhook shares; the fetcher's callers keep their name.
+using net::parse_retry_after;
 
 } // namespace tapewire
