@@ -78,7 +78,7 @@ public:
         std::int64_t value = 0; // counter and gauge
         std::uint64_t count = 0, sum = 0;
         std::int64_t p50 = 0, p99 = 0, max_bucket = 0; // histogram
-        std::vector<std::uint64_t> buckets;             // histogram: count per bucket (histogram::k_buckets)
+        std::vector<std::uint64_t> buckets;            // histogram: count per bucket (histogram::k_buckets)
     };
     // A consistent-enough copy of every metric, sorted by name, for reports and the exporter.
     [[nodiscard]] std::vector<sample> snapshot() const;

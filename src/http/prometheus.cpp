@@ -1,7 +1,7 @@
 #include "src/http/prometheus.hpp"
 
-#include <cstdint>
 #include <algorithm>
+#include <cstdint>
 #include <limits>
 #include <map>
 #include <set>
@@ -173,8 +173,8 @@ std::string expose(const std::vector<metrics_registry::sample>& samples, const b
             fill_histogram(m, s, parsed->family, e.divisor);
         f.metric.push_back(std::move(m));
     }
-    prometheus::MetricFamily info{"tapewire_build_info", "the running binary: version and compiler; always 1",
-                                  prometheus::MetricType::Gauge, {}};
+    prometheus::MetricFamily info{
+        "tapewire_build_info", "the running binary: version and compiler; always 1", prometheus::MetricType::Gauge, {}};
     prometheus::ClientMetric one;
     one.label = {{"compiler", build.compiler}, {"version", build.version}};
     one.gauge.value = 1;
