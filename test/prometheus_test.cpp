@@ -7,9 +7,15 @@
 #include <cmath>
 #include <csignal>
 #include <cstdint>
+#include <cstdio>
 #include <map>
 #include <string>
 #include <vector>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include "src/base/metrics.hpp"
 #include "src/http/prometheus.hpp"
@@ -55,6 +61,28 @@ std::string promtool_verdict(const std::string& text, const std::string& tag) {
 }
 
 const http::build_info k_build{"9.9.9", "gcc test"};
+
+// GET `path` from 127.0.0.1:`port` with Connection: close; the whole answer, headers included.
+std::string http_get(std::uint16_t port, const std::string& path) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd >= 0);
+    timeval tv{10, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    std::string out;
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+        const std::string req = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+        if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
+            char buf[16384];
+            for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) out.append(buf, static_cast<std::size_t>(n));
+        }
+    }
+    ::close(fd);
+    return out;
+}
 
 TEST_CASE("a registry name splits into its family and unescaped labels", "[metrics]") {
     const auto plain = http::parse_series_name("kafka_consumed_total");
@@ -112,7 +140,8 @@ TEST_CASE("families appear once, counters end in _total and nanoseconds become s
     CHECK(v.at(R"(dead_letters_total{reason="bad_price"})") == 2);
     CHECK(v.at(R"(put_stalled_seconds_total{site="input"})") == Approx(1.5));
     CHECK(v.at("watermark_delay_seconds") == Approx(0.25));
-    CHECK(lines_with(text, "# TYPE dead_letters_total ") == std::vector<std::string>{"# TYPE dead_letters_total counter"});
+    CHECK(lines_with(text, "# TYPE dead_letters_total ") ==
+          std::vector<std::string>{"# TYPE dead_letters_total counter"});
     CHECK(lines_with(text, "# HELP dead_letters_total ").size() == 1);
     CHECK(lines_with(text, "# TYPE sql_rows_committed_total counter").size() == 1);
     CHECK(lines_with(text, "# TYPE watermark_delay_seconds gauge").size() == 1);
@@ -195,6 +224,93 @@ TEST_CASE("promtool accepts the exposition of a registry with every kind of metr
     CHECK(v.at(R"(queue_depth_bucket{le="15"})") == 0);
     CHECK(v.at(R"(queue_depth_bucket{le="63"})") == 1);
     CHECK(v.at(R"(empty_seconds_bucket{le="+Inf"})") == 0);
+}
+
+TEST_CASE("a tapewire run's /metrics passes promtool and agrees with its summary", "[metrics][e2e]") {
+    using namespace tapewire::test;
+    const std::string tag = "prom_run_e2e";
+    std::remove((tag + ".db").c_str());
+    child_process child;
+    // Embedded Kafka, SQLite, anomalies injected past the detector's minute of warm-up (150 s of event time); --linger
+    // keeps the final figures served after the end.
+    child.spawn(tapewire_cmd({"run",
+                              "--ticks",
+                              "60000",
+                              "--linger",
+                              "120s",
+                              "--set",
+                              "kafka.brokers=embedded",
+                              "--set",
+                              "source.rate=0",
+                              "--set",
+                              "source.event_rate=400",
+                              "--set",
+                              "source.start=2024-11-27T15:00:00Z",
+                              "--set",
+                              "source.symbol_count=8",
+                              "--set",
+                              "source.seed=7",
+                              "--set",
+                              "source.anomalies.enabled=true",
+                              "--set",
+                              "source.anomalies.jump_every=10s",
+                              "--set",
+                              "source.anomalies.burst_every=10s",
+                              "--set",
+                              "sink.kind=odbc",
+                              "--set",
+                              "sink.connection=Driver=SQLite3;Database=" + tag + ".db",
+                              "--set",
+                              "log.format=json"}),
+                "", tag + ".stdout", tag + ".stderr");
+    REQUIRE(wait_for_record(tag + ".stderr", "http", "address", 30s));
+    const std::string address = log_records(read_file(tag + ".stderr"), "http", "address").front().text("address");
+    const auto port = static_cast<std::uint16_t>(std::stoi(address.substr(address.find(':') + 1)));
+    REQUIRE(wait_for_record(tag + ".stderr", "cli", "linger", 180s)); // the run ended, the summary is printed
+    const std::string err = read_file(tag + ".stderr");
+    INFO(err);
+
+    const std::string answer = http_get(port, "/metrics");
+    const std::size_t body_at = answer.find("\r\n\r\n");
+    REQUIRE(body_at != std::string::npos);
+    CHECK(answer.rfind("HTTP/1.1 200", 0) == 0);
+    CHECK(answer.find("text/plain; version=0.0.4; charset=utf-8") < body_at);
+    const std::string text = answer.substr(body_at + 4);
+    INFO(text);
+    CHECK(promtool_verdict(text, tag) == "");
+    const auto v = samples_of(text);
+
+    const std::int64_t ticks = summary_count(err, "ticks parsed");
+    const std::int64_t bars = summary_count(err, "bars");
+    const std::int64_t alerts = summary_count(err, "alerts");
+    const std::int64_t rows = summary_count(err, "database");
+    REQUIRE(ticks == 60000);
+    CHECK(bars > 500);
+    CHECK(alerts > 0);
+    CHECK(rows > 0);
+    CHECK(v.at("ticks_in_total") == static_cast<double>(summary_count(err, "messages in")));
+    CHECK(v.at("ticks_out_total") == static_cast<double>(ticks));
+    CHECK(v.at("bars_total") == static_cast<double>(bars));
+    CHECK(v.at("alerts_total") == static_cast<double>(alerts));
+    CHECK(v.at("sql_rows_committed_total") == static_cast<double>(rows));
+    const std::string db_line = lines_with(err, "  database ").at(0);
+    const std::size_t in = db_line.find(" rows in ") + 9;
+    std::string commits;
+    for (std::size_t i = in; i < db_line.size() && db_line[i] != ' '; ++i)
+        if (db_line[i] != ',') commits += db_line[i];
+    CHECK(v.at("sql_commits_total") == std::stod(commits));
+    double dead = 0;
+    for (const auto& [series, value] : v)
+        if (series.rfind("dead_letters_total{reason=", 0) == 0) dead += value;
+    CHECK(dead == static_cast<double>(summary_count(err, "dead letters")));
+    CHECK(v.at("sql_connected") == 1);
+    CHECK(v.at(R"(sql_commit_seconds_bucket{le="+Inf"})") == v.at("sql_commits_total"));
+    CHECK(v.count(R"(tapewire_build_info{compiler=")" + http::this_build().compiler +
+                  R"(",version=")" TAPEWIRE_VERSION R"("})") == 1);
+
+    child.signal(SIGINT);
+    const exit_status st = child.wait(30s);
+    CHECK(st.ok());
 }
 
 } // namespace
