@@ -113,6 +113,7 @@ public:
         ++ticks_;
     }
     void on_bar(const bar&) { ++bars_; }
+    void on_bar_update(const bar&) { ++bar_updates_; }
     void on_alert(const alert& a) {
         ++alerts_;
         ++by_kind_[static_cast<std::size_t>(a.kind) & 3];
@@ -124,6 +125,7 @@ public:
 
     std::uint64_t ticks() const noexcept { return ticks_; }
     std::uint64_t bars() const noexcept { return bars_; }
+    std::uint64_t bar_updates() const noexcept { return bar_updates_; }
     std::uint64_t alerts() const noexcept { return alerts_; }
     std::uint64_t alerts(alert_kind k) const noexcept { return by_kind_[static_cast<std::size_t>(k) & 3]; }
     std::uint64_t dead_letters() const noexcept { return dead_letters_; }
@@ -133,7 +135,8 @@ public:
 private:
     std::int64_t* latency_;
     std::size_t capacity_;
-    std::uint64_t ticks_ = 0, bars_ = 0, alerts_ = 0, dead_letters_ = 0, watermarks_ = 0, flushes_ = 0;
+    std::uint64_t ticks_ = 0, bars_ = 0, bar_updates_ = 0, alerts_ = 0, dead_letters_ = 0, watermarks_ = 0,
+                  flushes_ = 0;
     std::uint64_t by_kind_[4] = {};
 };
 static_assert(emitter<terminal>);

@@ -606,6 +606,7 @@ public:
         if (b.revision != 0) ++corrections_;
         sink_.on_bar(b);
     }
+    void on_bar_update(const bar& b) { sink_.on_bar_update(b); }
     void on_alert(const alert& a) { sink_.on_alert(a); }
     void on_dead_letter(const dead_letter_view& d) {
         dead_letters_.fetch_add(1, std::memory_order_relaxed);

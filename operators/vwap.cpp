@@ -60,17 +60,41 @@ void vwap_stage::enrich(bar& b) {
         index = static_cast<std::size_t>(it - h.begin());
     }
 
-    const entry& e = h[index];
-    b.session_vwap = e.cum_v > 0 ? e.cum_pv / e.cum_v : k_null_double;
+    fill(b, h[index].cum_pv, h[index].cum_v, h, index);
+    if (h.size() > opt_.history) h.erase(h.begin()); // capacity reserved: no allocation
+}
+
+void vwap_stage::preview(bar& b) const {
+    const std::uint32_t id = symbols_.find(b.sym);
+    static const std::vector<entry> none;
+    const auto& h = id == symbol_table::k_none ? none : states_[id * lanes() + (lanes() == 1 ? 0 : lane_of(b))].history;
+    const auto it = std::lower_bound(h.begin(), h.end(), b.window_start,
+                                     [](const entry& e, timestamp_ns st) { return e.start < st; });
+    const auto index = static_cast<std::size_t>(it - h.begin());
+    double cum_pv = b.pv, cum_v = b.volume;
+    if (it != h.end() && it->start == b.window_start) { // emitted before (a discard reopened it): in its place
+        cum_pv += it->cum_pv - it->pv;
+        cum_v += it->cum_v - it->v;
+    } else if (it != h.begin() && std::prev(it)->session == opt_.calendar.session_of(b.window_start)) {
+        cum_pv += std::prev(it)->cum_pv;
+        cum_v += std::prev(it)->cum_v;
+    }
+    fill(b, cum_pv, cum_v, h, index);
+}
+
+// h[before] is the bar's own entry in enrich, and where it would go in preview: b's values stand for it.
+void vwap_stage::fill(bar& b, double cum_pv, double cum_v, const std::vector<entry>& h, std::size_t before) const {
+    b.session_vwap = cum_v > 0 ? cum_pv / cum_v : k_null_double;
     double rpv = 0, rv = 0;
-    const std::size_t first = index + 1 >= opt_.rolling_windows ? index + 1 - opt_.rolling_windows : 0;
-    for (std::size_t j = first; j <= index; ++j) {
+    const std::size_t first = before + 1 >= opt_.rolling_windows ? before + 1 - opt_.rolling_windows : 0;
+    for (std::size_t j = first; j < before; ++j) {
         rpv += h[j].pv;
         rv += h[j].v;
     }
+    rpv += b.pv;
+    rv += b.volume;
     b.rolling_vwap = rv > 0 ? rpv / rv : k_null_double;
     b.vwap_dev_bps = std::isnan(b.session_vwap) ? k_null_double : (b.close - b.session_vwap) / b.session_vwap * 1e4;
-    if (h.size() > opt_.history) h.erase(h.begin()); // capacity reserved: no allocation
 }
 
 // Checkpointing -------------------------------------------------------------------------------------

@@ -5,7 +5,9 @@
 //   rolling_vwap  over the last K windows of the symbol (this one included)
 //   vwap_dev_bps  (close − session_vwap) / session_vwap × 10 000
 // A corrected bar (a late tick changed a window already emitted) replaces that window's earlier
-// contribution instead of adding to it, so session sums never count a window twice.
+// contribution instead of adding to it, so session sums never count a window twice. A bar update (an
+// open bar, window.emit_updates) gets the values it would have if it were the window's bar now, and
+// changes nothing: the final bar is enriched exactly as without updates.
 #pragma once
 
 #include <cstdint>
@@ -38,9 +40,16 @@ public:
         enrich(x);
         out.on_bar(x);
     }
+    template <class E> void on_bar_update(const bar& b, E& out) {
+        bar x = b;
+        preview(x);
+        out.on_bar_update(x);
+    }
 
     // Fills session_vwap, rolling_vwap and vwap_dev_bps of `b` and updates the symbol's sums.
     void enrich(bar& b);
+    // Fills the same fields as enrich would, leaving every sum as it was (O(rolling_windows)).
+    void preview(bar& b) const;
 
     // Checkpointing (operators/checkpoint.hpp). The history of each of `syms` (none for a symbol
     // never seen), so corrections and rolling sums continue exactly: the narrowest width's first, as
@@ -66,6 +75,8 @@ private:
     [[nodiscard]] std::size_t lanes() const noexcept { return opt_.widths_ns.empty() ? 1 : opt_.widths_ns.size(); }
     // The width's lane: a scan of at most 8 widths; a width not configured goes with the narrowest.
     [[nodiscard]] std::size_t lane_of(const bar& b) const noexcept;
+    // The fields from the window's session sums and the (up to rolling_windows - 1) entries before it.
+    void fill(bar& b, double cum_pv, double cum_v, const std::vector<entry>& h, std::size_t before) const;
     void save_histories(const std::vector<symbol>& syms, std::size_t lane, checkpoint_writer& out) const;
     void restore_histories(const std::vector<symbol>& syms, std::size_t lane, checkpoint_reader& in, bool apply);
     void forget_lane(const std::vector<symbol>& syms, std::size_t lane);

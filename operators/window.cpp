@@ -114,6 +114,8 @@ template <class Change> void window_stage::correct(symbol_state& s, timestamp_ns
         push_bar(s, fresh);
     }
     ++corrections_;
+    // The wider lanes' open windows roll the corrected window up: their open bars changed.
+    if (opt_.emit_updates_ns > 0 && widths_.size() > 1) note_change(static_cast<std::uint32_t>(&s - states_.data()));
 }
 
 template <bool PerSymbol> window_stage::accept_result window_stage::accept_in(const tick& t) {
@@ -168,6 +170,8 @@ template <bool PerSymbol> window_stage::accept_result window_stage::accept_in(co
         merge(fresh, t);
         open_window<PerSymbol>(id, ps, it, fresh);
     }
+    if (opt_.emit_updates_ns > 0) [[unlikely]]
+        note_change(id);
     advance_clock<PerSymbol>(id, t.src.partition, ps, t.ts);
     return accept_result::accepted;
 }
@@ -250,6 +254,7 @@ window_stage::accept_bar(const tick& t, std::uint32_t id, partition_state& ps, t
         note_offset(fresh, t.src.offset);
         open_window<PerSymbol>(id, ps, it, fresh);
     }
+    if (opt_.emit_updates_ns > 0 && o != bar_outcome::duplicate) note_change(id);
     advance_clock<PerSymbol>(id, t.src.partition, ps, t.ts);
     return o == bar_outcome::inserted ? accept_result::accepted : accept_result::absorbed;
 }
@@ -466,14 +471,18 @@ void window_stage::feed_lane(std::uint32_t id, std::size_t k, const window_state
 
 // The values of lane k's window `w`: the fold of lane k-1's retained windows inside it, ascending by
 // start (lane 0's with their remembered bars folded in, as emitted). Keeps w's start, offsets, revision.
-window_stage::window_state window_stage::roll_up(std::uint32_t id, std::size_t k, const window_state& w) {
+window_stage::window_state window_stage::roll_up(std::uint32_t id, std::size_t k, const window_state& w,
+                                                 const std::vector<window_state>* open_parts) {
     const retained& r = k == 1 ? states_[id].closed : lane(id, k - 1).closed;
     const timestamp_ns end = w.start + widths_[k];
     scratch_windows_.clear();
     for (std::size_t i = 0; i < r.count; ++i) {
         const window_state& c = r.items[(r.head + i) % r.items.size()];
-        if (c.start >= w.start && c.start < end) scratch_windows_.push_back(c);
+        if (c.start >= w.start && c.start < end) scratch_windows_.push_back(k == 1 ? with_bars(id, c) : c);
     }
+    if (open_parts != nullptr)
+        for (const window_state& c : *open_parts)
+            if (c.start >= w.start && c.start < end) scratch_windows_.push_back(c);
     std::sort(scratch_windows_.begin(), scratch_windows_.end(),
               [](const window_state& a, const window_state& b) { return a.start < b.start; });
     window_state v;
@@ -481,7 +490,7 @@ window_stage::window_state window_stage::roll_up(std::uint32_t id, std::size_t k
     v.first_offset = w.first_offset;
     v.last_offset = w.last_offset;
     v.revision = w.revision;
-    for (const window_state& c : scratch_windows_) fold_window(v, k == 1 ? with_bars(id, c) : c);
+    for (const window_state& c : scratch_windows_) fold_window(v, c);
     return v;
 }
 
@@ -564,6 +573,11 @@ void window_stage::push_bar(const symbol_state& s, const window_state& w, bool c
 }
 
 void window_stage::emit_bar(const symbol_state& s, const window_state& w, std::int64_t width) {
+    pending_bars_.push_back(make_bar(s, w, width));
+    ++bars_emitted_;
+}
+
+bar window_stage::make_bar(const symbol_state& s, const window_state& w, std::int64_t width) {
     bar b;
     b.sym = s.sym;
     b.window_start = w.start;
@@ -579,8 +593,50 @@ void window_stage::emit_bar(const symbol_state& s, const window_state& w, std::i
     b.revision = w.revision;
     b.partition = s.partition;
     b.last_offset = w.last_offset;
-    pending_bars_.push_back(b);
-    ++bars_emitted_;
+    return b;
+}
+
+void window_stage::note_change(std::uint32_t id) {
+    if (dirty_.size() <= id) dirty_.resize(static_cast<std::size_t>(id) + 1);
+    if (dirty_[id] != 0) return;
+    dirty_[id] = 1;
+    dirty_ids_.push_back(id);
+}
+
+// Lane by lane: lane 0's open windows as push_bar would emit them; then each wider lane's windows
+// that are open or hold an open narrower window, rolled up from the narrower lane's retained windows
+// and its open values. Empty windows (nothing in them yet) send nothing.
+void window_stage::collect_updates() {
+    for (const std::uint32_t id : dirty_ids_) {
+        dirty_[id] = 0;
+        const symbol_state& s = states_[id];
+        update_prev_.clear();
+        for (const window_state& w : s.open) {
+            update_prev_.push_back(with_bars(id, w));
+            if (!update_prev_.back().empty) pending_updates_.push_back(make_bar(s, update_prev_.back(), opt_.width_ns));
+        }
+        for (std::size_t k = 1; k < widths_.size(); ++k) {
+            const std::int64_t wk = widths_[k];
+            const lane_state& l = lane(id, k);
+            update_starts_.clear();
+            for (const window_state& w : l.open) update_starts_.push_back(w.start);
+            for (const window_state& w : update_prev_) update_starts_.push_back(window_start_of(w.start, wk));
+            std::sort(update_starts_.begin(), update_starts_.end());
+            update_starts_.erase(std::unique(update_starts_.begin(), update_starts_.end()), update_starts_.end());
+            update_cur_.clear();
+            for (const timestamp_ns start : update_starts_) {
+                window_state w;
+                w.start = start;
+                for (const window_state& o : l.open)
+                    if (o.start == start) w = o; // its offsets and revision
+                update_cur_.push_back(roll_up(id, k, w, &update_prev_));
+                if (!update_cur_.back().empty) pending_updates_.push_back(make_bar(s, update_cur_.back(), wk));
+            }
+            std::swap(update_prev_, update_cur_);
+        }
+    }
+    bar_updates_ += pending_updates_.size();
+    dirty_ids_.clear();
 }
 
 void window_stage::retain(retained& r, std::size_t capacity, const window_state& w) {

@@ -26,6 +26,12 @@
 // narrower bars as last emitted, and a tick dead-lettered late for lane 0 counts in no lane. The tick
 // path is unchanged: the extra lanes cost nothing per tick, a little per lane-0 window closed.
 //
+// Live bars (emit_updates_ns > 0): a tick or bar that changes an open window marks its symbol; every
+// emit_updates_ns of processing time (on_timer) each marked symbol's open bars go out as
+// on_bar_update, in every lane (a wider lane's: the roll-up so far, its narrower open windows folded
+// in), with the symbol's remembered bars folded in as at emission. Symbols that did not change send
+// nothing; final bars are emitted exactly as without updates. Off, the tick path pays one branch.
+//
 // Memory per symbol: 88 B of state and a 24 B clock (symbol_clock, kept in both modes so that a
 // restore may switch), plus 104 B per open window (usually one or two) and the retained ring of
 // closed windows, (late_update_horizon / W + 2) x 104 B once warm (6.4 KB at 1 s and 1 min), plus
@@ -61,6 +67,9 @@ struct window_options {
     // Several widths at once (window.widths): ascending, each a multiple of the one before, the first
     // equal to width_ns (empty: width_ns alone). Lane k's bars are rolled up from lane k-1's.
     std::vector<std::int64_t> widths_ns;
+    // Live bars (window.emit_updates): every this much processing time, the open bars of each symbol
+    // that changed since the last time go out as on_bar_update, every lane. 0 = off.
+    std::int64_t emit_updates_ns = 0;
 };
 
 // Re-sent bars older than a symbol's bar memory, one report per symbol and pass (a run of them
@@ -99,6 +108,14 @@ public:
             close_idle(now);
             drain(out);
         }
+        // (A processing clock that stepped back restarts the cadence rather than pausing it.)
+        if (opt_.emit_updates_ns > 0 &&
+            (last_update_ == k_no_time || now < last_update_ || now - last_update_ >= opt_.emit_updates_ns)) {
+            last_update_ = now;
+            collect_updates();
+            for (const bar& b : pending_updates_) out.on_bar_update(b);
+            pending_updates_.clear();
+        }
     }
 
     template <class E> void flush(E& out) {
@@ -109,6 +126,8 @@ public:
 
     // Counters.
     [[nodiscard]] std::uint64_t bars_emitted() const noexcept { return bars_emitted_; }
+    // Open bars sent as updates (window.emit_updates), not counted in bars_emitted.
+    [[nodiscard]] std::uint64_t bar_updates() const noexcept { return bar_updates_; }
     [[nodiscard]] std::uint64_t late_ticks() const noexcept { return late_; }
     [[nodiscard]] std::uint64_t corrections() const noexcept { return corrections_; }
     [[nodiscard]] std::size_t open_windows() const noexcept { return open_count_; }
@@ -300,13 +319,21 @@ private:
     void push_bar(const symbol_state& s, const window_state& w, bool closing = false);
     [[nodiscard]] window_state with_bars(std::uint32_t id, const window_state& w) const;
     void emit_bar(const symbol_state& s, const window_state& w, std::int64_t width);
+    [[nodiscard]] static bar make_bar(const symbol_state& s, const window_state& w, std::int64_t width);
+    // Live bars: a change to one of the symbol's open windows (off the tick path: only with updates on).
+    [[gnu::noinline]] void note_change(std::uint32_t id);
+    // The open bars of the symbols changed since the last call, every lane, into pending_updates_.
+    void collect_updates();
     // Lanes: lane k's window containing `part` (a window of lane k-1 just closed or re-emitted).
     lane_state& lane(std::uint32_t id, std::size_t k) { return lanes_[id * (widths_.size() - 1) + k - 1]; }
     [[nodiscard]] const lane_state& lane(std::uint32_t id, std::size_t k) const {
         return lanes_[id * (widths_.size() - 1) + k - 1];
     }
     void feed_lane(std::uint32_t id, std::size_t k, const window_state& part, bool closing);
-    [[nodiscard]] window_state roll_up(std::uint32_t id, std::size_t k, const window_state& w);
+    // With `open_parts` (lane k-1's open windows as they would be emitted now), those inside w are
+    // folded in too: the wider lane's open bar so far, for an update.
+    [[nodiscard]] window_state roll_up(std::uint32_t id, std::size_t k, const window_state& w,
+                                       const std::vector<window_state>* open_parts = nullptr);
     void close_lane_window(std::uint32_t id, std::size_t k, std::size_t index);
     void close_lanes(std::uint32_t id, timestamp_ns wm);              // symbol mode: lanes >= 1 up to wm
     [[nodiscard]] timestamp_ns last_open_end(std::uint32_t id) const; // over every lane; k_no_time if none
@@ -338,6 +365,14 @@ private:
     std::vector<partition_state> partitions_;
     std::vector<bar> pending_bars_;
     std::vector<watermark> pending_watermarks_;
+    // Live bars; not checkpointed: a restored stage sends its next updates at the next change.
+    std::vector<std::uint8_t> dirty_;      // beside states_, same ids (grown by note_change)
+    std::vector<std::uint32_t> dirty_ids_; // changed since the last updates, in order of first change
+    std::vector<bar> pending_updates_;
+    std::vector<window_state> update_prev_, update_cur_; // a lane's open values, read by the next lane
+    std::vector<timestamp_ns> update_starts_;
+    timestamp_ns last_update_ = k_no_time;
+    std::uint64_t bar_updates_ = 0;
     timestamp_ns now_ = 0;
     timestamp_ns last_idle_scan_ = 0;
     const char* late_detail_ = "";

@@ -277,6 +277,10 @@ void print_summary(pipeline& p, const config& cfg, pipeline_mode mode, double se
                      thousands(st.bar_revisions.load()).c_str(), thousands(st.bars_beyond_memory.load()).c_str(),
                      thousands(st.bar_memory_bars.load()).c_str(),
                      thousands((st.bar_memory_bytes.load() + 1023) / 1024).c_str());
+    if (cfg.window.emit_updates > duration::zero())
+        std::fprintf(stderr, "  bar updates   %s open bars every %s (%s)\n", thousands(st.bar_updates.load()).c_str(),
+                     format_duration(cfg.window.emit_updates).c_str(),
+                     cfg.sink.updates ? "written: sink.updates" : "not written: sink.updates = false");
     std::fprintf(stderr, "  alerts        %s\n", thousands(st.alerts.load()).c_str());
     const bool odbc = cfg.sink.kind.contains(sink_kind::odbc);
     if (odbc)

@@ -119,6 +119,7 @@ TEST_CASE("ring_emitter waits on a full ring, says how long, and gives up on abo
             int n = 0;
             void on_tick(const tick&) {}
             void on_bar(const bar&) {}
+            void on_bar_update(const bar&) {}
             void on_alert(const alert&) {}
             void on_dead_letter(const dead_letter_view&) {}
             void on_watermark(const watermark&) { ++n; }

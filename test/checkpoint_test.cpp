@@ -169,14 +169,7 @@ bool same(const tick& a, const tick& b) {
            a.is_bar == b.is_bar && a.src.partition == b.src.partition && a.src.offset == b.src.offset;
 }
 
-bool same(const bar& a, const bar& b) {
-    return a.sym == b.sym && a.window_start == b.window_start && a.window_end == b.window_end &&
-           same_bits(a.open, b.open) && same_bits(a.high, b.high) && same_bits(a.low, b.low) &&
-           same_bits(a.close, b.close) && same_bits(a.volume, b.volume) && same_bits(a.pv, b.pv) &&
-           a.trades == b.trades && same_bits(a.vwap, b.vwap) && same_bits(a.session_vwap, b.session_vwap) &&
-           same_bits(a.rolling_vwap, b.rolling_vwap) && same_bits(a.vwap_dev_bps, b.vwap_dev_bps) &&
-           a.revision == b.revision && a.partition == b.partition && a.last_offset == b.last_offset;
-}
+bool same(const bar& a, const bar& b) { return test::bit_identical(a, b); }
 
 bool same(const alert& a, const alert& b) {
     return a.sym == b.sym && a.ts == b.ts && a.kind == b.kind && same_bits(a.value, b.value) &&
@@ -266,6 +259,7 @@ template <class Keep> collector only(const collector& c, Keep keep) {
             if (keep(c.watermarks[wi])) out.on_watermark(c.watermarks[wi]);
             ++wi;
             break;
+        case collector::kind::bar_update: // updates are not checkpointed: no run here makes them
         case collector::kind::timer:
         case collector::kind::flush: break;
         }
@@ -470,6 +464,7 @@ std::string event_lines(const collector& c) {
             o << "watermark " << w.partition << ' ' << w.ts << '\n';
             break;
         }
+        case collector::kind::bar_update: o << "bar_update\n"; break; // none here: updates are off
         case collector::kind::timer: o << "timer\n"; break;
         case collector::kind::flush: o << "flush\n"; break;
         }

@@ -2,6 +2,7 @@
 // and a way to build a raw_message whose payload is followed by k_message_padding readable bytes.
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -23,10 +24,11 @@ struct collected_dead_letter {
 // The end of a chain in a test: stores a copy of every event, in arrival order per kind, plus one
 // sequence of kinds so tests can check the interleaving (e.g. bars before their watermark).
 struct collector {
-    enum class kind { tick, bar, alert, dead_letter, watermark, timer, flush };
+    enum class kind { tick, bar, bar_update, alert, dead_letter, watermark, timer, flush };
 
     std::vector<tick> ticks;
     std::vector<bar> bars;
+    std::vector<bar> bar_updates; // open bars so far (window.emit_updates)
     std::vector<alert> alerts;
     std::vector<collected_dead_letter> dead_letters;
     std::vector<watermark> watermarks;
@@ -41,6 +43,10 @@ struct collector {
     void on_bar(const bar& b) {
         bars.push_back(b);
         order.push_back(kind::bar);
+    }
+    void on_bar_update(const bar& b) {
+        bar_updates.push_back(b);
+        order.push_back(kind::bar_update);
     }
     void on_alert(const alert& a) {
         alerts.push_back(a);
@@ -66,6 +72,7 @@ struct collector {
     void clear() {
         ticks.clear();
         bars.clear();
+        bar_updates.clear();
         alerts.clear();
         dead_letters.clear();
         watermarks.clear();
@@ -98,6 +105,16 @@ private:
     std::size_t size_ = 0;
     origin src_;
 };
+
+// Two bars equal bit for bit, NaN fields included: a run compared with another that must match it.
+inline bool bit_identical(const bar& a, const bar& b) {
+    auto same = [](double x, double y) { return std::bit_cast<std::uint64_t>(x) == std::bit_cast<std::uint64_t>(y); };
+    return a.sym == b.sym && a.window_start == b.window_start && a.window_end == b.window_end && same(a.open, b.open) &&
+           same(a.high, b.high) && same(a.low, b.low) && same(a.close, b.close) && same(a.volume, b.volume) &&
+           same(a.pv, b.pv) && a.trades == b.trades && same(a.vwap, b.vwap) && same(a.session_vwap, b.session_vwap) &&
+           same(a.rolling_vwap, b.rolling_vwap) && same(a.vwap_dev_bps, b.vwap_dev_bps) && a.revision == b.revision &&
+           a.partition == b.partition && a.last_offset == b.last_offset;
+}
 
 // Shorthand for a trade tick in partition `partition` (ts in ns).
 inline tick trade_at(std::string_view sym, timestamp_ns ts, double price, double size, std::int32_t partition = 0,

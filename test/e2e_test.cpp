@@ -386,3 +386,86 @@ TEST_CASE("a three-width replay's 1 s, 1 m and 5 m bars equal an independent com
         CHECK(std::stod(rows[i].substr(rows[i].rfind('|') + 1)) == total_volume); // every width sums to the same
     }
 }
+
+TEST_CASE("a paced replay with emit_updates=250ms writes updates for changing symbols only and the same final bars "
+          "as without",
+          "[e2e][replay][live]") {
+    const std::int64_t ms = 1'000'000;
+    const std::int64_t t0 = 1'717'000'200'000'000'000; // a whole minute: every tick in one 1-minute window
+    // AAA trades every 20 ms for 3 s; BBB for the first second only.
+    std::int64_t last_bbb = 0;
+    {
+        std::ofstream f("live_e2e_ticks.ndjson");
+        for (int i = 0; i < 150; ++i) {
+            const std::int64_t ts = t0 + i * 20 * ms;
+            f << "{\"symbol\":\"AAA\",\"ts\":" << ts << ",\"price\":" << 100 + i % 7 << ",\"size\":" << 1 + i % 3
+              << "}\n";
+            if (ts < t0 + 1000 * ms) {
+                f << "{\"symbol\":\"BBB\",\"ts\":" << ts << ",\"price\":" << 50 + i % 5 << ",\"size\":2}\n";
+                last_bbb = ts;
+            }
+        }
+    }
+    REQUIRE(last_bbb == t0 + 980 * ms);
+    // Without Kafka: the embedded broker's group join would hold the paced ticks back for seconds.
+    const std::string common = "run --set source.kind=replay --set source.path=live_e2e_ticks.ndjson "
+                               "--set window.width=1m --set kafka.brokers='' ";
+    std::remove("live_e2e.db");
+    const run_result live =
+        run_tapewire(common + "--set source.speed=1 --set window.emit_updates=250ms --set sink.updates=true "
+                              "--set sink.path=live_e2e_on.ndjson --set 'sink.kind=[\"ndjson\",\"odbc\"]' "
+                              "--set 'sink.connection=Driver=SQLite3;Database=live_e2e.db'",
+                     "live_e2e_on");
+    INFO(live.stderr_text);
+    REQUIRE(live.exit_code == 0);
+    const run_result plain = run_tapewire(common + "--set sink.path=live_e2e_off.ndjson", "live_e2e_off");
+    INFO(plain.stderr_text);
+    REQUIRE(plain.exit_code == 0);
+
+    std::vector<std::string> final_on, final_off;
+    std::vector<std::pair<std::string, double>> updates; // symbol, volume so far, in the order written
+    simdjson::dom::parser parser;
+    for (const std::string& line : read_lines("live_e2e_on.ndjson")) {
+        simdjson::dom::element e = parser.parse(line);
+        const std::string_view type = e["type"].get_string();
+        if (type == "bar") final_on.push_back(line);
+        if (type != "bar_update") continue;
+        CHECK_FALSE(e["final"].get_bool().value());
+        const tapewire::test::out_bar b = tapewire::test::bar_from(e);
+        CHECK(b.start == t0);
+        updates.emplace_back(b.symbol, b.volume);
+    }
+    for (const std::string& line : read_lines("live_e2e_off.ndjson"))
+        if (line.find("\"type\":\"bar\"") != std::string::npos) final_off.push_back(line);
+    // The final bars, byte for byte as without updates (the SQL table holds them and no update).
+    REQUIRE(final_off.size() == 2);
+    CHECK(final_on == final_off);
+    REQUIRE(std::system("sqlite3 -batch live_e2e.db 'SELECT COUNT(*) FROM bars' > live_e2e_db.txt") == 0);
+    CHECK(read_lines("live_e2e_db.txt") == std::vector<std::string>{"2"});
+
+    // AAA changed all along: about one update per 250 ms of its 3 s (12), never one per tick (150).
+    // BBB: one per 250 ms of its first second, the last one its final volume, then none.
+    std::size_t aaa = 0, bbb = 0, aaa_after_bbb = 0;
+    double bbb_volume = 0, aaa_volume = 0;
+    for (const auto& [sym, volume] : updates) {
+        if (sym == "AAA") {
+            CHECK(volume > aaa_volume); // an update only after a change
+            aaa_volume = volume;
+            ++aaa;
+            ++aaa_after_bbb;
+        } else {
+            CHECK(volume > bbb_volume);
+            bbb_volume = volume;
+            ++bbb;
+            aaa_after_bbb = 0;
+        }
+    }
+    INFO(aaa << " AAA updates, " << bbb << " BBB updates, " << aaa_after_bbb << " AAA updates after BBB's last");
+    CHECK(aaa >= 6);
+    CHECK(aaa <= 30);
+    CHECK(bbb >= 2);
+    CHECK(bbb <= 8);
+    CHECK(bbb_volume == 100.0); // 50 ticks of 2: its last update is its whole window
+    CHECK(aaa_after_bbb >= 4);  // 2 s of AAA alone
+    CHECK(live.stderr_text.find("bar updates") != std::string::npos);
+}

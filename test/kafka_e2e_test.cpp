@@ -652,3 +652,46 @@ TEST_CASE("the older producer's month of 2-minute bars sent five times, plus one
 
     stop_broker(broker, tag);
 }
+
+TEST_CASE("with sink.updates the bars topic carries bar_update messages keyed by symbol beside the final bars, as "
+          "the NDJSON output does",
+          "[kafka][e2e][live]") {
+    const std::string tag = "kafka_live";
+    child_process broker;
+    const std::string bs = start_broker(broker, tag, {"ticks:1", "bars:1", "alerts:1"});
+    // Live synthetic ticks of 3 symbols for 4 s into 1-minute windows: open all along, updated.
+    const command_result run =
+        run_command(tapewire_cmd({"run", "--duration", "4s", "--set", "kafka.brokers=" + bs, "--set", "source.rate=300",
+                                  "--set", "source.symbol_count=3", "--set", "window.width=1m", "--set",
+                                  "window.emit_updates=250ms", "--set", "sink.updates=true", "--set",
+                                  R"(sink.kind=["ndjson","kafka"])", "--set", "sink.path=" + tag + ".ndjson"}),
+                    tag + ".run");
+    INFO("run: " << run.status.text() << "\n" << run.err);
+    REQUIRE(run.status.ok());
+
+    const command_result bars = run_command(
+        {"kcat", "-b", bs, "-C", "-t", "bars", "-o", "beginning", "-e", "-q", "-f", "%k\t%s\n"}, tag + ".kcat");
+    INFO("kcat -C: " << bars.status.text() << "\n" << bars.err);
+    REQUIRE(bars.status.ok());
+    std::multiset<std::string> from_kafka, from_ndjson;
+    std::size_t updates = 0;
+    simdjson::dom::parser parser;
+    for (const std::string& line : split_lines(bars.out)) {
+        const std::size_t tab = line.find('\t');
+        REQUIRE(tab != std::string::npos);
+        const std::string value = line.substr(tab + 1);
+        simdjson::dom::element e;
+        REQUIRE(parser.parse(value).get(e) == simdjson::SUCCESS);
+        CHECK(e["symbol"].get_string().value() == line.substr(0, tab)); // key = symbol
+        if (e["type"].get_string().value() == "bar_update") {
+            CHECK_FALSE(e["final"].get_bool().value());
+            ++updates;
+        }
+        from_kafka.insert(value);
+    }
+    for (const std::string& line : split_lines(read_file(tag + ".ndjson")))
+        if (line.rfind("{\"type\":\"bar", 0) == 0) from_ndjson.insert(line);
+    CHECK(updates >= 3); // 4 s of three changing symbols at 250 ms, after the group's join
+    CHECK(from_kafka == from_ndjson);
+    stop_broker(broker, tag);
+}

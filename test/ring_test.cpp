@@ -356,6 +356,7 @@ struct sequence_checker {
         ++next;
     }
     void on_bar(const bar&) { fail(); }
+    void on_bar_update(const bar&) { fail(); }
     void on_alert(const alert&) { fail(); }
     void on_watermark(const watermark&) { fail(); }
     void on_timer(timestamp_ns) {}
@@ -423,6 +424,9 @@ TEST_CASE("ring_emitter and drain_ring keep every event kind and its order on on
     a.value = 200;
     out.on_tick(t);
     out.on_bar(b);
+    bar u = b;
+    u.volume = 7;
+    out.on_bar_update(u);
     {
         const std::string payload = "not json";
         out.on_dead_letter(dead_letter_view{dead_letter_reason::not_json, payload, "A", "d", origin{2, 9, 0}});
@@ -433,10 +437,12 @@ TEST_CASE("ring_emitter and drain_ring keep every event kind and its order on on
 
     tapewire::test::collector c;
     bool flushed = false;
-    CHECK(drain_ring(ring, c, 100, flushed) == 6);
+    CHECK(drain_ring(ring, c, 100, flushed) == 7);
     CHECK(flushed);
     using k = tapewire::test::collector::kind;
-    CHECK(c.order == std::vector<k>{k::tick, k::bar, k::dead_letter, k::alert, k::watermark, k::flush});
+    CHECK(c.order == std::vector<k>{k::tick, k::bar, k::bar_update, k::dead_letter, k::alert, k::watermark, k::flush});
+    REQUIRE(c.bar_updates.size() == 1);
+    CHECK(c.bar_updates[0].volume == 7.0);
     REQUIRE(c.ticks.size() == 1);
     CHECK(c.ticks[0].pv == 20.0);
     REQUIRE(c.bars.size() == 1);

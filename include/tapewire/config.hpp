@@ -226,6 +226,9 @@ struct window_config {
     // that a bar message received again adds nothing and a changed one replaces it (0 = bars merge
     // additively, like trades). 48 B per remembered bar; the default holds a month of 1-minute bars.
     duration bar_memory = std::chrono::hours(24 * 31);
+    // Live bars: every this much processing time, the open bar of each symbol that changed goes out as
+    // a bar update (not final; sinks write them with sink.updates). 0 = off, else at least 10ms.
+    duration emit_updates{0};
 
     // The widths in use, narrowest first: widths, or [width] when widths is empty.
     [[nodiscard]] std::vector<duration> effective_widths() const {
@@ -263,6 +266,7 @@ struct sink_config {
     bool bars = true;                          // write bars
     bool alerts = true;                        // write alerts
     bool dead_letters = true;                  // write dead letters
+    bool updates = false; // write bar updates (needs window.emit_updates) to NDJSON and Kafka; SQL never
 
     // kind "odbc": an ODBC connection string ("Driver=...;..." or "DSN=...;..."); ${ENV} expands.
     std::string connection = "Driver=SQLite3;Database=data/tapewire.db";

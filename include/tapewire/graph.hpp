@@ -30,9 +30,14 @@ struct owned_dead_letter {
     [[nodiscard]] dead_letter_view view() const noexcept { return {reason, payload, key, detail, src}; }
 };
 
-enum class record_kind : std::uint8_t { tick, bar, alert, dead_letter, watermark, flush, control };
+enum class record_kind : std::uint8_t { tick, bar, bar_update, alert, dead_letter, watermark, flush, control };
 
 struct flush_marker {}; // end of input, in band
+
+// An open bar so far (window.emit_updates), told apart from a final bar by its record kind.
+struct bar_update_of {
+    const bar& b;
+};
 
 // One ring slot. Trivially copyable; a dead letter travels as an owning pointer that the consumer
 // deletes.
@@ -49,6 +54,7 @@ struct record {
 
     explicit record(const tick& x) noexcept : kind(record_kind::tick), t(x) {}
     explicit record(const bar& x) noexcept : kind(record_kind::bar), b(x) {}
+    explicit record(bar_update_of x) noexcept : kind(record_kind::bar_update), b(x.b) {}
     explicit record(const alert& x) noexcept : kind(record_kind::alert), a(x) {}
     explicit record(const watermark& x) noexcept : kind(record_kind::watermark), w(x) {}
     explicit record(owned_dead_letter* x) noexcept : kind(record_kind::dead_letter), d(x) {}
@@ -69,6 +75,7 @@ public:
 
     void on_tick(const tick& t) { put(t); }
     void on_bar(const bar& b) { put(b); }
+    void on_bar_update(const bar& b) { put(bar_update_of{b}); }
     void on_alert(const alert& a) { put(a); }
     void on_watermark(const watermark& w) { put(w); }
     void on_dead_letter(const dead_letter_view& d) { put(new owned_dead_letter(d)); }
@@ -121,6 +128,7 @@ template <class E> std::size_t drain_ring(record_ring& ring, E& out, std::size_t
         switch (r->kind) {
         case record_kind::tick: out.on_tick(r->t); break;
         case record_kind::bar: out.on_bar(r->b); break;
+        case record_kind::bar_update: out.on_bar_update(r->b); break;
         case record_kind::alert: out.on_alert(r->a); break;
         case record_kind::watermark: out.on_watermark(r->w); break;
         case record_kind::dead_letter: {

@@ -102,8 +102,9 @@ inline void write_tick_json(json_buffer& out, const tick& t) noexcept {
     out.ch('}');
 }
 
-inline void write_bar_json(json_buffer& out, const bar& b) noexcept {
-    out.raw("{\"type\":\"bar\",\"symbol\":").string(b.sym.view());
+// A bar's fields after its type: the same in a final bar and in an update.
+inline void write_bar_fields(json_buffer& out, const bar& b) noexcept {
+    out.raw(",\"symbol\":").string(b.sym.view());
     out.raw(",\"window_start\":").integer(b.window_start).raw(",\"window_end\":").integer(b.window_end);
     out.raw(",\"width_ns\":").integer(bar_width(b));
     out.raw(",\"open\":").number(b.open).raw(",\"high\":").number(b.high);
@@ -111,7 +112,20 @@ inline void write_bar_json(json_buffer& out, const bar& b) noexcept {
     out.raw(",\"volume\":").number(b.volume).raw(",\"trades\":").unsigned_integer(b.trades);
     out.raw(",\"vwap\":").number(b.vwap).raw(",\"session_vwap\":").number(b.session_vwap);
     out.raw(",\"rolling_vwap\":").number(b.rolling_vwap).raw(",\"vwap_dev_bps\":").number(b.vwap_dev_bps);
-    out.raw(",\"revision\":").unsigned_integer(b.revision).ch('}');
+    out.raw(",\"revision\":").unsigned_integer(b.revision);
+}
+
+inline void write_bar_json(json_buffer& out, const bar& b) noexcept {
+    out.raw("{\"type\":\"bar\"");
+    write_bar_fields(out, b);
+    out.ch('}');
+}
+
+// An open bar so far (window.emit_updates): a later update or the final bar supersedes it.
+inline void write_bar_update_json(json_buffer& out, const bar& b) noexcept {
+    out.raw("{\"type\":\"bar_update\"");
+    write_bar_fields(out, b);
+    out.raw(",\"final\":false}");
 }
 
 inline void write_alert_json(json_buffer& out, const alert& a) noexcept {

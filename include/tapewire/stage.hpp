@@ -3,6 +3,7 @@
 //
 //     template <class E> void on_tick(const tick&, E& out);
 //     template <class E> void on_bar(const bar&, E& out);
+//     template <class E> void on_bar_update(const bar&, E& out);        // an open bar so far, not final
 //     template <class E> void on_alert(const alert&, E& out);
 //     template <class E> void on_dead_letter(const dead_letter_view&, E& out);
 //     template <class E> void on_watermark(const watermark&, E& out);
@@ -32,6 +33,7 @@ concept emitter = requires(E& e, const tick& t, const bar& b, const alert& a, co
                            const watermark& w, timestamp_ns now) {
     e.on_tick(t);
     e.on_bar(b);
+    e.on_bar_update(b);
     e.on_alert(a);
     e.on_dead_letter(d);
     e.on_watermark(w);
@@ -42,6 +44,7 @@ concept emitter = requires(E& e, const tick& t, const bar& b, const alert& a, co
 struct pass_through {
     template <class E> void on_tick(const tick& t, E& out) { out.on_tick(t); }
     template <class E> void on_bar(const bar& b, E& out) { out.on_bar(b); }
+    template <class E> void on_bar_update(const bar& b, E& out) { out.on_bar_update(b); }
     template <class E> void on_alert(const alert& a, E& out) { out.on_alert(a); }
     template <class E> void on_dead_letter(const dead_letter_view& d, E& out) { out.on_dead_letter(d); }
     template <class E> void on_watermark(const watermark& w, E& out) { out.on_watermark(w); }
@@ -56,6 +59,7 @@ public:
 
     void on_tick(const tick& t) { stage_->on_tick(t, *next_); }
     void on_bar(const bar& b) { stage_->on_bar(b, *next_); }
+    void on_bar_update(const bar& b) { stage_->on_bar_update(b, *next_); }
     void on_alert(const alert& a) { stage_->on_alert(a, *next_); }
     void on_dead_letter(const dead_letter_view& d) { stage_->on_dead_letter(d, *next_); }
     void on_watermark(const watermark& w) { stage_->on_watermark(w, *next_); }
@@ -78,6 +82,7 @@ private:
 struct null_emitter {
     void on_tick(const tick&) {}
     void on_bar(const bar&) {}
+    void on_bar_update(const bar&) {}
     void on_alert(const alert&) {}
     void on_dead_letter(const dead_letter_view&) {}
     void on_watermark(const watermark&) {}

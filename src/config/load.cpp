@@ -430,6 +430,12 @@ const auto k_widths = [](const std::vector<duration>& widths) -> std::string {
     return {};
 };
 
+// Live bars: off, or a cadence a dashboard can use without flooding the sinks.
+const auto k_update_cadence = [](const duration& d) -> std::string {
+    if (d == duration::zero()) return "";
+    return d >= std::chrono::milliseconds(10) ? "" : "must be 0 (off) or at least 10ms";
+};
+
 const auto k_optional_symbol = [](const std::string& s) -> std::string { return s.empty() ? "" : check_symbol(s); };
 
 const auto k_non_empty_text = [](const std::string& s) -> std::string { return s.empty() ? "must not be empty" : ""; };
@@ -583,7 +589,8 @@ const std::vector<field_spec>& fields() {
             .add("late_update_horizon", &window_config::late_update_horizon)
             .add("max_future_skew", &window_config::max_future_skew)
             .add("watermark", &window_config::watermark)
-            .add("bar_memory", &window_config::bar_memory, k_non_negative);
+            .add("bar_memory", &window_config::bar_memory, k_non_negative)
+            .add("emit_updates", &window_config::emit_updates, k_update_cadence);
         section_binder(
             "vwap", [](auto& c) -> auto& { return c.vwap; }, f)
             .add("rolling_windows", &vwap_config::rolling_windows, k_positive)
@@ -612,6 +619,7 @@ const std::vector<field_spec>& fields() {
             .add("bars", &sink_config::bars)
             .add("alerts", &sink_config::alerts)
             .add("dead_letters", &sink_config::dead_letters)
+            .add("updates", &sink_config::updates)
             .add("connection", &sink_config::connection, k_non_empty_text)
             .add("batch_rows", &sink_config::batch_rows, k_positive)
             .add("batch_interval", &sink_config::batch_interval, k_positive)
@@ -709,6 +717,13 @@ const std::vector<cross_check>& cross_checks() {
              return w.bar_memory > duration::zero() && w.bar_memory < w.late_update_horizon + w.width
                         ? "must be 0 or at least window.late_update_horizon + window.width (" +
                               format_duration(w.late_update_horizon + w.width) + ")"
+                        : "";
+         }},
+        {"sink.updates",
+         {"sink.updates", "window.emit_updates"},
+         [](const config& c) -> std::string {
+             return c.sink.updates && c.window.emit_updates == duration::zero()
+                        ? "sink.updates = true needs window.emit_updates > 0 (it is 0: no updates are made)"
                         : "";
          }},
         {"sink.kind",

@@ -86,6 +86,7 @@ struct from_ring {
 
     void on_tick(const tick& t) { ctl.an.head.on_tick(t); }
     void on_bar(const bar& b) { ctl.an.head.on_bar(b); }
+    void on_bar_update(const bar& b) { ctl.an.head.on_bar_update(b); }
     void on_alert(const alert& a) { ctl.an.head.on_alert(a); }
     void on_dead_letter(const dead_letter_view& d) { ctl.an.head.on_dead_letter(d); }
     void on_watermark(const watermark& w) { ctl.an.head.on_watermark(w); }

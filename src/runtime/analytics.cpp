@@ -15,6 +15,7 @@ bar_input_metrics::bar_input_metrics(metrics_registry& reg)
                                "bar messages re-sent older than window.bar_memory: no effect")},
       evicted_{&reg.get_counter("window_bar_memory_evicted_total",
                                 "remembered bars forgotten by the per-symbol cap before window.bar_memory passed")},
+      updates_{&reg.get_counter("window_bar_updates_total", "open bars sent as live updates (window.emit_updates)")},
       bars_(&reg.get_gauge("window_bar_memory_bars", "bars the bar memory holds")),
       bytes_(&reg.get_gauge("window_bar_memory_bytes", "bytes the bar memory holds (48 a bar, plus slack)")) {}
 
@@ -29,6 +30,7 @@ void bar_input_metrics::update(const window_stage& w) {
     step(revisions_, w.bar_revisions());
     step(beyond_, w.bars_beyond_memory());
     step(evicted_, w.bar_memory_evicted());
+    step(updates_, w.bar_updates());
     bars_->set(static_cast<std::int64_t>(w.bar_memory_bars()));
     bytes_->set(static_cast<std::int64_t>(w.bar_memory_bytes()));
 }

@@ -15,7 +15,8 @@
 
 namespace tapewire {
 
-// The window stage's bar-input counters in the metrics registry (window_*), kept in step by publish().
+// The window stage's bar-input and live-bar counters in the metrics registry (window_*), kept in step
+// by publish().
 class bar_input_metrics {
 public:
     explicit bar_input_metrics(metrics_registry& reg);
@@ -26,7 +27,7 @@ private:
         counter* c;
         std::uint64_t published = 0;
     };
-    tracked new_bars_, duplicates_, revisions_, beyond_, evicted_;
+    tracked new_bars_, duplicates_, revisions_, beyond_, evicted_, updates_;
     gauge* bars_;
     gauge* bytes_;
 };
@@ -38,6 +39,7 @@ struct analytics : analytics_chain<output_sink> {
     void publish(pipeline_stats& st) {
         st.bars.store(sink.bars(), std::memory_order_relaxed);
         st.corrections.store(window.corrections(), std::memory_order_relaxed);
+        st.bar_updates.store(sink.bar_updates(), std::memory_order_relaxed);
         st.alerts.store(sink.alerts(), std::memory_order_relaxed);
         st.dead_letters.store(sink.dead_letters(), std::memory_order_relaxed);
         for (std::size_t r = 0; r < k_dead_letter_reasons; ++r)

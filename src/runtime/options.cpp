@@ -31,7 +31,8 @@ window_options to_window_options(const window_config& w, const source_config& s)
             w.late_update_horizon.count(),
             resolve_watermark(w, s) == watermark_mode::symbol,
             w.bar_memory.count(),
-            std::move(widths_ns)};
+            std::move(widths_ns),
+            w.emit_updates.count()};
 }
 
 anomaly_options to_anomaly_options(const anomaly_config& c) {

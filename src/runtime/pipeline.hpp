@@ -30,6 +30,7 @@ struct pipeline_stats {
     std::atomic<std::uint64_t> ticks{0};    // parsed
     std::atomic<std::uint64_t> bars{0};
     std::atomic<std::uint64_t> corrections{0};
+    std::atomic<std::uint64_t> bar_updates{0}; // open bars sent (window.emit_updates), not in bars
     // Bar input (operators/window.hpp): bars new to the memory, re-sent unchanged, revised, re-sent
     // older than window.bar_memory; the memory now (bars, bytes).
     std::atomic<std::uint64_t> new_bars{0};

@@ -46,6 +46,15 @@ void ndjson_sink::on_bar(const bar& b) {
     write_line(j.view());
 }
 
+void ndjson_sink::on_bar_update(const bar& b) {
+    ++bar_updates_;
+    if (!cfg_.updates) return;
+    char buf[640];
+    json_buffer j(buf, sizeof buf);
+    write_bar_update_json(j, b);
+    write_line(j.view());
+}
+
 void ndjson_sink::on_alert(const alert& a) {
     ++alerts_;
     if (!cfg_.alerts) return;

@@ -1,4 +1,5 @@
-// NDJSON sink: one JSON object a line for each bar, alert and dead letter, to a file or stdout.
+// NDJSON sink: one JSON object a line for each bar, alert and dead letter (and, with sink.updates,
+// each bar update), to a file or stdout.
 // Writes through a large stdio buffer; flushes at end of input and every flush_interval of
 // processing time, so `tail -f` sees output while nothing syscalls per event.
 #pragma once
@@ -24,6 +25,7 @@ public:
 
     void on_tick(const tick&) {}
     void on_bar(const bar& b);
+    void on_bar_update(const bar& b); // written only with sink.updates
     void on_alert(const alert& a);
     void on_dead_letter(const dead_letter_view& d);
     void on_watermark(const watermark&) {}
@@ -31,6 +33,7 @@ public:
     void on_flush();
 
     [[nodiscard]] std::uint64_t bars() const noexcept { return bars_; }
+    [[nodiscard]] std::uint64_t bar_updates() const noexcept { return bar_updates_; }
     [[nodiscard]] std::uint64_t alerts() const noexcept { return alerts_; }
     [[nodiscard]] std::uint64_t dead_letters() const noexcept { return dead_letters_; }
     [[nodiscard]] std::uint64_t dead_letters(dead_letter_reason r) const noexcept {
@@ -49,7 +52,7 @@ private:
     std::int64_t flush_interval_ns_;
     timestamp_ns last_flush_ = 0;
     bool dirty_ = false;
-    std::uint64_t bars_ = 0, alerts_ = 0, dead_letters_ = 0;
+    std::uint64_t bars_ = 0, bar_updates_ = 0, alerts_ = 0, dead_letters_ = 0;
     std::array<std::uint64_t, k_dead_letter_reasons> by_reason_{};
 };
 

@@ -51,6 +51,18 @@ void output_sink::on_bar(const bar& b) {
     }
 }
 
+void output_sink::on_bar_update(const bar& b) {
+    ++bar_updates_;
+    if (!cfg_.updates) return;
+    if (ndjson_) ndjson_->on_bar_update(b);
+    if (bars_topic_ != nullptr) {
+        char buf[640];
+        json_buffer j(buf, sizeof buf);
+        write_bar_update_json(j, b);
+        produce(bars_topic_, b.sym.view(), j.view());
+    }
+}
+
 void output_sink::on_alert(const alert& a) {
     ++alerts_;
     if (sql_ != nullptr) sql_->on_alert(a);

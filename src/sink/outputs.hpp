@@ -31,6 +31,9 @@ public:
         if (sql_ != nullptr) sql_->on_tick(t);
     }
     void on_bar(const bar& b);
+    // Open bars (window.emit_updates): counted, and with sink.updates written to NDJSON and the bars
+    // topic; never to SQL, which stores final bars only (docs/schema.md).
+    void on_bar_update(const bar& b);
     void on_alert(const alert& a);
     void on_dead_letter(const dead_letter_view& d);
     void on_watermark(const watermark&) {}
@@ -42,6 +45,7 @@ public:
     std::uint64_t sync_files();
 
     [[nodiscard]] std::uint64_t bars() const noexcept { return bars_; }
+    [[nodiscard]] std::uint64_t bar_updates() const noexcept { return bar_updates_; }
     [[nodiscard]] std::uint64_t alerts() const noexcept { return alerts_; }
     [[nodiscard]] std::uint64_t dead_letters() const noexcept { return dead_letters_; }
     [[nodiscard]] std::uint64_t dead_letters(dead_letter_reason r) const noexcept {
@@ -72,7 +76,7 @@ private:
     sql_channel* sql_ = nullptr;
     std::string sql_desc_;
     std::string scratch_;
-    std::uint64_t bars_ = 0, alerts_ = 0, dead_letters_ = 0;
+    std::uint64_t bars_ = 0, bar_updates_ = 0, alerts_ = 0, dead_letters_ = 0;
     std::array<std::uint64_t, k_dead_letter_reasons> by_reason_{};
 };
 
