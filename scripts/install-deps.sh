@@ -24,6 +24,8 @@ packages=(
   ca-certificates                    # the fetcher: the system CA store TLS verifies against
   zlib1g-dev                         # the fetcher: gzip response bodies
   protobuf-compiler libprotobuf-dev  # the streamer's PricingData schema: test oracle and decode benchmark
+  prometheus-cpp-dev                 # /metrics: Prometheus text exposition (src/http/prometheus.cpp)
+  prometheus                         # promtool, the exposition parser the metrics tests run; the scrape tests' server
 )
 
 missing=()

@@ -40,7 +40,7 @@ constexpr int k_exit_usage = 2;
 
 constexpr const char* k_usage =
     "usage:\n"
-    "  tapewire run     [--config FILE] [--set key=value ...] [--duration 10s] [--ticks N]\n"
+    "  tapewire run     [--config FILE] [--set key=value ...] [--duration 10s] [--ticks N] [--linger 30s]\n"
     "  tapewire produce [--config FILE] [--set key=value ...] [--duration 10s] [--ticks N]\n"
     "  tapewire process [--config FILE] [--set key=value ...] [--duration 10s] [--ticks N]\n"
     "  tapewire broker  [--config FILE] [--set key=value ...] [--brokers N] [--topic NAME:PARTITIONS ...]\n"
@@ -56,12 +56,15 @@ constexpr const char* k_usage =
     "              On SIGINT/SIGTERM open windows are left uncommitted for the next reader.\n"
     "broker        serves the embedded Kafka-protocol broker on 127.0.0.1 for other processes;\n"
     "              prints its bootstrap address list on one line, runs until SIGINT/SIGTERM.\n"
-    "check-config  loads and validates FILE, prints the effective configuration.\n";
+    "check-config  loads and validates FILE, prints the effective configuration.\n"
+    "--linger      after the run ends, keeps serving HTTP (the final /metrics) for this long or until\n"
+    "              SIGINT/SIGTERM: a batch run's last figures for a scraper.\n";
 
 struct run_args {
     std::string config_path;
     std::vector<std::string> overrides;
     run_limits limits;
+    duration linger{0};              // run, process, produce: --linger
     int brokers = 0;                 // broker: --brokers
     std::vector<std::string> topics; // broker: --topic name:partitions
 };
@@ -109,6 +112,14 @@ bool parse_options(int argc, char** argv, int first, run_args& out, std::vector<
                 return false;
             }
             out.limits.max_duration = *d;
+        } else if (is("--linger")) {
+            if (!value(v)) return false;
+            const auto d = parse_duration(v);
+            if (!d) {
+                error = "--linger: '" + v + "' is not a duration (e.g. 10s, 500ms, 2m)";
+                return false;
+            }
+            out.linger = *d;
         } else if (is("--ticks")) {
             if (!value(v)) return false;
             unsigned long long n = 0;
@@ -420,9 +431,18 @@ int cmd_pipeline(int argc, char** argv, pipeline_mode mode) {
     }
     std::string err = p->wait();
     if (web && web->failed() && err.empty()) err = web->error();
-    web.reset();
     if (tty) std::fprintf(stderr, "\n");
     print_summary(*p, cfg, mode, static_cast<double>(mono_ns() - t0) / 1e9, err);
+    if (web && !web->failed() && args.linger.count() > 0 && stops == 0) {
+        log::info("cli", "run ended; still serving HTTP (SIGINT/SIGTERM to quit)", {{"linger", args.linger}});
+        const std::int64_t until = mono_ns() + args.linger.count();
+        for (std::int64_t now = mono_ns(); now < until && !web->failed(); now = mono_ns()) {
+            timespec wait{0, std::min<std::int64_t>(until - now, 100'000'000)};
+            const int sig = sigtimedwait(&signals, nullptr, &wait);
+            if (sig == SIGINT || sig == SIGTERM) break;
+        }
+    }
+    web.reset();
     return err.empty() ? k_exit_ok : k_exit_failure;
 }
 

@@ -515,9 +515,10 @@ TEST_CASE("/metrics lists the registry as Prometheus text", "[http]") {
     REQUIRE(r.has_value());
     CHECK(r->status == 200);
     CHECK(r->header("content-type").rfind("text/plain; version=0.0.4", 0) == 0);
+    CHECK(r->body.find("# TYPE widgets_total counter\n") != std::string::npos);
     CHECK(r->body.find("widgets_total{kind=\"blue\"} 3\n") != std::string::npos);
-    CHECK(r->body.find("wait_ns_count{site=\"x\"} 1\n") != std::string::npos);
-    CHECK(r->body.find("wait_ns_sum{site=\"x\"} 1000\n") != std::string::npos);
+    CHECK(r->body.find("wait_seconds_count{site=\"x\"} 1\n") != std::string::npos);
+    CHECK(r->body.find("wait_seconds_sum{site=\"x\"} 1e-06\n") != std::string::npos);
 }
 
 TEST_CASE("an event stream delivers published events in order, filtered by key", "[http][sse]") {

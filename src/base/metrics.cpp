@@ -74,6 +74,8 @@ std::vector<metrics_registry::sample> metrics_registry::snapshot() const {
         x.p50 = s.metric->quantile(0.5);
         x.p99 = s.metric->quantile(0.99);
         x.max_bucket = s.metric->quantile(1.0);
+        x.buckets.resize(histogram::k_buckets);
+        for (std::size_t b = 0; b < histogram::k_buckets; ++b) x.buckets[b] = s.metric->bucket_count(b);
         out[name] = x;
     }
     std::vector<sample> v;

@@ -50,6 +50,9 @@ public:
     }
     [[nodiscard]] std::uint64_t count() const noexcept { return count_.load(std::memory_order_relaxed); }
     [[nodiscard]] std::uint64_t sum() const noexcept { return sum_.load(std::memory_order_relaxed); }
+    [[nodiscard]] std::uint64_t bucket_count(std::size_t b) const noexcept {
+        return buckets_[b].load(std::memory_order_relaxed);
+    }
     // The upper bound of the bucket holding the q-quantile (0 when empty).
     [[nodiscard]] std::int64_t quantile(double q) const noexcept;
 
@@ -75,6 +78,7 @@ public:
         std::int64_t value = 0; // counter and gauge
         std::uint64_t count = 0, sum = 0;
         std::int64_t p50 = 0, p99 = 0, max_bucket = 0; // histogram
+        std::vector<std::uint64_t> buckets;            // histogram: count per bucket (histogram::k_buckets)
     };
     // A consistent-enough copy of every metric, sorted by name, for reports and the exporter.
     [[nodiscard]] std::vector<sample> snapshot() const;

@@ -153,8 +153,9 @@ public:
             emit_.on_flush(); // travels in band behind the last tick
             done_ = true;
         }
-        emit_.publish();
+        // Counted before the ring publishes them, so the analytics never sees a tick uncounted.
         stats_.ticks.store(parse_.parsed(), std::memory_order_relaxed);
+        emit_.publish();
         return n;
     }
     [[nodiscard]] bool done() const override { return done_; }

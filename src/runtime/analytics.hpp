@@ -10,6 +10,7 @@
 #include "operators/analytics.hpp"
 #include "src/base/metrics.hpp"
 #include "src/runtime/pipeline.hpp"
+#include "src/runtime/pipeline_metrics.hpp"
 #include "src/sink/outputs.hpp"
 
 namespace tapewire {
@@ -51,10 +52,12 @@ struct analytics : analytics_chain<output_sink> {
         st.bar_memory_bars.store(window.bar_memory_bars(), std::memory_order_relaxed);
         st.bar_memory_bytes.store(window.bar_memory_bytes(), std::memory_order_relaxed);
         if (bar_metrics != nullptr) bar_metrics->update(window);
+        if (stats_metrics != nullptr) stats_metrics->update(st, window);
         log_bar_memory_reports();
     }
 
     bar_input_metrics* bar_metrics = nullptr;
+    pipeline_metrics* stats_metrics = nullptr;
 
 private:
     void log_bar_memory_reports();

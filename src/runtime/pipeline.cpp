@@ -119,6 +119,7 @@ struct pipeline::impl {
     parse_stage parse;
     std::unique_ptr<analytics> an;
     std::unique_ptr<bar_input_metrics> bar_metrics;
+    std::unique_ptr<pipeline_metrics> stats_metrics;
 
     std::unique_ptr<feed_base> producer_feed; // source → Kafka
     std::unique_ptr<feed_base> graph_feed;    // source or Kafka → input ring
@@ -154,6 +155,8 @@ struct pipeline::impl {
                                          output_producer ? stall_metric("kafka_outputs") : stall_sink{});
         bar_metrics = std::make_unique<bar_input_metrics>(metrics);
         an->bar_metrics = bar_metrics.get();
+        stats_metrics = std::make_unique<pipeline_metrics>(metrics, consumed_sent);
+        an->stats_metrics = stats_metrics.get();
         if (!cfg.alerts.webhook_url.empty()) {
             webhook = std::make_unique<webhook_sink>(cfg.alerts, metrics, fail());
             an->sink.attach_webhook(webhook.get());

@@ -131,7 +131,10 @@ sql_writer::sql_writer(const sink_config& cfg, sql_ring& ring, std::unique_ptr<s
       commit_ns_(&metrics.get_histogram("sql_commit_ns", "time to write and commit one batch")),
       row_age_ns_(&metrics.get_histogram("sql_row_age_ns", "from the oldest row of a batch's emission to its commit")),
       bar_latency_ns_(&metrics.get_histogram("sql_bar_latency_ns", "from a bar's emission to its commit")),
-      pending_rows_(&metrics.get_gauge("sql_pending_rows", "rows gathered and not yet committed")) {
+      pending_rows_(&metrics.get_gauge("sql_pending_rows", "rows gathered and not yet committed")),
+      connected_(&metrics.get_gauge("sql_connected",
+                                    "1 while the database answers, 0 from a transient error to the next commit")) {
+    connected_->set(1); // the store connected before the writer was made
     batch_.ticks_source = std::move(source);
 }
 
@@ -212,6 +215,7 @@ std::size_t sql_writer::do_work() {
 
 void sql_writer::back_off(const sql::sql_error& e) {
     retries_->add();
+    connected_->set(0);
     const std::int64_t now = mono_ns();
     const std::int64_t wait = backoff_.next();
     retry_at_ = now + wait;
@@ -254,6 +258,7 @@ bool sql_writer::try_commit() {
         outage_since_ = 0;
     }
     backoff_.reset();
+    connected_->set(1);
     rows_->add(batch_.rows());
     commits_->add();
     if (!batch_.checkpoints.empty()) {

@@ -148,6 +148,7 @@ private:
     histogram* bar_latency_ns_;             // from each bar's emission to its commit
     std::vector<std::int64_t> bar_emitted_; // emission times of batch_.bars
     gauge* pending_rows_;
+    gauge* connected_;
 };
 
 } // namespace tapewire
